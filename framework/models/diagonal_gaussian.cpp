@@ -1,0 +1,40 @@
+#include "models/diagonal_gaussian.h"
+
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace dsx {
+
+DiagonalGaussian::DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min, double sigma_max)
+    : mean_(mean.to(at::kDouble).contiguous()), std_(std.to(at::kDouble).contiguous()) {
+  if (!mean_.sizes().equals(std_.sizes()))
+    fail("diagonal_gaussian: mean {} and std {} must have the same shape", shape_text(mean_.sizes()),
+         shape_text(std_.sizes()));
+  info_.sample_shape.assign(mean_.sizes().begin(), mean_.sizes().end());
+  info_.kind = "diagonal_gaussian";
+  info_.sigma_min = sigma_min;
+  info_.sigma_max = sigma_max;
+  Hasher h;
+  h.update(std::string("diagonal_gaussian/v1"));
+  h.update(mean_.data_ptr<double>(), mean_.numel() * sizeof(double));
+  h.update(std_.data_ptr<double>(), std_.numel() * sizeof(double));
+  info_.fingerprint = h.hex();
+}
+
+void DiagonalGaussian::to(at::ScalarType dtype, at::Device device) {
+  mean_ = mean_.to(device, dtype);
+  std_ = std_.to(device, dtype);
+}
+
+at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  at::Tensor s2 = std_.square(), v = s2 + per_sample(sigma, x).square();
+  return mean_ + s2 / v * (x - mean_);
+}
+
+at::Tensor DiagonalGaussian::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {
+  at::Tensor mu = mean_.to(at::kDouble).cpu(), s2 = std_.to(at::kDouble).cpu().square();
+  at::Tensor ratio = at::sqrt(s2 + sigma_to * sigma_to) / at::sqrt(s2 + sigma_from * sigma_from);
+  return (mu + (x.to(at::kDouble).cpu() - mu) * ratio).to(x.options());
+}
+
+}  // namespace dsx

@@ -1,0 +1,25 @@
+#pragma once
+// Data ~ N(μ, diag(s²)) elementwise: the simplest exact testbed (notes/solvers.md §6.1, notes/amed.md §12.1).
+// D(x,σ) = μ + s²/(s²+σ²)(x − μ); the ODE solution is x(σ) = μ + (x_T − μ)·sqrt(s²+σ²)/sqrt(s²+σ_T²).
+#include "models/denoiser.h"
+
+namespace dsx {
+
+class DiagonalGaussian : public Denoiser {
+ public:
+  // mean and std have the sample shape.
+  DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min = 0.002, double sigma_max = 80.0);
+  const ModelInfo& info() const override { return info_; }
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
+  void to(at::ScalarType dtype, at::Device device) override;
+  // Closed-form ODE solution from σ_from to σ_to (float64 internally).
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const;
+  const at::Tensor& mean() const { return mean_; }
+  const at::Tensor& std() const { return std_; }
+
+ private:
+  at::Tensor mean_, std_;
+  ModelInfo info_;
+};
+
+}  // namespace dsx

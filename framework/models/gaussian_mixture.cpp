@@ -1,0 +1,143 @@
+#include "models/gaussian_mixture.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "models/reference_ode.h"
+#include "store/h5.h"
+#include "store/tensor_h5.h"
+
+namespace dsx {
+
+GaussianMixture::GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights, double sigma_min,
+                                 double sigma_max) {
+  if (means.dim() < 2) fail("gaussian_mixture: means must be [K, *shape], got {} dimension(s)", means.dim());
+  const int64_t k = means.size(0);
+  if (stds.dim() != 1 || stds.size(0) != k)
+    fail("gaussian_mixture: stds must have shape [{}] to match means [K={}, ...], got {}", k, k, shape_text(stds.sizes()));
+  if (weights.dim() != 1 || weights.size(0) != k)
+    fail("gaussian_mixture: weights must have shape [{}] to match means [K={}, ...], got {}", k, k, shape_text(weights.sizes()));
+  means = means.to(at::kDouble).cpu();
+  stds = stds.to(at::kDouble).cpu();
+  weights = weights.to(at::kDouble).cpu();
+  if (!at::isfinite(means).all().item<bool>()) fail("gaussian_mixture: means contain NaN/Inf");
+  if (!(stds >= 0).all().item<bool>() || !at::isfinite(stds).all().item<bool>())
+    fail("gaussian_mixture: stds must be finite and >= 0");
+  if (!(weights > 0).all().item<bool>() || !at::isfinite(weights).all().item<bool>())
+    fail("gaussian_mixture: weights must be finite and > 0");
+  info_.sample_shape.assign(means.sizes().begin() + 1, means.sizes().end());
+  means_ = means.reshape({k, -1}).contiguous();
+  stds_ = stds.contiguous();
+  weights_ = (weights / weights.sum()).contiguous();
+  info_.kind = "gaussian_mixture";
+  info_.sigma_min = sigma_min;
+  info_.sigma_max = sigma_max;
+  refresh_info();
+}
+
+void GaussianMixture::refresh_info() {
+  log_weights_ = weights_.log();
+  Hasher h;
+  h.update(std::string("gaussian_mixture/v1"));
+  for (auto s : info_.sample_shape) h.update(&s, sizeof s);
+  for (const at::Tensor* t : {&means_, &stds_, &weights_}) {
+    at::Tensor c = t->to(at::kDouble).cpu().contiguous();
+    h.update(c.data_ptr<double>(), c.numel() * sizeof(double));
+  }
+  info_.fingerprint = h.hex();
+}
+
+void GaussianMixture::to(at::ScalarType dtype, at::Device device) {
+  means_ = means_.to(device, dtype);
+  stds_ = stds_.to(device, dtype);
+  weights_ = weights_.to(device, dtype);
+  log_weights_ = weights_.log();
+}
+
+at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  const int64_t b = x.size(0), k = num_components(), d = dim();
+  if (x.numel() != b * d) fail("gaussian_mixture: input has {} values per sample, the model {}", x.numel() / b, d);
+  at::Tensor xf = x.reshape({b, d});
+  // Squared distances by direct differences (not |x|²−2x·μ+|μ|², which cancels badly at small σ).
+  at::Tensor d2 = at::empty({b, k}, x.options());
+  for (int64_t j = 0; j < k; ++j) d2.select(1, j).copy_((xf - means_[j]).square().sum(1));
+  at::Tensor s2 = stds_.square().unsqueeze(0);                 // [1, K]
+  at::Tensor v = s2 + sigma.reshape({b, 1}).square();          // [B, K]
+  at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
+  at::Tensor w = at::softmax(logits, 1);
+  // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
+  at::Tensor a = (w * s2 / v).sum(1, true);
+  at::Tensor mix = at::matmul(w * (1 - s2 / v), means_);
+  return (a * xf + mix).reshape(x.sizes());
+}
+
+std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path) {
+  h5::File f = h5::File::open(path);
+  for (const char* name : {"means", "stds", "weights"})
+    if (!f.has(name)) fail("{}: dataset '{}' not found (a gaussian_mixture file holds means, stds, weights)", path, name);
+  try {
+    return std::make_unique<GaussianMixture>(h5::read_tensor(f, "means"), h5::read_tensor(f, "stds"),
+                                             h5::read_tensor(f, "weights"));
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+}
+
+void GaussianMixture::save_h5(const std::string& path) const {
+  h5::AtomicPath out(path);
+  {
+    h5::File f = h5::File::create(out.temp());
+    std::vector<int64_t> shape{num_components()};
+    shape.insert(shape.end(), info_.sample_shape.begin(), info_.sample_shape.end());
+    h5::write_tensor(f, "means", means_.to(at::kDouble).reshape(shape));
+    h5::write_tensor(f, "stds", stds_.to(at::kDouble));
+    h5::write_tensor(f, "weights", weights_.to(at::kDouble));
+  }
+  out.commit();
+}
+
+std::unique_ptr<GaussianMixture> GaussianMixture::random(int64_t k, std::vector<int64_t> shape, uint64_t seed,
+                                                         double spread, double std_lo, double std_hi) {
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<int64_t> full{k};
+  full.insert(full.end(), shape.begin(), shape.end());
+  auto opt = at::TensorOptions().dtype(at::kDouble);
+  at::Tensor means = spread * at::randn(full, gen, opt);
+  at::Tensor stds = std_lo + (std_hi - std_lo) * at::rand({k}, gen, opt);
+  at::Tensor weights = 0.5 + at::rand({k}, gen, opt);
+  return std::make_unique<GaussianMixture>(means, stds, weights);
+}
+
+at::Tensor GaussianMixture::sample_data(const std::vector<int64_t>& seeds) const {
+  at::Tensor mu = means_.to(at::kDouble).cpu(), sd = stds_.to(at::kDouble).cpu();
+  at::Tensor cdf = weights_.to(at::kDouble).cpu().cumsum(0);
+  std::vector<int64_t> shape{int64_t(seeds.size())};
+  shape.insert(shape.end(), info_.sample_shape.begin(), info_.sample_shape.end());
+  at::Tensor out = at::empty({int64_t(seeds.size()), dim()}, at::kDouble);
+  auto opt = at::TensorOptions().dtype(at::kDouble);
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(seeds[i]));
+    double u = at::rand({1}, gen, opt).item<double>() * cdf[-1].item<double>();
+    int64_t comp = std::min<int64_t>(at::searchsorted(cdf, u).item<int64_t>(), num_components() - 1);
+    out[int64_t(i)].copy_(mu[comp] + sd[comp] * at::randn({dim()}, gen, opt));
+  }
+  return out.reshape(shape).to(means_.options());
+}
+
+at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to, double rtol) const {
+  at::Tensor xd = x.to(at::kDouble).cpu();
+  if (num_components() == 1) {
+    // x(σ) = μ + (x_T − μ)·sqrt(s² + σ²)/sqrt(s² + σ_T²)
+    at::Tensor mu = means_[0].to(at::kDouble).cpu().reshape(x.sizes().slice(1));
+    double s2 = std::pow(stds_[0].item<double>(), 2);
+    double ratio = std::sqrt(s2 + sigma_to * sigma_to) / std::sqrt(s2 + sigma_from * sigma_from);
+    return (mu + (xd - mu) * ratio).to(x.options());
+  }
+  GaussianMixture exact(means_, stds_, weights_, info_.sigma_min, info_.sigma_max);  // float64 CPU copy
+  return solve_reference_ode(exact, xd, sigma_from, sigma_to, rtol, rtol).x.to(x.options());
+}
+
+}  // namespace dsx

@@ -1,0 +1,36 @@
+#pragma once
+// Turns a VP network (ε-, x0- or v-prediction, fed x_vp = α x̂ and its time label) into an EDM denoiser:
+// α = 1/sqrt(1+σ̂²), t = t(σ̂), D = x̂ − σ̂·ε (notes/solvers.md §1.1, §1.3). Solvers never see VP variables.
+#include <memory>
+#include <string>
+
+#include "models/denoiser.h"
+
+namespace dsx {
+
+class VpNetwork {
+ public:
+  virtual ~VpNetwork() = default;
+  // x_vp: [B, ...]; t_label: [B] model input times (process->model_time(t)).
+  virtual at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) = 0;
+  virtual void to(at::ScalarType dtype, at::Device device) = 0;
+};
+
+enum class Prediction { Eps, X0, V };
+Prediction parse_prediction(const std::string& name);  // "eps" | "x0" | "v"
+
+class VpDenoiser : public Denoiser {
+ public:
+  // `info.process` must be a VP process; its σ̂ range bounds the σ a caller may pass.
+  VpDenoiser(std::shared_ptr<VpNetwork> net, Prediction prediction, ModelInfo info);
+  const ModelInfo& info() const override { return info_; }
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
+  void to(at::ScalarType dtype, at::Device device) override { net_->to(dtype, device); }
+
+ private:
+  std::shared_ptr<VpNetwork> net_;
+  Prediction prediction_;
+  ModelInfo info_;
+};
+
+}  // namespace dsx

@@ -1,0 +1,34 @@
+// Euler in σ on the EDM ODE = DDIM = DPM-Solver-1 (notes/solvers.md §3.1).
+#include "solvers/families.h"
+
+namespace dsx {
+namespace {
+
+class EulerSolver : public Solver {
+ public:
+  explicit EulerSolver(const Options& o) : common_(CommonOptions::from(o)) {}
+
+  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+                    const SampleHooks& hooks) const override {
+    Evaluator ev(model, common_);
+    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      const double s = sigmas[i], t = sigmas[i + 1];
+      x = x + (t - s) * ev.eps(x, s);
+      if (hooks.on_step) hooks.on_step({int(i), s, t, x});
+    }
+    return x;
+  }
+  int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
+
+ private:
+  CommonOptions common_;
+};
+
+}  // namespace
+
+std::vector<SolverEntry> euler_family() {
+  return {{"euler", "Euler step in σ on the EDM ODE (= DDIM = DPM-Solver-1)", "Song et al. 2021 (DDIM); Karras et al. 2022",
+           "N−1 (−1 with afs)", "1", {}, [](const Options& o) { return std::make_unique<EulerSolver>(o); }}};
+}
+
+}  // namespace dsx

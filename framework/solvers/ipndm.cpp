@@ -1,0 +1,8 @@
+// Placeholder: the solver-library issue implements this family.
+#include "solvers/families.h"
+
+namespace dsx {
+
+std::vector<SolverEntry> ipndm_family() { return {}; }
+
+}  // namespace dsx

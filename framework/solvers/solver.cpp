@@ -1,0 +1,81 @@
+#include "solvers/solver.h"
+
+#include <cmath>
+
+#include "core/error.h"
+#include "diffusion/schedule.h"
+
+namespace dsx {
+
+CommonOptions CommonOptions::from(const Options& o) {
+  CommonOptions c;
+  c.afs = o.get_bool("afs");
+  c.dynamic_threshold = o.get_string("thresholding") == "dynamic";
+  return c;
+}
+
+const std::vector<OptionSpec>& common_option_specs() {
+  static const std::vector<OptionSpec> specs = {
+      {"afs", OptionType::Bool, "false", -1e300, 1e300, false, false, {},
+       "analytical first step: the first model call is replaced by D = x − σ·x/sqrt(1+σ²) (NFE − 1)"},
+      {"thresholding", OptionType::Choice, "none", -1e300, 1e300, false, false, {"none", "dynamic"},
+       "Imagen dynamic thresholding (q = 0.995, s ≥ 1) of every data prediction"},
+  };
+  return specs;
+}
+
+at::Tensor dynamic_threshold(const at::Tensor& x0, double quantile) {
+  const int64_t b = x0.size(0);
+  at::Tensor flat = x0.reshape({b, -1}).abs();
+  at::Tensor s = at::quantile(flat, quantile, 1).clamp_min(1.0);
+  s = per_sample(s, x0);
+  return at::maximum(at::minimum(x0, s), -s) / s;
+}
+
+at::Tensor Evaluator::data(const at::Tensor& x, double sigma) { return data(x, sigma_like(x, sigma)); }
+
+at::Tensor Evaluator::data(const at::Tensor& x, const at::Tensor& sigma) {
+  at::Tensor d;
+  if (common_.afs && calls_ == 0) {
+    // AFS: ε ≈ x/sqrt(1+σ²) at σ_max (x_T is almost pure noise), so D = x − σ ε; no network call.
+    at::Tensor s = per_sample(sigma, x);
+    d = x - s * x / at::sqrt(1 + s * s);
+  } else {
+    d = model_.denoise(x, sigma);
+  }
+  ++calls_;
+  return common_.dynamic_threshold ? dynamic_threshold(d, common_.threshold_quantile) : d;
+}
+
+std::vector<OptionSpec> all_option_specs(const SolverEntry& e) {
+  std::vector<OptionSpec> specs = e.options;
+  specs.insert(specs.end(), common_option_specs().begin(), common_option_specs().end());
+  return specs;
+}
+
+const SolverEntry& solver_entry(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& e : solver_entries()) {
+    if (e.name == name) return e;
+    names.push_back(e.name);
+  }
+  std::string hint = did_you_mean(name, names), list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  fail("solver.name = '{}' is unknown{}; known solvers: {}", name,
+       hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
+}
+
+std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
+                                    const std::string& context) {
+  const SolverEntry& e = solver_entry(name);
+  return e.make(Options::resolve(all_option_specs(e), raw, context));
+}
+
+void check_grid(const Solver& solver, const std::vector<double>& sigmas, const std::string& name) {
+  validate_sigma_grid(sigmas, "the sigma grid");
+  if (int(sigmas.size()) < solver.min_points())
+    fail("solver '{}' with these options needs at least {} grid points (schedule.num_steps), got {}", name,
+         solver.min_points(), sigmas.size());
+}
+
+}  // namespace dsx

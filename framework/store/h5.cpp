@@ -1,0 +1,281 @@
+#include "store/h5.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/error.h"
+
+namespace dsx::h5 {
+namespace {
+
+// Silence HDF5's automatic stderr printing once; errors are collected with error_stack() instead.
+struct QuietErrors {
+  QuietErrors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+};
+const QuietErrors kQuiet;
+
+herr_t collect(unsigned n, const H5E_error2_t* e, void* out) {
+  auto* text = static_cast<std::string*>(out);
+  *text += fmt::format("\n  #{:03} {}:{} {}(): {}", n, e->file_name ? e->file_name : "?", e->line,
+                       e->func_name ? e->func_name : "?", e->desc ? e->desc : "");
+  return 0;
+}
+
+[[noreturn]] void raise(const std::string& what) {
+  std::string stack = error_stack();
+  H5Eclear2(H5E_DEFAULT);
+  throw Error(what + (stack.empty() ? "" : "\n HDF5 error stack:" + stack));
+}
+
+hid_t check(hid_t id, const std::string& what) {
+  if (id < 0) raise(what);
+  return id;
+}
+
+void check_status(herr_t status, const std::string& what) {
+  if (status < 0) raise(what);
+}
+
+std::vector<hsize_t> to_dims(const std::vector<int64_t>& shape) { return {shape.begin(), shape.end()}; }
+
+}  // namespace
+
+std::string error_stack() {
+  std::string text;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &text);
+  return text;
+}
+
+Handle& Handle::operator=(Handle&& o) noexcept {
+  if (this != &o) {
+    if (id_ >= 0 && closer_) closer_(id_);
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = -1;
+  }
+  return *this;
+}
+
+Handle::~Handle() {
+  if (id_ >= 0 && closer_) closer_(id_);
+}
+
+File File::create(const std::string& path) {
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  if (id < 0) raise(fmt::format("cannot create HDF5 file '{}'", path));
+  return File(path, Handle(id, H5Fclose));
+}
+
+File File::open(const std::string& path, bool writable) {
+  if (!std::filesystem::exists(path)) fail("HDF5 file '{}' does not exist", path);
+  hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (id < 0) raise(fmt::format("cannot open '{}' as an HDF5 file", path));
+  return File(path, Handle(id, H5Fclose));
+}
+
+bool File::has(const std::string& name) const {
+  htri_t r = H5Lexists(file_.id(), name.c_str(), H5P_DEFAULT);
+  return r > 0;
+}
+
+Handle File::open_dataset(const std::string& name) const {
+  if (!has(name)) fail("{}: dataset '{}' not found", path_, name);
+  return Handle(check(H5Dopen2(file_.id(), name.c_str(), H5P_DEFAULT), path_ + ": cannot open dataset " + name),
+                H5Dclose);
+}
+
+Handle File::open_object(const std::string& object) const {
+  if (object != "/" && !has(object)) fail("{}: object '{}' not found", path_, object);
+  return Handle(check(H5Oopen(file_.id(), object.c_str(), H5P_DEFAULT), path_ + ": cannot open " + object),
+                H5Oclose);
+}
+
+DatasetInfo File::info(const std::string& name) const {
+  Handle ds = open_dataset(name);
+  Handle space(check(H5Dget_space(ds.id()), path_ + ": dataspace of " + name), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(std::max(rank, 0));
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  DatasetInfo out;
+  out.shape.assign(dims.begin(), dims.end());
+  Handle type(check(H5Dget_type(ds.id()), path_ + ": type of " + name), H5Tclose);
+  H5T_class_t cls = H5Tget_class(type.id());
+  if (cls == H5T_FLOAT) out.dtype = H5Tget_size(type.id()) == 4 ? DType::Float32 : DType::Float64;
+  else if (cls == H5T_INTEGER) out.dtype = DType::Int64;
+  else fail("{}: dataset '{}' is neither float nor integer", path_, name);
+  return out;
+}
+
+void File::write_raw(const std::string& name, const std::vector<int64_t>& shape, hid_t mem_type, hid_t file_type,
+                     const void* data, bool compress) {
+  auto dims = to_dims(shape);
+  Handle space(check(H5Screate_simple(int(dims.size()), dims.data(), nullptr), "H5Screate_simple"), H5Sclose);
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
+  hsize_t total = 1;
+  for (auto d : dims) total *= d;
+  if (compress && !dims.empty() && total > 0) {
+    // One chunk = one leading-index slice (a sample), capped so small rows are grouped.
+    std::vector<hsize_t> chunk = dims;
+    chunk[0] = 1;
+    check_status(H5Pset_chunk(dcpl.id(), int(chunk.size()), chunk.data()), "H5Pset_chunk");
+    check_status(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle");
+    check_status(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate");
+  }
+  if (has(name)) check_status(H5Ldelete(file_.id(), name.c_str(), H5P_DEFAULT), path_ + ": replace " + name);
+  Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.id(), 1);
+  Handle ds(check(H5Dcreate2(file_.id(), name.c_str(), file_type, space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
+                  fmt::format("{}: cannot create dataset '{}'", path_, name)),
+            H5Dclose);
+  if (total > 0)
+    check_status(H5Dwrite(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+                 fmt::format("{}: cannot write dataset '{}'", path_, name));
+}
+
+void File::write(const std::string& name, const std::vector<int64_t>& shape, const double* data, DType stored,
+                 bool compress) {
+  write_raw(name, shape, H5T_NATIVE_DOUBLE, stored == DType::Float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, data,
+            compress);
+}
+void File::write(const std::string& name, const std::vector<int64_t>& shape, const float* data, bool compress) {
+  write_raw(name, shape, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, compress);
+}
+void File::write(const std::string& name, const std::vector<int64_t>& shape, const int64_t* data) {
+  write_raw(name, shape, H5T_NATIVE_INT64, H5T_STD_I64LE, data, false);
+}
+
+void File::read_raw(const std::string& name, hid_t mem_type, void* data) const {
+  Handle ds = open_dataset(name);
+  check_status(H5Dread(ds.id(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data),
+               fmt::format("{}: cannot read dataset '{}'", path_, name));
+}
+
+namespace {
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+}  // namespace
+
+std::vector<double> File::read_double(const std::string& name, std::vector<int64_t>* shape) const {
+  DatasetInfo i = info(name);
+  std::vector<double> out(numel(i.shape));
+  if (!out.empty()) read_raw(name, H5T_NATIVE_DOUBLE, out.data());
+  if (shape) *shape = i.shape;
+  return out;
+}
+
+std::vector<float> File::read_float(const std::string& name, std::vector<int64_t>* shape) const {
+  DatasetInfo i = info(name);
+  std::vector<float> out(numel(i.shape));
+  if (!out.empty()) read_raw(name, H5T_NATIVE_FLOAT, out.data());
+  if (shape) *shape = i.shape;
+  return out;
+}
+
+std::vector<int64_t> File::read_int64(const std::string& name, std::vector<int64_t>* shape) const {
+  DatasetInfo i = info(name);
+  if (i.dtype != DType::Int64) fail("{}: dataset '{}' is not an integer dataset", path_, name);
+  std::vector<int64_t> out(numel(i.shape));
+  if (!out.empty()) read_raw(name, H5T_NATIVE_INT64, out.data());
+  if (shape) *shape = i.shape;
+  return out;
+}
+
+namespace {
+void write_attr(hid_t obj, const std::string& name, hid_t type, const void* data, const std::string& what) {
+  if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
+  Handle space(check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose);
+  Handle attr(check(H5Acreate2(obj, name.c_str(), type, space.id(), H5P_DEFAULT, H5P_DEFAULT), what), H5Aclose);
+  check_status(H5Awrite(attr.id(), type, data), what);
+}
+}  // namespace
+
+void File::set_attr(const std::string& name, int64_t v, const std::string& object) {
+  Handle obj = open_object(object);
+  write_attr(obj.id(), name, H5T_NATIVE_INT64, &v, fmt::format("{}: cannot write attribute '{}'", path_, name));
+}
+void File::set_attr(const std::string& name, double v, const std::string& object) {
+  Handle obj = open_object(object);
+  write_attr(obj.id(), name, H5T_NATIVE_DOUBLE, &v, fmt::format("{}: cannot write attribute '{}'", path_, name));
+}
+void File::set_attr(const std::string& name, const std::string& v, const std::string& object) {
+  Handle obj = open_object(object);
+  Handle type(check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+  H5Tset_size(type.id(), std::max<size_t>(v.size(), 1));
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  std::string padded = v.empty() ? std::string(1, '\0') : v;
+  write_attr(obj.id(), name, type.id(), padded.data(), fmt::format("{}: cannot write attribute '{}'", path_, name));
+}
+
+bool File::has_attr(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(object);
+  return H5Aexists(obj.id(), name.c_str()) > 0;
+}
+
+namespace {
+Handle open_attr(hid_t obj, const std::string& file, const std::string& name) {
+  if (H5Aexists(obj, name.c_str()) <= 0) fail("{}: attribute '{}' not found", file, name);
+  return Handle(check(H5Aopen(obj, name.c_str(), H5P_DEFAULT), file + ": cannot open attribute " + name), H5Aclose);
+}
+}  // namespace
+
+int64_t File::attr_int(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(object);
+  Handle a = open_attr(obj.id(), path_, name);
+  int64_t v = 0;
+  check_status(H5Aread(a.id(), H5T_NATIVE_INT64, &v), path_ + ": read attribute " + name);
+  return v;
+}
+
+double File::attr_double(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(object);
+  Handle a = open_attr(obj.id(), path_, name);
+  double v = 0;
+  check_status(H5Aread(a.id(), H5T_NATIVE_DOUBLE, &v), path_ + ": read attribute " + name);
+  return v;
+}
+
+std::string File::attr_string(const std::string& name, const std::string& object) const {
+  Handle obj = open_object(object);
+  Handle a = open_attr(obj.id(), path_, name);
+  Handle type(check(H5Aget_type(a.id()), "H5Aget_type"), H5Tclose);
+  if (H5Tget_class(type.id()) != H5T_STRING) fail("{}: attribute '{}' is not a string", path_, name);
+  if (H5Tis_variable_str(type.id()) > 0) {
+    char* s = nullptr;
+    Handle mem(check(H5Tcopy(H5T_C_S1), "H5Tcopy"), H5Tclose);
+    H5Tset_size(mem.id(), H5T_VARIABLE);
+    check_status(H5Aread(a.id(), mem.id(), &s), path_ + ": read attribute " + name);
+    std::string out = s ? s : "";
+    H5free_memory(s);
+    return out;
+  }
+  std::string out(H5Tget_size(type.id()), '\0');
+  check_status(H5Aread(a.id(), type.id(), out.data()), path_ + ": read attribute " + name);
+  out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
+  return out;
+}
+
+void File::flush() { check_status(H5Fflush(file_.id(), H5F_SCOPE_GLOBAL), path_ + ": flush"); }
+
+AtomicPath::AtomicPath(std::string path) : path_(std::move(path)) {
+  static std::atomic<int> counter{0};
+  temp_ = fmt::format("{}.tmp.{}.{}", path_, getpid(), counter++);
+}
+
+AtomicPath::~AtomicPath() {
+  if (!committed_) std::remove(temp_.c_str());
+}
+
+void AtomicPath::commit() {
+  std::error_code ec;
+  std::filesystem::rename(temp_, path_, ec);
+  if (ec) fail("cannot move '{}' to '{}': {}", temp_, path_, ec.message());
+  committed_ = true;
+}
+
+}  // namespace dsx::h5

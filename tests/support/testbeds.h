@@ -1,0 +1,47 @@
+#pragma once
+// The exact testbeds the golden values in shared/notes were produced on, rebuilt without torch RNG.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "models/diagonal_gaussian.h"
+#include "models/gaussian_mixture.h"
+
+namespace dsx::test {
+
+// notes/solvers.md §6.4: per-channel Gaussian μ = [0.3, −0.5, 1.0], s = [0.5, 1.0, 0.1];
+// x_T = 80·[1.0, −0.5, 0.25] (one sample of shape [3]).
+struct Gauss3 {
+  std::unique_ptr<DiagonalGaussian> model;
+  at::Tensor x_T;  // [1, 3] float64
+};
+Gauss3 gauss3();
+
+// notes/amed.md §12.1: C=3, H=W=8, μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)),
+// latents z[b,k] = √2 sin(2.1k + 1.7b + 0.3), B = 4, x_T = 80 z (float64 here; cast by the caller).
+struct Toy192 {
+  std::unique_ptr<DiagonalGaussian> model;
+  at::Tensor x_T;  // [4, 3, 8, 8] float64
+};
+Toy192 toy192();
+
+// diff-sampler's time_uniform grid computed in float32 as the official code does (notes/amed.md §2).
+std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002,
+                                         double sigma_max = 80.0);
+
+// notes/solvers.md §6.2 1-D mixture: π = [0.3, 0.7], μ = [−1, 2], s = [0.5, 0.3].
+std::unique_ptr<GaussianMixture> gmm_1d();
+
+// Runs a registered solver with text options on a model; the NFE is what a CountingDenoiser saw.
+struct RunResult {
+  at::Tensor x;
+  int64_t nfe = 0;
+  int64_t expected_nfe = 0;
+};
+RunResult run_solver(const std::string& name, const std::map<std::string, std::string>& options, Denoiser& model,
+                     const at::Tensor& x_T, const std::vector<double>& sigmas);
+
+}  // namespace dsx::test
