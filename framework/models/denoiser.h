@@ -30,6 +30,15 @@ class Denoiser {
   virtual void to(at::ScalarType dtype, at::Device device) = 0;
 };
 
+// Models whose probability-flow ODE solution is known exactly (closed form) or to a reference accuracy far
+// below any solver's error: the "exact testbeds" that measure a solver's true error without FID noise.
+class ExactOde {
+ public:
+  virtual ~ExactOde() = default;
+  // x(σ_to) on the trajectory through x at σ_from, in x's dtype and device.
+  virtual at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const = 0;
+};
+
 // σ as the per-sample tensor the interface takes.
 at::Tensor sigma_like(const at::Tensor& x, double sigma);
 // "[2, 3, 8, 8]" for messages.

@@ -5,7 +5,7 @@
 
 namespace dsx {
 
-class DiagonalGaussian : public Denoiser {
+class DiagonalGaussian : public Denoiser, public ExactOde {
  public:
   // mean and std have the sample shape.
   DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min = 0.002, double sigma_max = 80.0);
@@ -13,7 +13,7 @@ class DiagonalGaussian : public Denoiser {
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
   void to(at::ScalarType dtype, at::Device device) override;
   // Closed-form ODE solution from σ_from to σ_to (float64 internally).
-  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const;
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   const at::Tensor& mean() const { return mean_; }
   const at::Tensor& std() const { return std_; }
 

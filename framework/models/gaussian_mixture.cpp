@@ -74,13 +74,14 @@ at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma
   return (a * xf + mix).reshape(x.sizes());
 }
 
-std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path) {
+std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min,
+                                                          double sigma_max) {
   h5::File f = h5::File::open(path);
   for (const char* name : {"means", "stds", "weights"})
     if (!f.has(name)) fail("{}: dataset '{}' not found (a gaussian_mixture file holds means, stds, weights)", path, name);
   try {
     return std::make_unique<GaussianMixture>(h5::read_tensor(f, "means"), h5::read_tensor(f, "stds"),
-                                             h5::read_tensor(f, "weights"));
+                                             h5::read_tensor(f, "weights"), sigma_min, sigma_max);
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }
@@ -127,7 +128,7 @@ at::Tensor GaussianMixture::sample_data(const std::vector<int64_t>& seeds) const
   return out.reshape(shape).to(means_.options());
 }
 
-at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to, double rtol) const {
+at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {
   at::Tensor xd = x.to(at::kDouble).cpu();
   if (num_components() == 1) {
     // x(σ) = μ + (x_T − μ)·sqrt(s² + σ²)/sqrt(s² + σ_T²)
@@ -137,7 +138,7 @@ at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from,
     return (mu + (xd - mu) * ratio).to(x.options());
   }
   GaussianMixture exact(means_, stds_, weights_, info_.sigma_min, info_.sigma_max);  // float64 CPU copy
-  return solve_reference_ode(exact, xd, sigma_from, sigma_to, rtol, rtol).x.to(x.options());
+  return solve_reference_ode(exact, xd, sigma_from, sigma_to, reference_rtol_, reference_rtol_).x.to(x.options());
 }
 
 }  // namespace dsx

@@ -12,13 +12,14 @@
 
 namespace dsx {
 
-class GaussianMixture : public Denoiser {
+class GaussianMixture : public Denoiser, public ExactOde {
  public:
   // means [K, *sample_shape], stds [K] (≥ 0), weights [K] (> 0, normalised here).
   GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights, double sigma_min = 0.002,
                   double sigma_max = 80.0);
   // Datasets 'means', 'stds', 'weights'; errors name the file and dataset.
-  static std::unique_ptr<GaussianMixture> load_h5(const std::string& path);
+  static std::unique_ptr<GaussianMixture> load_h5(const std::string& path, double sigma_min = 0.002,
+                                                  double sigma_max = 80.0);
   void save_h5(const std::string& path) const;
   // K random components for benchmarks and examples: means ~ spread·N(0, I), stds uniform in std_range.
   static std::unique_ptr<GaussianMixture> random(int64_t k, std::vector<int64_t> sample_shape, uint64_t seed,
@@ -38,12 +39,14 @@ class GaussianMixture : public Denoiser {
   at::Tensor sample_data(const std::vector<int64_t>& seeds) const;
   // x(σ_to) on the ODE trajectory through x at σ_from: closed form for K = 1, else Dormand–Prince to
   // rtol in float64. Returned in x's dtype/device.
-  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to, double rtol = 1e-12) const;
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
+  void set_reference_rtol(double rtol) { reference_rtol_ = rtol; }
 
  private:
   void refresh_info();
   at::Tensor means_, stds_, weights_, log_weights_;
   ModelInfo info_;
+  double reference_rtol_ = 1e-12;
 };
 
 }  // namespace dsx

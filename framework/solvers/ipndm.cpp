@@ -1,8 +1,132 @@
-// Placeholder: the solver-library issue implements this family.
+// iPNDM (equal-step Adams–Bashforth weights applied with the σ step, Zhang & Chen 2023 / diff-sampler) and
+// iPNDM_v (variable-step AB, diff-sampler ipndm_v_sampler), notes/amed.md §4 and notes/solvers.md §3.7.
+// Both warm-start: interval i uses min(max_order, i+1) slopes, one model call per interval.
+#include "solvers/ipndm.h"
+
+#include <deque>
+
+#include "core/error.h"
 #include "solvers/families.h"
 
 namespace dsx {
 
-std::vector<SolverEntry> ipndm_family() { return {}; }
+std::vector<double> ipndm_weights(int order) {
+  switch (order) {
+    case 1: return {1.0};
+    case 2: return {1.5, -0.5};
+    case 3: return {23.0 / 12, -16.0 / 12, 5.0 / 12};
+    case 4: return {55.0 / 24, -59.0 / 24, 37.0 / 24, -9.0 / 24};
+  }
+  fail("ipndm_weights: order {} is not in [1, 4]", order);
+}
+
+namespace {
+
+// diff-sampler's closed forms. hn = σ_{i+1} − σ_i, h1 = σ_i − σ_{i−1}, h2, h3 further back (all negative;
+// only ratios matter). The order-3 term T is parsed as Python does, 1 − [hn/(3(hn+h1))]·[hn(hn+h1)/(h1(h1+h2))],
+// which equals the AB3 correction only when hn = h1 = h2; the order-4 weights do not sum to one on
+// non-uniform grids and on uniform ones are [57, −65, 43, −11]/24, only third-order accurate (solvers.md §0.4).
+std::vector<double> faithful_weights(const std::vector<double>& g, int i, int order) {
+  const double hn = g[i + 1] - g[i];
+  if (order == 1) return {1.0};
+  const double h1 = g[i] - g[i - 1], a = hn / h1;
+  if (order == 2) return {(2 + a) / 2, -a / 2};
+  const double h2 = g[i - 1] - g[i - 2], b = h1 / h2;
+  const double t1 = (1 - hn / (3 * (hn + h1)) * (hn * (hn + h1)) / (h1 * (h1 + h2))) / 2;
+  if (order == 3) return {(2 + a) / 2 + t1, -a / 2 - (1 + b) * t1, t1 * b};
+  const double h3 = g[i - 2] - g[i - 3];
+  const double t2 = ((1 - hn / (3 * (hn + h1))) / 2 + (1 - hn / (2 * (hn + h1))) * hn / (6 * (hn + h1 + h2))) *
+                    (hn * (hn + h1) * (hn + h1 + h2)) / (h1 * (h1 + h2) * (h1 + h2 + h3));
+  const double q = h1 * (h1 + h2) / (h2 * (h2 + h3));
+  return {(2 + a) / 2 + t1 + t2, -a / 2 - (1 + b) * t1 - (1 + b + q) * t2,
+          t1 * b + (b + q * (1 + h2 / h3)) * t2, -t2 * q * b};
+}
+
+// c_j = ∫_0^1 ℓ_j(u) du in u = (σ − σ_i)/(σ_{i+1} − σ_i); the interpolant has degree ≤ 3, so 3-point
+// Gauss–Legendre (exact to degree 5) integrates it exactly.
+std::vector<double> lagrange_weights(const std::vector<double>& g, int i, int order) {
+  const double hn = g[i + 1] - g[i];
+  std::vector<double> u(order);
+  for (int k = 0; k < order; ++k) u[k] = (g[i - k] - g[i]) / hn;
+  static const double gx[3] = {0.5 - 0.5 * 0.7745966692414834, 0.5, 0.5 + 0.5 * 0.7745966692414834};
+  static const double gw[3] = {5.0 / 18, 8.0 / 18, 5.0 / 18};
+  std::vector<double> c(order, 0.0);
+  for (int j = 0; j < order; ++j)
+    for (int q = 0; q < 3; ++q) {
+      double l = 1.0;
+      for (int m = 0; m < order; ++m)
+        if (m != j) l *= (gx[q] - u[m]) / (u[j] - u[m]);
+      c[j] += gw[q] * l;
+    }
+  return c;
+}
+
+}  // namespace
+
+std::vector<double> ipndm_v_weights(const std::vector<double>& sigmas, int i, int order, AbVariant variant) {
+  if (order < 1 || order > 4 || i < order - 1 || i + 1 >= int(sigmas.size()))
+    fail("ipndm_v_weights: order {} at interval {} of a {}-point grid", order, i, sigmas.size());
+  return variant == AbVariant::Faithful ? faithful_weights(sigmas, i, order) : lagrange_weights(sigmas, i, order);
+}
+
+namespace {
+
+class IpndmSolver : public Solver {
+ public:
+  // variable = false: iPNDM (equal-step weights); true: iPNDM_v with the given variant.
+  IpndmSolver(const Options& o, bool variable)
+      : common_(CommonOptions::from(o)), max_order_(int(o.get_int("max_order"))), variable_(variable) {
+    if (variable_) variant_ = o.get_string("variant") == "corrected" ? AbVariant::Corrected : AbVariant::Faithful;
+  }
+
+  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+                    const SampleHooks& hooks) const override {
+    Evaluator ev(model, common_);
+    std::deque<at::Tensor> hist;  // newest first: d_i, d_{i−1}, ...
+    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      const double s = sigmas[i], t = sigmas[i + 1];
+      hist.push_front(ev.eps(x, s));
+      if (int(hist.size()) > max_order_) hist.pop_back();
+      const int order = int(hist.size());
+      std::vector<double> c = variable_ ? ipndm_v_weights(sigmas, int(i), order, variant_) : ipndm_weights(order);
+      at::Tensor slope = c[0] * hist[0];
+      for (int k = 1; k < order; ++k) slope = slope + c[k] * hist[k];
+      x = x + (t - s) * slope;
+      if (hooks.on_step) hooks.on_step({int(i), s, t, x});
+    }
+    return x;
+  }
+  int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
+
+ private:
+  CommonOptions common_;
+  int max_order_;
+  bool variable_;
+  AbVariant variant_ = AbVariant::Faithful;
+};
+
+OptionSpec max_order_spec() {
+  return {"max_order", OptionType::Int, "4", 1, 4, false, false, {},
+          "most slopes combined per step (warm start: interval i uses min(max_order, i+1))"};
+}
+
+}  // namespace
+
+std::vector<SolverEntry> ipndm_family() {
+  return {
+      {"ipndm", "Adams–Bashforth on d with equal-step weights applied with the σ step (global order 2 on EDM grids)",
+       "Zhang & Chen 2023 (DEIS, iPNDM); EDM form of zju-pi/diff-sampler ipndm_sampler", "N−1 (−1 with afs)", "2",
+       {max_order_spec()}, [](const Options& o) { return std::make_unique<IpndmSolver>(o, false); }},
+      {"ipndm_v",
+       "variable-step Adams–Bashforth on d in σ: diff-sampler's closed forms (faithful) or exact Lagrange weights",
+       "zju-pi/diff-sampler ipndm_v_sampler (Zhou et al. 2024)", "N−1 (−1 with afs)",
+       "faithful: ~2 (order-4 weights inconsistent); corrected: max_order",
+       {max_order_spec(),
+        {"variant", OptionType::Choice, "faithful", -1e300, 1e300, false, false, {"faithful", "corrected"},
+         "faithful = diff-sampler's formulas (wrong order-3/4 terms on non-uniform grids); corrected = true "
+         "variable-step AB weights"}},
+       [](const Options& o) { return std::make_unique<IpndmSolver>(o, true); }},
+  };
+}
 
 }  // namespace dsx

@@ -1,8 +1,227 @@
-// Placeholder: the solver-library issue implements this family.
+// SciRE-Solver (Li et al., ShiguiLi/SciRE-Solver HEAD `scire_solver.py`) in EDM form, notes/solvers.md §2.
+// Both algorithms integrate an exact "integrand" form of the ODE with a Taylor step whose derivative is a
+// recursive difference divided by φ:
+//   v1: y = x̂,   m = ε(x̂, ρ),            u = ρ     (dy/du = m)
+//   v2: y = x̂/ρ, m = D(ρ·y, ρ),           u = 1/ρ   (dy/du = m)
+// with ρ = σ̂ = σ. φ ≠ 1 biases the second-order term, so every HEAD mode is first-order convergent
+// (solvers.md §0.1, §2.9); φ = 1 gives the plain finite-difference schemes (order 2).
+//
+// Grids. multistep: one model call per interval (NFE = N−1), the last step has no trailing call.
+// Singlestep methods take the grid as the OUTER grid (HEAD builds that grid itself from its NFE budget):
+//   singlestep_fixed: every interval has the solver's order, NFE = order·(N−1).
+//   singlestep_agile: HEAD's per-step order lists (DPM-Solver's singlestep lists) for the smallest budget
+//     that still gives one outer step per interval: order 3 → [3,…,3,2,1] (NFE 3(N−1)−3), order 2 →
+//     [2,…,2,1] (NFE 2(N−1)−1), order 1 → all 1. The φ schedule uses K = ⌊NFE/order⌋ as HEAD does, so
+//     the final, extra step indexes phi[−1].
+// Intermediate points use the official 'linear'-schedule defaults r1 = 1/2 (order 2), (1/3, 2/3) (order 3),
+// placed linearly in u (ρ for v1, 1/ρ for v2).
+#include "solvers/scire.h"
+
+#include <cmath>
+
+#include "core/error.h"
 #include "solvers/families.h"
 
 namespace dsx {
 
-std::vector<SolverEntry> scire_family() { return {}; }
+std::vector<double> scire_series_phi(double x, int n) {
+  std::vector<double> phi;
+  double sum = 0.0, term = 1.0;  // term = (−x)^{k−1}/k!
+  for (int k = 1; k <= n + 2; ++k) {
+    if (k > 1) term *= -x / k;
+    sum += term;
+    if (k >= 3) phi.push_back(sum);
+  }
+  return phi;
+}
+
+namespace {
+double py_index(const std::vector<double>& v, int i) {
+  const int n = int(v.size());
+  if (i < -n || i >= n) fail("SciRE φ schedule: index {} outside a list of {}", i, n);
+  return v[size_t(i < 0 ? i + n : i)];
+}
+}  // namespace
+
+double scire_multistep_phi(int step, int steps, int order) {
+  const std::vector<double> phi = scire_series_phi(1.0, steps + 1);
+  if (step < order) return py_index(phi, 2 * step - 1);
+  if (step < steps / 2) return py_index(phi, 2 * (step - order) + 1);
+  if (step == steps / 2) return py_index(phi, -1);
+  return py_index(phi, 2 * (steps - step));
+}
+
+double scire_singlestep_phi(int j, int K) {
+  const std::vector<double> phi = scire_series_phi(1.0, K);
+  if (j < K / 2) return py_index(phi, 2 * j);
+  if (j == K / 2) return py_index(phi, -1);
+  return py_index(phi, 2 * (K - j) - 1);
+}
+
+namespace {
+
+enum class Method { Multistep, Fixed, Agile };
+
+class ScireSolver : public Solver {
+ public:
+  explicit ScireSolver(const Options& o)
+      : common_(CommonOptions::from(o)),
+        v2_(o.get_string("algorithm") == "v2"),
+        order_(int(o.get_int("order"))),
+        lof_(o.get_bool("lower_order_final")) {
+    const std::string m = o.get_string("method");
+    method_ = m == "multistep" ? Method::Multistep : m == "singlestep_fixed" ? Method::Fixed : Method::Agile;
+    if (o.is_number("phi")) {
+      phi_fixed_ = o.get_double("phi");
+    } else if (o.get_string("phi") == "one") {
+      phi_fixed_ = 1.0;
+    }  // else "official": phi_fixed_ stays 0 and the HEAD schedule is used
+  }
+
+  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+                    const SampleHooks& hooks) const override {
+    Evaluator ev(model, common_);
+    at::Tensor y = v2_ ? x / sigmas.front() : x;
+    y = method_ == Method::Multistep ? multistep(ev, y, sigmas, hooks) : singlestep(ev, y, sigmas, hooks);
+    return v2_ ? y * sigmas.back() : y;
+  }
+
+  int64_t expected_nfe(int n) const override {
+    const int intervals = n - 1;
+    int64_t nfe = intervals;
+    if (method_ != Method::Multistep) {
+      nfe = 0;
+      for (int k : step_orders(intervals)) nfe += k;
+    }
+    return nfe - (common_.afs ? 1 : 0);
+  }
+
+  int min_points() const override {
+    if (method_ == Method::Multistep) return order_ + 1;  // HEAD asserts steps ≥ order
+    if (method_ == Method::Agile && order_ == 3) return 3;  // [.., 2, 1] needs two outer steps
+    return 2;
+  }
+
+ private:
+  double u(double sigma) const { return v2_ ? 1.0 / sigma : sigma; }
+  double sigma_of_u(double v) const { return v2_ ? 1.0 / v : v; }
+  at::Tensor model_at(Evaluator& ev, const at::Tensor& y, double sigma) const {
+    return v2_ ? ev.data(sigma * y, sigma) : ev.eps(y, sigma);
+  }
+  void report(const SampleHooks& hooks, int i, double s, double t, const at::Tensor& y) const {
+    if (!hooks.on_step) return;
+    at::Tensor x = v2_ ? y * t : y;
+    hooks.on_step({i, s, t, x});
+  }
+
+  // Orders of the outer steps for singlestep methods on `intervals` grid intervals.
+  std::vector<int> step_orders(int intervals) const {
+    std::vector<int> orders(size_t(intervals), order_);
+    if (method_ == Method::Agile && order_ >= 2 && intervals >= order_ - 1) {
+      // DPM-Solver/SciRE agile list with the fewest calls for this many outer steps.
+      for (int k = 1; k < order_; ++k) orders[size_t(intervals - k)] = k;
+    }
+    return orders;
+  }
+
+  // Multistep (HEAD `multistep_scire_solver_*_update`). Histories hold the newest entry last.
+  at::Tensor multistep(Evaluator& ev, at::Tensor y, const std::vector<double>& sg, const SampleHooks& hooks) const {
+    const int steps = int(sg.size()) - 1;
+    std::vector<double> hs = {sg[0]};
+    std::vector<at::Tensor> hm = {model_at(ev, y, sg[0])};
+    for (int step = 1; step <= steps; ++step) {
+      const double t = sg[size_t(step)];
+      int k = step < order_ ? step : (lof_ ? std::min(order_, steps + 1 - step) : order_);
+      const double phi = phi_fixed_ > 0 ? phi_fixed_ : scire_multistep_phi(step, steps, order_);
+      y = multistep_update(y, hs, hm, t, k, phi);
+      hs.push_back(t);
+      if (step < steps) hm.push_back(model_at(ev, y, t));
+      if (int(hs.size()) > order_) hs.erase(hs.begin());
+      if (int(hm.size()) > order_) hm.erase(hm.begin());
+      report(hooks, step - 1, sg[size_t(step - 1)], t, y);
+    }
+    return y;
+  }
+
+  at::Tensor multistep_update(const at::Tensor& y, const std::vector<double>& hs, const std::vector<at::Tensor>& hm,
+                              double t, int k, double phi) const {
+    const size_t n = hs.size();
+    const double p0 = hs[n - 1], h = u(t) - u(p0);
+    const at::Tensor& m0 = hm[n - 1];
+    if (k == 1) return y + h * m0;
+    const double p1 = hs[n - 2];
+    const at::Tensor& m1 = hm[n - 2];
+    if (k == 2) {
+      // HEAD measures the step ratio in λ units and takes its fourth root, for v1 and v2 alike.
+      const double r = std::pow(std::log(p1 / p0) / std::log(p0 / t), 0.25);
+      return y + h * m0 + (h / (2 * phi * r)) * (m0 - m1);
+    }
+    // HEAD's third order uses ρ differences for v1 and v2 alike (solvers.md §2.3, §5.13).
+    const double p2 = hs[n - 3];
+    const at::Tensor& m2 = hm[n - 3];
+    const double r0 = phi * (p0 - p1) / (t - p0), r1 = (phi / (1 + phi)) * (p1 - p2) / (p0 - p1);
+    return y + h * m0 + (h / (2 * r0 * phi)) * (m0 - m1) + (h / (6 * (r0 * phi) * (r1 * phi))) * (m0 - 2 * m1 + m2);
+  }
+
+  // Singlestep (HEAD `singlestep_scire_solver_*_update`) on the outer grid `sg`.
+  at::Tensor singlestep(Evaluator& ev, at::Tensor y, const std::vector<double>& sg, const SampleHooks& hooks) const {
+    const std::vector<int> orders = step_orders(int(sg.size()) - 1);
+    int nfe = 0;
+    for (int k : orders) nfe += k;
+    const int K = nfe / order_;
+    for (size_t j = 0; j < orders.size(); ++j) {
+      const double s = sg[j], t = sg[j + 1], h = u(t) - u(s);
+      const int k = orders[j];
+      const double phi = k == 1 ? 1.0 : phi_fixed_ > 0 ? phi_fixed_ : scire_singlestep_phi(int(j), K);
+      at::Tensor ms = model_at(ev, y, s);
+      if (k == 1) {
+        y = y + h * ms;
+      } else if (k == 2) {
+        const double r1 = 0.5;
+        at::Tensor m1 = model_at(ev, y + (r1 * h) * ms, sigma_of_u(u(s) + r1 * h));
+        y = y + h * ms + (h / (2 * r1 * phi)) * (m1 - ms);
+      } else {
+        const double r1 = 1.0 / 3, r2 = 2.0 / 3;
+        at::Tensor m1 = model_at(ev, y + (r1 * h) * ms, sigma_of_u(u(s) + r1 * h));
+        at::Tensor y2 = y + (r2 * h) * ms + (r2 * h / (2 * r1 * phi)) * (m1 - ms);
+        at::Tensor m2 = model_at(ev, y2, sigma_of_u(u(s) + r2 * h));
+        y = y + h * ms + (h / (2 * r2 * phi)) * (m2 - ms);
+      }
+      report(hooks, int(j), s, t, y);
+    }
+    return y;
+  }
+
+  CommonOptions common_;
+  bool v2_;
+  Method method_ = Method::Multistep;
+  int order_;
+  bool lof_;
+  double phi_fixed_ = 0.0;
+};
+
+}  // namespace
+
+std::vector<SolverEntry> scire_family() {
+  return {{"scire",
+           "SciRE-Solver: Taylor steps in ρ (v1, ε) or 1/ρ (v2, D) with recursive-difference derivatives",
+           "Li et al. 2023 (arXiv 2308.07896); ShiguiLi/SciRE-Solver scire_solver.py (HEAD 2024-04)",
+           "multistep N−1; singlestep_fixed order·(N−1); singlestep_agile order·(N−1)−order(order−1)/2 "
+           "(−1 with afs)",
+           "1 with the official φ; 2 with phi=one",
+           {{"algorithm", OptionType::Choice, "v1", -1e300, 1e300, false, false, {"v1", "v2"},
+             "v1: noise integrand in ρ = σ; v2: data integrand in τ = 1/σ"},
+            {"method", OptionType::Choice, "multistep", -1e300, 1e300, false, false,
+             {"multistep", "singlestep_fixed", "singlestep_agile"},
+             "multistep: 1 call per interval; singlestep_*: the grid is the outer grid, `order` calls per "
+             "interval (agile lowers the last intervals' orders to [.., 2, 1])"},
+            {"order", OptionType::Int, "2", 1, 3, false, false, {}, "solver order (HEAD: 1, 2 or 3)"},
+            {"phi", OptionType::ChoiceOrNumber, "official", 0.0, 2.0, true, false, {"official", "one"},
+             "recursive-difference factor: official = HEAD per-step series_phi schedule; one = φ ≡ 1 "
+             "(finite differences, order 2); a number = fixed φ (2/3 = the 'rde' files)"},
+            {"lower_order_final", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
+             "multistep: order min(order, steps+1−step) near the end (HEAD always applies it)"}},
+           [](const Options& o) { return std::make_unique<ScireSolver>(o); }}};
+}
 
 }  // namespace dsx

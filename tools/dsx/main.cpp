@@ -1,1 +1,38 @@
-int main() { return 0; }
+// dsx: command-line entry point. Subcommands live in cmd_*.cpp; errors are printed once here.
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <map>
+
+#include "commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"dsx: fast ODE-based sampling of diffusion models (AMED, SciRE and baselines)"};
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "intra-op threads for LibTorch (0 = library default)")->check(CLI::NonNegativeNumber);
+  std::map<CLI::App*, dsx::cli::Action> actions;
+  auto add = [&](dsx::cli::Action (*fn)(CLI::App&)) {
+    size_t before = app.get_subcommands({}).size();
+    dsx::cli::Action a = fn(app);
+    actions[app.get_subcommands({})[before]] = std::move(a);
+  };
+  add(dsx::cli::add_sample);
+  add(dsx::cli::add_solvers);
+  add(dsx::cli::add_make_gmm);
+  add(dsx::cli::add_make_latents);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (threads > 0) at::set_num_threads(threads);
+    for (auto& [sub, action] : actions)
+      if (sub->parsed()) return action();
+  } catch (const dsx::Error& e) {
+    std::fprintf(stderr, "dsx: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dsx: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 1;
+}

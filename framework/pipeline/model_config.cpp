@@ -1,0 +1,104 @@
+#include "pipeline/model_config.h"
+
+#include "core/error.h"
+#include "models/diagonal_gaussian.h"
+#include "models/gaussian_mixture.h"
+
+namespace dsx {
+namespace {
+
+template <typename M>
+LoadedModel wrap(std::shared_ptr<M> m) {
+  LoadedModel out;
+  out.exact = m.get();
+  out.model = std::move(m);
+  return out;
+}
+
+// means: nested list [K][...] of numbers → tensor; the nesting defines the sample shape.
+at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const std::string& key_path) {
+  std::vector<double> flat;
+  std::vector<int64_t> shape;
+  std::function<void(const YAML::Node&, size_t)> walk = [&](const YAML::Node& node, size_t depth) {
+    if (node.IsSequence()) {
+      if (shape.size() <= depth) shape.push_back(int64_t(node.size()));
+      else if (shape[depth] != int64_t(node.size()))
+        fail("{}: '{}' is ragged: a list of {} entries where {} were expected", src.where(node, key_path), key_path,
+             node.size(), shape[depth]);
+      for (const auto& child : node) walk(child, depth + 1);
+    } else {
+      if (depth != shape.size()) fail("{}: '{}' mixes numbers and lists", src.where(node, key_path), key_path);
+      try {
+        flat.push_back(node.as<double>());
+      } catch (const YAML::Exception&) {
+        fail("{}: '{}' entries must be numbers", src.where(node, key_path), key_path);
+      }
+    }
+  };
+  walk(n, 0);
+  return at::tensor(flat, at::kDouble).reshape(shape);
+}
+
+LoadedModel load_gaussian_mixture(MapReader& r, const YamlSource& src) {
+  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  std::shared_ptr<GaussianMixture> m;
+  if (r.has("file")) {
+    for (const char* k : {"means", "stds", "weights"})
+      if (r.has(k)) fail("{}: give either 'file' or inline '{}', not both", r.where(k), r.path(k));
+    std::string file = src.resolve_path(r.get_string("file"), r.path("file"));
+    m = GaussianMixture::load_h5(file, smin, smax);
+  } else {
+    if (!r.has("means")) fail("{}: model needs 'file' (HDF5) or inline 'means', 'stds', 'weights'", r.where("means"));
+    at::Tensor means = nested_to_tensor(src, r.node("means"), r.path("means"));
+    if (means.dim() == 1) means = means.unsqueeze(1);  // K scalars = K one-dimensional components
+    at::Tensor stds = at::tensor(r.get_doubles("stds"), at::kDouble);
+    at::Tensor weights = r.has("weights") ? at::tensor(r.get_doubles("weights"), at::kDouble)
+                                          : at::ones({means.size(0)}, at::kDouble);
+    try {
+      m = std::make_shared<GaussianMixture>(means, stds, weights, smin, smax);
+    } catch (const Error& e) {
+      fail("{}: {}", r.where("means"), e.what());
+    }
+  }
+  r.finish({"kind", "file", "means", "stds", "weights", "sigma_min", "sigma_max"});
+  return wrap(m);
+}
+
+LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
+  at::Tensor mean = nested_to_tensor(src, r.node("mean"), r.path("mean"));
+  at::Tensor std = nested_to_tensor(src, r.node("std"), r.path("std"));
+  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  r.finish({"kind", "mean", "std", "sigma_min", "sigma_max"});
+  try {
+    return wrap(std::make_shared<DiagonalGaussian>(mean, std, smin, smax));
+  } catch (const Error& e) {
+    fail("{}: {}", r.where("mean"), e.what());
+  }
+}
+
+}  // namespace
+
+const std::vector<ModelKind>& model_kinds() {
+  static const std::vector<ModelKind> kinds = {
+      {"gaussian_mixture", "isotropic Gaussian mixture: exact denoiser and ODE reference (file or inline)",
+       load_gaussian_mixture},
+      {"diagonal_gaussian", "elementwise Gaussian N(mean, std²): closed-form ODE solution", load_diagonal_gaussian},
+  };
+  return kinds;
+}
+
+LoadedModel load_model(const YamlSource& src, const YAML::Node& node, const std::string& key_path) {
+  MapReader r(src, node, key_path);
+  std::string kind = r.get_string("kind");
+  std::vector<std::string> names;
+  for (const auto& k : model_kinds()) {
+    if (k.name == kind) return k.load(r, src);
+    names.push_back(k.name);
+  }
+  std::string hint = did_you_mean(kind, names), list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  fail("{}: model.kind = '{}' is unknown{}; known kinds: {}", r.where("kind"), kind,
+       hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
+}
+
+}  // namespace dsx

@@ -1,0 +1,120 @@
+#include "pipeline/sample_config.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/seeds.h"
+#include "solvers/solver.h"
+
+namespace dsx {
+
+ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const std::string& key_path,
+                           const ModelInfo& model) {
+  MapReader r(src, node, key_path);
+  ScheduleSpec s;
+  s.kind = r.get_string("kind", std::string("polynomial"));
+  schedule_kind(s.kind);  // unknown kinds fail here, listing the allowed ones
+  if (s.kind == "explicit") {
+    s.sigmas = r.get_doubles("sigmas");
+    s.num_steps = int(r.get_int("num_steps", long(s.sigmas.size())));
+    try {
+      validate_sigma_grid(s.sigmas, key_path + ".sigmas");
+    } catch (const Error& e) {
+      fail("{}: {}", r.where("sigmas"), e.what());
+    }
+  } else {
+    s.num_steps = int(r.get_int("num_steps"));
+  }
+  s.sigma_min = r.get_double("sigma_min", s.kind == "explicit" ? s.sigmas.back() : model.sigma_min);
+  s.sigma_max = r.get_double("sigma_max", s.kind == "explicit" ? s.sigmas.front() : model.sigma_max);
+  s.rho = r.get_double("rho", 7.0);
+  s.k = r.get_double("k", 3.1);
+  s.eps_s = r.get_double("eps_s", 1e-3);
+  r.finish({"kind", "num_steps", "sigma_min", "sigma_max", "rho", "k", "eps_s", "sigmas"});
+  try {
+    make_schedule(s, model.process.get());  // validate now, with the location of the section
+  } catch (const Error& e) {
+    fail("{}: {}", src.where(node, key_path), e.what());
+  }
+  return s;
+}
+
+SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const std::string& key_path) {
+  MapReader r(src, node, key_path);
+  SolverConfig c;
+  c.name = r.get_string("name");
+  try {
+    solver_entry(c.name);
+  } catch (const Error& e) {
+    fail("{}: {}", r.where("name"), e.what());
+  }
+  c.options = r.rest_as_options({"name"});
+  make_solver(c.name, c.options, key_path + ".");  // option errors carry their own locations
+  return c;
+}
+
+at::ScalarType parse_precision(const std::string& text, const std::string& where) {
+  if (text == "float32") return at::kFloat;
+  if (text == "float64") return at::kDouble;
+  fail("{}: precision = '{}' is invalid; allowed: float32, float64", where, text);
+}
+
+at::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return at::kCPU;
+  if (name == "cuda") {
+    if (!at::hasCUDA()) fail("device = cuda requested, but this LibTorch build has no usable CUDA device");
+    return at::Device(at::kCUDA, 0);
+  }
+  if (name == "auto") return at::hasCUDA() ? at::Device(at::kCUDA, 0) : at::Device(at::kCPU);
+  fail("device = '{}' is invalid; allowed: cpu, cuda, auto", name);
+}
+
+SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YamlSource src = YamlSource::load_file(path);
+  for (const auto& o : overrides) src.apply_override(o);
+  MapReader top(src, src.root(), "");
+  SampleConfig c;
+  for (const char* key : {"model", "latents", "schedule", "solver", "output"})
+    if (!top.has(key)) fail("{}: missing required key '{}'", src.path(), key);
+  c.model = load_model(src, top.node("model"), "model");
+
+  MapReader lat(src, top.node("latents"), "latents");
+  if (lat.has("file") == lat.has("seeds"))
+    fail("{}: latents needs exactly one of 'file' (HDF5 dataset of unit noise) or 'seeds' (e.g. 0-63)",
+         src.where(top.node("latents"), "latents"));
+  if (lat.has("file")) {
+    c.latents_file = src.resolve_path(lat.get_string("file"), "latents.file");
+    c.latents_dataset = lat.get_string("dataset", std::string("latents"));
+    if (!std::filesystem::exists(c.latents_file))
+      fail("{}: latents.file '{}' does not exist", lat.where("file"), c.latents_file);
+  } else {
+    YAML::Node seeds = lat.node("seeds");
+    std::string text;
+    if (seeds.IsSequence()) {
+      for (const auto& s : seeds) text += (text.empty() ? "" : ",") + s.Scalar();
+    } else {
+      text = seeds.Scalar();
+    }
+    try {
+      c.seeds = parse_seed_ranges(text);
+    } catch (const Error& e) {
+      fail("{}: latents.{}", lat.where("seeds"), e.what());
+    }
+  }
+  lat.finish({"file", "dataset", "seeds"});
+
+  c.schedule = read_schedule(src, top.node("schedule"), "schedule", c.model.model->info());
+  c.solver = read_solver(src, top.node("solver"), "solver");
+  c.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
+  c.device = top.get_string("device", std::string("auto"));
+  if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
+    fail("{}: device = '{}' is invalid; allowed: cpu, cuda, auto", top.where("device"), c.device);
+  c.output = src.resolve_path(top.get_string("output"), "output");
+  top.finish({"model", "latents", "schedule", "solver", "precision", "device", "output"});
+  YAML::Emitter e;
+  e << src.root();
+  c.resolved_yaml = e.c_str();
+  return c;
+}
+
+}  // namespace dsx

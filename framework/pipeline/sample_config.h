@@ -1,0 +1,46 @@
+#pragma once
+// The `dsx sample` config: model, latents, schedule, solver, precision, device, output. Read strictly
+// (unknown keys, wrong types and missing files are errors with file:line:col); defaults < file < --set.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "core/options.h"
+#include "diffusion/schedule.h"
+#include "pipeline/model_config.h"
+#include "pipeline/yaml_util.h"
+
+namespace dsx {
+
+struct SolverConfig {
+  std::string name;
+  std::map<std::string, RawOption> options;  // validated by the solver registry
+};
+
+struct SampleConfig {
+  LoadedModel model;
+  std::string latents_file;                  // dataset `latents_dataset` [B, *shape]
+  std::string latents_dataset = "latents";
+  std::vector<int64_t> seeds;                // alternative to a latents file: per-seed noise
+  ScheduleSpec schedule;
+  SolverConfig solver;
+  at::ScalarType dtype = at::kFloat;
+  std::string device = "auto";               // cpu | cuda | auto
+  std::string output;                        // HDF5: dataset 'samples', attribute 'nfe'
+  std::string resolved_yaml;                 // the config after --set, for provenance
+};
+
+SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides);
+
+// Reusable section readers (later specs embed the same sections).
+ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const std::string& key_path,
+                           const ModelInfo& model);
+SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const std::string& key_path);
+at::ScalarType parse_precision(const std::string& text, const std::string& where);
+at::Device resolve_device(const std::string& name);  // "auto" → cuda when available
+
+}  // namespace dsx

@@ -1,0 +1,68 @@
+#pragma once
+// Strict YAML reading with locations. A YamlSource owns a parsed document, the file it came from and the
+// --set overrides applied to it; MapReader reads one mapping, checks types with the node's file:line:col
+// and, on finish(), rejects unknown keys with a did-you-mean hint. Nothing is silently ignored.
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "core/options.h"
+
+namespace dsx {
+
+class YamlSource {
+ public:
+  static YamlSource load_file(const std::string& path);         // syntax errors carry file:line:col
+  static YamlSource load_string(const std::string& text, const std::string& name);
+  // "a.b.c=value": value parsed as YAML (so lists and numbers work); creates missing maps.
+  void apply_override(const std::string& assignment);
+
+  const YAML::Node& root() const { return root_; }
+  const std::string& path() const { return path_; }
+  std::string dir() const;  // directory of the file, for relative paths
+  // "file:line:col" of a node, or "--set a.b=v" if that key path was overridden on the command line.
+  std::string where(const YAML::Node& node, const std::string& key_path) const;
+  bool overridden(const std::string& key_path) const { return overrides_.count(key_path) > 0; }
+  // Resolves a path written in the file relative to the file; --set paths relative to the working directory.
+  std::string resolve_path(const std::string& value, const std::string& key_path) const;
+
+ private:
+  YAML::Node root_;
+  std::string path_;
+  std::map<std::string, std::string> overrides_;  // key path → original assignment text
+};
+
+class MapReader {
+ public:
+  // `node` must be a map (else an error at its location). `key_path` is its dotted path ("" for root).
+  MapReader(const YamlSource& src, const YAML::Node& node, std::string key_path);
+
+  bool has(const std::string& key) const;
+  YAML::Node node(const std::string& key) const;        // marks the key as used
+  std::string where(const std::string& key) const;       // location of key's value (or of the map)
+  std::string path(const std::string& key) const { return key_path_.empty() ? key : key_path_ + "." + key; }
+
+  std::string get_string(const std::string& key, const std::optional<std::string>& fallback = std::nullopt);
+  double get_double(const std::string& key, const std::optional<double>& fallback = std::nullopt);
+  long get_int(const std::string& key, const std::optional<long>& fallback = std::nullopt);
+  bool get_bool(const std::string& key, const std::optional<bool>& fallback = std::nullopt);
+  std::vector<double> get_doubles(const std::string& key);
+  // Remaining scalar entries as raw options (for registry-validated option sets), excluding `skip`.
+  std::map<std::string, RawOption> rest_as_options(const std::set<std::string>& skip);
+
+  // Errors on any key not read, listing `allowed` and a did-you-mean hint.
+  void finish(const std::vector<std::string>& allowed) const;
+
+ private:
+  [[noreturn]] void missing(const std::string& key) const;
+  const YamlSource& src_;
+  YAML::Node node_;
+  std::string key_path_;
+  mutable std::set<std::string> used_;
+};
+
+}  // namespace dsx

@@ -1,0 +1,16 @@
+#pragma once
+// Each dsx subcommand adds itself to the CLI11 app and returns the action to run when selected.
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace dsx::cli {
+
+using Action = std::function<int()>;
+
+Action add_sample(CLI::App& app);
+Action add_solvers(CLI::App& app);
+Action add_make_gmm(CLI::App& app);
+Action add_make_latents(CLI::App& app);
+
+}  // namespace dsx::cli
