@@ -1,0 +1,54 @@
+// TEMPORARY scratch (to be deleted): runs only dpmpp/unipc/deis cases.
+#include <boost/test/unit_test.hpp>
+#include <iostream>
+#include <set>
+#include "cases.h"
+#include "diffusion/schedule.h"
+#include "support/check.h"
+#include "support/testbeds.h"
+namespace dsx::test {
+static const std::set<std::string> kMine = {"dpmpp", "unipc", "deis"};
+BOOST_AUTO_TEST_SUITE(mine)
+BOOST_AUTO_TEST_CASE(golden_mine) {
+  for (const auto& c : golden_cases()) {
+    if (!kMine.count(c.solver)) continue;
+    std::unique_ptr<DiagonalGaussian> model; at::Tensor x_T;
+    if (c.testbed == "gauss3") { auto g = gauss3(); model = std::move(g.model), x_T = g.x_T; }
+    else { auto t = toy192(); model = std::move(t.model), x_T = t.x_T; }
+    model->to(c.dtype, at::kCPU);
+    RunResult r = run_solver(c.solver, c.options, *model, x_T.to(c.dtype), c.sigmas);
+    at::Tensor flat = r.x.to(at::kDouble).flatten();
+    double maxrel = 0;
+    for (size_t i = 0; i < c.expected.size(); ++i) {
+      double a = flat[i].item<double>(); maxrel = std::max(maxrel, std::abs(a - c.expected[i]) / std::abs(c.expected[i]));
+    }
+    double e = -1;
+    if (c.expected_rmse >= 0) { at::Tensor exact = model->ode_solution(x_T, c.sigmas.front(), c.sigmas.back()); e = rmse(r.x, exact); }
+    std::printf("%-55s nfe %ld/%ld  maxrel %.3e  rmse %.7e vs %.7e (rel %.2e)  x0=%.9f\n", c.id.c_str(), (long)r.nfe, (long)c.nfe, maxrel, e, c.expected_rmse,
+                c.expected_rmse > 0 ? std::abs(e - c.expected_rmse) / c.expected_rmse : 0.0, flat[0].item<double>());
+  }
+}
+BOOST_AUTO_TEST_CASE(order_mine) {
+  at::Tensor means = at::tensor({-1.0, 0.5, 2.0, 1.5, -0.7, 0.3, 0.2, 1.8, -1.2}, at::kDouble).reshape({3, 3});
+  GaussianMixture gmm(means, at::tensor({0.5, 0.3, 0.4}, at::kDouble), at::tensor({0.3, 0.5, 0.2}, at::kDouble));
+  auto g = gauss3();
+  const at::Tensor x_gmm = at::tensor({80.0, -40.0, 20.0, -60.0, 10.0, 70.0}, at::kDouble).reshape({2, 3});
+  at::Tensor gex;
+  for (const auto& c : order_cases()) {
+    if (!kMine.count(c.solver)) continue;
+    std::vector<double> ns, errs;
+    for (int n : c.num_steps) {
+      ScheduleSpec spec; spec.kind = c.schedule; spec.num_steps = n;
+      auto sig = make_schedule(spec); double err;
+      if (c.testbed == "gauss3") { RunResult r = run_solver(c.solver, c.options, *g.model, g.x_T, sig); err = rmse(r.x, g.model->ode_solution(g.x_T, sig.front(), sig.back())); }
+      else { if (!gex.defined()) gex = gmm.ode_solution(x_gmm, sig.front(), sig.back()); RunResult r = run_solver(c.solver, c.options, gmm, x_gmm, sig); err = rmse(r.x, gex); }
+      ns.push_back(n - 1); errs.push_back(err);
+    }
+    std::printf("%-62s order %.3f (exp %.1f) errs:", c.id.c_str(), convergence_order(ns, errs), c.order);
+    for (size_t i = 0; i < errs.size(); ++i) std::printf(" %.3e", errs[i]);
+    for (size_t i = 1; i < errs.size(); ++i) std::printf(" [%.2f]", std::log2(errs[i-1]/errs[i]));
+    std::printf("\n");
+  }
+}
+BOOST_AUTO_TEST_SUITE_END()
+}
