@@ -40,6 +40,8 @@ at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const st
 }
 
 LoadedModel load_gaussian_mixture(MapReader& r, const YamlSource& src) {
+  const std::vector<std::string> keys = {"kind", "file", "means", "stds", "weights", "sigma_min", "sigma_max"};
+  r.reject_unknown(keys);
   double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
   std::shared_ptr<GaussianMixture> m;
   if (r.has("file")) {
@@ -60,15 +62,17 @@ LoadedModel load_gaussian_mixture(MapReader& r, const YamlSource& src) {
       fail("{}: {}", r.where("means"), e.what());
     }
   }
-  r.finish({"kind", "file", "means", "stds", "weights", "sigma_min", "sigma_max"});
+  r.finish(keys);
   return wrap(m);
 }
 
 LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
+  const std::vector<std::string> keys = {"kind", "mean", "std", "sigma_min", "sigma_max"};
+  r.reject_unknown(keys);
   at::Tensor mean = nested_to_tensor(src, r.node("mean"), r.path("mean"));
   at::Tensor std = nested_to_tensor(src, r.node("std"), r.path("std"));
   double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
-  r.finish({"kind", "mean", "std", "sigma_min", "sigma_max"});
+  r.finish(keys);
   try {
     return wrap(std::make_shared<DiagonalGaussian>(mean, std, smin, smax));
   } catch (const Error& e) {

@@ -11,6 +11,8 @@ namespace dsx {
 ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const std::string& key_path,
                            const ModelInfo& model) {
   MapReader r(src, node, key_path);
+  const std::vector<std::string> keys = {"kind", "num_steps", "sigma_min", "sigma_max", "rho", "k", "eps_s", "sigmas"};
+  r.reject_unknown(keys);
   ScheduleSpec s;
   s.kind = r.get_string("kind", std::string("polynomial"));
   schedule_kind(s.kind);  // unknown kinds fail here, listing the allowed ones
@@ -30,7 +32,16 @@ ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const 
   s.rho = r.get_double("rho", 7.0);
   s.k = r.get_double("k", 3.1);
   s.eps_s = r.get_double("eps_s", 1e-3);
-  r.finish({"kind", "num_steps", "sigma_min", "sigma_max", "rho", "k", "eps_s", "sigmas"});
+  r.finish(keys);
+  // Point at the offending key where the rule is about one key; make_schedule re-checks everything.
+  if (s.num_steps < 2)
+    fail("{}: schedule.num_steps = {} is out of range: need at least 2 grid points", r.where("num_steps"), s.num_steps);
+  if (!(s.sigma_min > 0)) fail("{}: schedule.sigma_min = {} must be positive", r.where("sigma_min"), s.sigma_min);
+  if (!(s.sigma_max > s.sigma_min))
+    fail("{}: schedule.sigma_max = {} must be greater than sigma_min = {}", r.where("sigma_max"), s.sigma_max,
+         s.sigma_min);
+  if (!(s.rho > 0)) fail("{}: schedule.rho = {} must be positive", r.where("rho"), s.rho);
+  if (!(s.k >= 0)) fail("{}: schedule.k = {} must be >= 0", r.where("k"), s.k);
   try {
     make_schedule(s, model.process.get());  // validate now, with the location of the section
   } catch (const Error& e) {
@@ -73,12 +84,15 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   YamlSource src = YamlSource::load_file(path);
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
+  const std::vector<std::string> sections = {"model", "latents", "schedule", "solver", "precision", "device", "output"};
+  top.reject_unknown(sections);
   SampleConfig c;
   for (const char* key : {"model", "latents", "schedule", "solver", "output"})
     if (!top.has(key)) fail("{}: missing required key '{}'", src.path(), key);
   c.model = load_model(src, top.node("model"), "model");
 
   MapReader lat(src, top.node("latents"), "latents");
+  lat.reject_unknown({"file", "dataset", "seeds"});
   if (lat.has("file") == lat.has("seeds"))
     fail("{}: latents needs exactly one of 'file' (HDF5 dataset of unit noise) or 'seeds' (e.g. 0-63)",
          src.where(top.node("latents"), "latents"));
@@ -110,7 +124,7 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
     fail("{}: device = '{}' is invalid; allowed: cpu, cuda, auto", top.where("device"), c.device);
   c.output = src.resolve_path(top.get_string("output"), "output");
-  top.finish({"model", "latents", "schedule", "solver", "precision", "device", "output"});
+  top.finish(sections);
   YAML::Emitter e;
   e << src.root();
   c.resolved_yaml = e.c_str();

@@ -213,6 +213,12 @@ std::map<std::string, RawOption> MapReader::rest_as_options(const std::set<std::
   return out;
 }
 
+void MapReader::reject_unknown(const std::vector<std::string>& allowed) const {
+  for (const auto& a : allowed) used_.insert(a);
+  finish(allowed);
+  for (const auto& a : allowed) used_.erase(a);
+}
+
 void MapReader::finish(const std::vector<std::string>& allowed) const {
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     std::string key = it->first.Scalar();

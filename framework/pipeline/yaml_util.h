@@ -54,6 +54,8 @@ class MapReader {
   // Remaining scalar entries as raw options (for registry-validated option sets), excluding `skip`.
   std::map<std::string, RawOption> rest_as_options(const std::set<std::string>& skip);
 
+  // Errors on the first key not in `allowed` (call before reading, so a typo beats "missing key").
+  void reject_unknown(const std::vector<std::string>& allowed) const;
   // Errors on any key not read, listing `allowed` and a did-you-mean hint.
   void finish(const std::vector<std::string>& allowed) const;
 

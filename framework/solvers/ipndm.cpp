@@ -88,20 +88,9 @@ class IpndmSolver : public Solver {
       hist.push_front(ev.eps(x, s));
       if (int(hist.size()) > max_order_) hist.pop_back();
       const int order = int(hist.size());
-      at::Tensor slope;
-      if (variable_) {
-        std::vector<double> c = ipndm_v_weights(sigmas, int(i), order, variant_);
-        slope = c[0] * hist[0];
-        for (int k = 1; k < order; ++k) slope = slope + c[k] * hist[k];
-      } else {
-        // Integer numerators, then one division, as the official code rounds: float32 runs start at
-        // |x| ≈ 100, where a one-ulp difference in the slope is visible in the golden RMSEs.
-        static const double num[4][4] = {{1}, {3, -1}, {23, -16, 5}, {55, -59, 37, -9}};
-        static const double den[4] = {1, 2, 12, 24};
-        slope = num[order - 1][0] * hist[0];
-        for (int k = 1; k < order; ++k) slope = slope + num[order - 1][k] * hist[k];
-        if (order > 1) slope = slope / den[order - 1];
-      }
+      std::vector<double> c = variable_ ? ipndm_v_weights(sigmas, int(i), order, variant_) : ipndm_weights(order);
+      at::Tensor slope = c[0] * hist[0];
+      for (int k = 1; k < order; ++k) slope = slope + c[k] * hist[k];
       x = x + (t - s) * slope;
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }

@@ -6,24 +6,54 @@
 #include "support/check.h"
 #include "support/testbeds.h"
 namespace dsx::test {
-namespace {
-std::vector<double> f32(std::vector<double> v) { for (auto& x : v) x = double(float(x)); return v; }
-}
 BOOST_AUTO_TEST_CASE(zz_scratch_b, *boost::unit_test::disabled()) {
-  auto run = [](const char* name, std::map<std::string,std::string> o, std::vector<double> sg, at::ScalarType dt) {
-    auto t = toy192();
-    t.model->to(dt, at::kCPU);
-    RunResult r = run_solver(name, o, *t.model, t.x_T.to(dt), sg);
-    at::Tensor exact = t.model->ode_solution(t.x_T, sg.front(), sg.back());
-    std::cout.precision(9);
-    std::cout << name << " " << (dt == at::kFloat ? "f32" : "f64") << " rmse " << rmse(r.x, exact) << " x " << r.x.flatten().slice(0,0,4) << "\n";
+  at::Tensor means = at::tensor({-1.0, 0.5, 2.0, 1.5, -0.7, 0.3, 0.2, 1.8, -1.2}, at::kDouble).reshape({3, 3});
+  GaussianMixture gmm(means, at::tensor({0.5, 0.3, 0.4}, at::kDouble), at::tensor({0.3, 0.5, 0.2}, at::kDouble));
+  gmm.set_reference_rtol(1e-13);
+  auto g = gauss3();
+  const at::Tensor x_gmm = at::tensor({80.0, -40.0, 20.0, -60.0, 10.0, 70.0}, at::kDouble).reshape({2, 3});
+  at::Tensor gexact;
+  for (std::vector<int> Ns : std::vector<std::vector<int>>{{41, 81, 161, 321}, {81, 161, 321, 641}}) {
+  struct C { std::string name; std::map<std::string,std::string> o; };
+  std::vector<C> cs = {
+    {"ipndm_v", {{"max_order","3"}}}, {"scire", {{"method","singlestep_agile"}}}, {"scire", {{"algorithm","v2"},{"method","singlestep_fixed"},{"order","3"}}},
+    {"ipndm_v", {{"variant","corrected"}}}, {"ipndm_v", {{"variant","corrected"},{"max_order","3"}}},
+    {"ipndm_v", {{"variant","corrected"},{"max_order","2"}}},
+    {"scire", {}}, {"scire", {{"order","3"}}}, {"scire", {{"algorithm","v2"}}}, {"scire", {{"algorithm","v2"},{"order","3"}}},
+    {"scire", {{"method","singlestep_fixed"}}}, {"scire", {{"method","singlestep_fixed"},{"order","3"}}},
+    {"scire", {{"method","singlestep_agile"},{"order","3"}}},
+    {"scire", {{"algorithm","v2"},{"method","singlestep_fixed"}}},
+    {"scire", {{"phi","one"}}}, {"scire", {{"phi","one"},{"order","3"}}},
+    {"scire", {{"phi","one"},{"algorithm","v2"}}}, {"scire", {{"phi","one"},{"algorithm","v2"},{"order","3"}}},
+    {"scire", {{"phi","one"},{"method","singlestep_fixed"}}}, {"scire", {{"phi","one"},{"method","singlestep_fixed"},{"order","3"}}},
+    {"scire", {{"phi","one"},{"algorithm","v2"},{"method","singlestep_fixed"}}},
+    {"scire", {{"phi","one"},{"algorithm","v2"},{"method","singlestep_fixed"},{"order","3"}}},
   };
-  for (auto dt : {at::kFloat, at::kDouble}) {
-    run("ipndm", {}, f32(karras_grid(4)), dt);
-    run("ipndm", {}, time_uniform_float32(6, 1), dt);
-    run("ipndm", {}, f32(karras_grid(6)), dt);
-    run("ipndm", {}, f32(logsnr_grid(6)), dt);
-    run("ipndm", {}, f32(karras_grid(10)), dt);
+  gexact = at::Tensor();
+  for (std::string sched : {"polynomial", "logsnr"})
+  for (std::string tb : {"gauss3", "gmm"})
+  for (auto& c : cs) {
+    std::vector<double> ns, errs;
+    for (int n : Ns) {
+      ScheduleSpec spec; spec.kind = sched; spec.num_steps = n;
+      auto sg = make_schedule(spec);
+      double err;
+      if (tb == "gauss3") {
+        RunResult r = run_solver(c.name, c.o, *g.model, g.x_T, sg);
+        err = rmse(r.x, g.model->ode_solution(g.x_T, sg.front(), sg.back()));
+      } else {
+        if (!gexact.defined()) gexact = gmm.ode_solution(x_gmm, sg.front(), sg.back());
+        RunResult r = run_solver(c.name, c.o, gmm, x_gmm, sg);
+        err = rmse(r.x, gexact);
+      }
+      ns.push_back(n - 1); errs.push_back(err);
+    }
+    std::string os; for (auto& [k,v] : c.o) os += k + "=" + v + " ";
+    std::cout << Ns[0] << " " << sched << " " << tb << " " << c.name << " " << os << " slope=" << convergence_order(ns, errs);
+    std::cout << " pairwise:";
+    for (size_t i = 0; i + 1 < errs.size(); ++i) std::cout << " " << std::log(errs[i]/errs[i+1])/std::log(2.0);
+    std::cout << "  err " << errs.front() << ".." << errs.back() << "\n";
+  }
   }
 }
 }

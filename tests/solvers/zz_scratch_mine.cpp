@@ -24,6 +24,8 @@ BOOST_AUTO_TEST_CASE(golden_mine) {
     }
     double e = -1;
     if (c.expected_rmse >= 0) { at::Tensor exact = model->ode_solution(x_T, c.sigmas.front(), c.sigmas.back()); e = rmse(r.x, exact); }
+    double e64 = -1;
+    if (c.expected_rmse >= 0 && c.testbed == "toy192") { auto t2 = toy192(); RunResult r2 = run_solver(c.solver, c.options, *t2.model, t2.x_T, c.sigmas); e64 = rmse(r2.x, t2.model->ode_solution(t2.x_T, c.sigmas.front(), c.sigmas.back())); std::printf("   f64 rel %.2e  ", std::abs(e64 - c.expected_rmse)/c.expected_rmse); }
     std::printf("%-55s nfe %ld/%ld  maxrel %.3e  rmse %.7e vs %.7e (rel %.2e)  x0=%.9f\n", c.id.c_str(), (long)r.nfe, (long)c.nfe, maxrel, e, c.expected_rmse,
                 c.expected_rmse > 0 ? std::abs(e - c.expected_rmse) / c.expected_rmse : 0.0, flat[0].item<double>());
   }

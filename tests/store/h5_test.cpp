@@ -1,0 +1,110 @@
+// HDF5 layer: round trips, attributes, errors with context, atomic replacement.
+#include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "store/h5.h"
+#include "store/tensor_h5.h"
+
+namespace dsx {
+namespace fs = std::filesystem;
+
+namespace {
+struct TempDir {
+  fs::path path;
+  TempDir() : path(fs::temp_directory_path() / ("dsx_h5_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++))) {
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hdf5)
+
+BOOST_AUTO_TEST_CASE(round_trips) {
+  TempDir dir;
+  std::string path = dir.file("a.h5");
+  at::Tensor d = at::randn({2, 3, 4}, at::kDouble), f = at::randn({5}, at::kFloat);
+  at::Tensor i = at::arange(7, at::kLong);
+  {
+    h5::File file = h5::File::create(path);
+    h5::write_tensor(file, "group/doubles", d, true);
+    h5::write_tensor(file, "floats", f);
+    h5::write_tensor(file, "ints", i);
+    h5::write_tensor(file, "empty", at::empty({0, 3}, at::kDouble));
+    file.set_attr("nfe", int64_t(12));
+    file.set_attr("rmse", 0.125);
+    file.set_attr("config", std::string("model:\n  kind: x\n"));
+    file.set_attr("unit", std::string("sigma"), "floats");
+  }
+  h5::File file = h5::File::open(path);
+  BOOST_TEST(at::equal(h5::read_tensor(file, "group/doubles"), d));
+  BOOST_TEST((file.info("floats").dtype == h5::DType::Float32));
+  BOOST_TEST(at::equal(h5::read_tensor(file, "floats", at::kFloat), f));
+  BOOST_TEST(at::equal(h5::read_tensor(file, "ints", at::kLong), i));
+  BOOST_TEST(h5::read_tensor(file, "empty").size(0) == 0);
+  BOOST_TEST(file.attr_int("nfe") == 12);
+  BOOST_TEST(file.attr_double("rmse") == 0.125);
+  BOOST_TEST(file.attr_string("config") == "model:\n  kind: x\n");
+  BOOST_TEST(file.attr_string("unit", "floats") == "sigma");
+  BOOST_TEST(!file.has_attr("missing"));
+}
+
+BOOST_AUTO_TEST_CASE(errors_name_file_and_object) {
+  TempDir dir;
+  std::string path = dir.file("b.h5");
+  { h5::File::create(path); }
+  h5::File file = h5::File::open(path);
+  std::string e = error_of([&] { h5::read_tensor(file, "means"); });
+  BOOST_TEST(e.find(path) != std::string::npos);
+  BOOST_TEST(e.find("dataset 'means' not found") != std::string::npos);
+  BOOST_TEST(error_of([&] { file.attr_int("nfe"); }).find("attribute 'nfe' not found") != std::string::npos);
+  BOOST_TEST(error_of([&] { h5::File::open(dir.file("nope.h5")); }).find("does not exist") != std::string::npos);
+  std::ofstream(dir.file("text.h5")) << "not an HDF5 file";
+  e = error_of([&] { h5::File::open(dir.file("text.h5")); });
+  BOOST_TEST(e.find("cannot open") != std::string::npos);
+  BOOST_TEST(e.find("HDF5 error stack") != std::string::npos);  // HDF5's own reason travels with the error
+}
+
+BOOST_AUTO_TEST_CASE(atomic_path_never_exposes_partial_files) {
+  TempDir dir;
+  std::string path = dir.file("out.h5");
+  {
+    std::ofstream(path) << "previous result";
+    h5::AtomicPath target(path);
+    h5::File f = h5::File::create(target.temp());
+    h5::write_tensor(f, "x", at::ones({3}));
+    // no commit: an error happened
+  }
+  BOOST_TEST(fs::file_size(path) == std::string("previous result").size());
+  BOOST_TEST(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);  // temp removed
+  {
+    h5::AtomicPath target(path);
+    {
+      h5::File f = h5::File::create(target.temp());
+      h5::write_tensor(f, "x", at::ones({3}));
+    }
+    target.commit();
+  }
+  BOOST_TEST(h5::read_tensor(h5::File::open(path), "x").sum().item<double>() == 3.0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace dsx
