@@ -1,5 +1,6 @@
 #include "pipeline/yaml_util.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -214,19 +215,22 @@ std::map<std::string, RawOption> MapReader::rest_as_options(const std::set<std::
 }
 
 void MapReader::reject_unknown(const std::vector<std::string>& allowed) const {
-  for (const auto& a : allowed) used_.insert(a);
-  finish(allowed);
-  for (const auto& a : allowed) used_.erase(a);
+  for (auto it = node_.begin(); it != node_.end(); ++it)
+    if (std::find(allowed.begin(), allowed.end(), it->first.Scalar()) == allowed.end()) report_unknown(it, allowed);
+}
+
+void MapReader::report_unknown(const YAML::const_iterator& it, const std::vector<std::string>& allowed) const {
+  std::string key = it->first.Scalar();
+  std::string hint = did_you_mean(key, allowed), list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  fail("{}: unknown key '{}'{}; allowed here: {}", src_.where(it->first, path(key)), path(key),
+       hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
 }
 
 void MapReader::finish(const std::vector<std::string>& allowed) const {
   for (auto it = node_.begin(); it != node_.end(); ++it) {
     std::string key = it->first.Scalar();
-    if (used_.count(key)) continue;
-    std::string hint = did_you_mean(key, allowed), list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    fail("{}: unknown key '{}'{}; allowed here: {}", src_.where(it->first, path(key)), path(key),
-         hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
+    if (!used_.count(key)) report_unknown(it, allowed);
   }
 }
 

@@ -61,6 +61,7 @@ class MapReader {
 
  private:
   [[noreturn]] void missing(const std::string& key) const;
+  [[noreturn]] void report_unknown(const YAML::const_iterator& it, const std::vector<std::string>& allowed) const;
   const YamlSource& src_;
   YAML::Node node_;
   std::string key_path_;

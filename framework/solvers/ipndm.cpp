@@ -120,7 +120,7 @@ std::vector<SolverEntry> ipndm_family() {
       {"ipndm_v",
        "variable-step Adams–Bashforth on d in σ: diff-sampler's closed forms (faithful) or exact Lagrange weights",
        "zju-pi/diff-sampler ipndm_v_sampler (Zhou et al. 2024)", "N−1 (−1 with afs)",
-       "faithful: ~2 (order-4 weights inconsistent); corrected: max_order",
+       "faithful 4: 2 on polynomial grids (3 on logSNR), erratic below ~300 points; corrected: max_order",
        {max_order_spec(),
         {"variant", OptionType::Choice, "faithful", -1e300, 1e300, false, false, {"faithful", "corrected"},
          "faithful = diff-sampler's formulas (wrong order-3/4 terms on non-uniform grids); corrected = true "

@@ -11,8 +11,9 @@
 //   singlestep_fixed: every interval has the solver's order, NFE = order·(N−1).
 //   singlestep_agile: HEAD's per-step order lists (DPM-Solver's singlestep lists) for the smallest budget
 //     that still gives one outer step per interval: order 3 → [3,…,3,2,1] (NFE 3(N−1)−3), order 2 →
-//     [2,…,2,1] (NFE 2(N−1)−1), order 1 → all 1. The φ schedule uses K = ⌊NFE/order⌋ as HEAD does, so
-//     the final, extra step indexes phi[−1].
+//     [2,…,2,1] (NFE 2(N−1)−1), order 1 → all 1.
+//   The singlestep φ schedule of §2.4 is indexed with K = N−1 outer intervals for both methods (HEAD's
+//   K = ⌊NFE/order⌋ equals it for singlestep_fixed; for agile HEAD's outer grid differs anyway).
 // Intermediate points use the official 'linear'-schedule defaults r1 = 1/2 (order 2), (1/3, 2/3) (order 3),
 // placed linearly in u (ρ for v1, 1/ρ for v2).
 #include "solvers/scire.h"
@@ -166,9 +167,7 @@ class ScireSolver : public Solver {
   // Singlestep (HEAD `singlestep_scire_solver_*_update`) on the outer grid `sg`.
   at::Tensor singlestep(Evaluator& ev, at::Tensor y, const std::vector<double>& sg, const SampleHooks& hooks) const {
     const std::vector<int> orders = step_orders(int(sg.size()) - 1);
-    int nfe = 0;
-    for (int k : orders) nfe += k;
-    const int K = nfe / order_;
+    const int K = int(orders.size());
     for (size_t j = 0; j < orders.size(); ++j) {
       const double s = sg[j], t = sg[j + 1], h = u(t) - u(s);
       const int k = orders[j];

@@ -13,9 +13,9 @@ std::vector<double> scire_series_phi(double x, int n);
 // phi[−1], otherwise phi[2(steps−step)], with phi = series_phi(1, steps+1).
 double scire_multistep_phi(int step, int steps, int order);
 
-// HEAD φ of singlestep outer step j (0-based) with K = ⌊NFE/order⌋ and phi = series_phi(1, K):
-// j < K/2 → phi[2j], j = K/2 → phi[−1], otherwise phi[2(K−j)−1]; negative indices count from the end,
-// as Python's do (the extra outer step of singlestep_agile lands on phi[−1]).
+// HEAD φ of singlestep outer step j (0-based) of K outer steps, phi = series_phi(1, K): j < K/2 → phi[2j],
+// j = K/2 → phi[−1], otherwise phi[2(K−j)−1] (negative indices count from the end, as in Python; HEAD's
+// K = ⌊NFE/order⌋ makes its extra agile step j = K land on phi[−1]).
 double scire_singlestep_phi(int j, int K);
 
 }  // namespace dsx

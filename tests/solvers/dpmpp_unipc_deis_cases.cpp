@@ -74,13 +74,21 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
 });
 
 // ---- notes/amed.md §12.3: toy192, float32, diff-sampler defaults (LOF on) --------------------------------
+// Most rows agree with the official float32 runs to ≤ 3e-6 (values) and ≤ 1.1e-6 (rmse). The rows marked
+// kF32Noise differ by 2e-5…6.4e-5 in rmse, and our *float64* run differs from the official number by the
+// same amount (poly7 dpmpp3M eps 2.9e-5, poly7 dpmpp2M eps 2.0e-5, unipc bh2 eps N=6 2.6e-5 / N=10 4.8e-5,
+// deis-tab3/4 N=10 2.4e-5 / 4.6e-5): the official numbers carry float32 round-off (noise-form updates
+// x − t·φ1·ε amplify it; the official DEIS integrand 1 − ᾱ is formed in float32 near t = 1e-3), which a
+// different operation order cannot reproduce bit for bit. Those rows use rtol 1e-4 (values and rmse).
+constexpr double kF32Noise = 1e-4;
+
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     {"amed.md §12.3 poly7 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true), "toy192", f32(karras_grid(6)), at::kFloat,
      {0.162739, 0.465739, 0.149905, 0.464266}, 8.889384e-02, 5, 1e-5, 2e-6},
     {"amed.md §12.3 poly7 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false), "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.155405, 0.455328, 0.153184, 0.464224}, 9.652068e-02, 5, 1e-5, 2e-6},
+     {0.155405, 0.455328, 0.153184, 0.464224}, 9.652068e-02, 5, kF32Noise, 2e-6},
     {"amed.md §12.3 poly7 dpmpp2M eps N=6", "dpmpp", zju_dpmpp(2, false), "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.155666, 0.4559, 0.152852, 0.464229}, 9.611422e-02, 5, 1e-5, 2e-6},
+     {0.155666, 0.4559, 0.152852, 0.464229}, 9.611422e-02, 5, kF32Noise, 2e-6},
     {"amed.md §12.3 unif1 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true), "toy192", time_uniform_float32(6, 1),
      at::kFloat, {}, 1.579528e-01, 5},
     {"amed.md §12.3 unif1 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false), "toy192", time_uniform_float32(6, 1),
@@ -96,7 +104,7 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
     {"amed.md §12.3 logsnr unipc3 bh1 x0 N=6", "unipc", zju_unipc("bh1", true), "toy192", f32(logsnr_grid(6)),
      at::kFloat, {}, 1.045356e-01, 5},
     {"amed.md §12.3 logsnr unipc3 bh2 eps N=6", "unipc", zju_unipc("bh2", false), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {}, 7.776044e-02, 5},
+     at::kFloat, {}, 7.776044e-02, 5, kF32Noise},
     {"amed.md §12.3 unif2 deis-tab3 N=6", "deis", zju_deis(3), "toy192", time_uniform_float32(6, 2), at::kFloat,
      {0.18349, 0.520798, 0.09419, 0.462765}, 4.850686e-02, 5, 1e-5, 2e-6},
     {"amed.md §12.3 unif2 deis-tab4 N=6", "deis", zju_deis(4), "toy192", time_uniform_float32(6, 2), at::kFloat, {},
@@ -108,11 +116,11 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
     {"amed.md §12.3 logsnr unipc3 bh2 x0 N=10", "unipc", zju_unipc("bh2", true), "toy192", f32(logsnr_grid(10)),
      at::kFloat, {}, 6.843358e-02, 9},
     {"amed.md §12.3 logsnr unipc3 bh2 eps N=10", "unipc", zju_unipc("bh2", false), "toy192", f32(logsnr_grid(10)),
-     at::kFloat, {}, 2.048660e-02, 9},
+     at::kFloat, {}, 2.048660e-02, 9, kF32Noise},
     {"amed.md §12.3 unif2 deis-tab3 N=10", "deis", zju_deis(3), "toy192", time_uniform_float32(10, 2), at::kFloat,
-     {}, 1.560341e-02, 9},
+     {}, 1.560341e-02, 9, kF32Noise},
     {"amed.md §12.3 unif2 deis-tab4 N=10", "deis", zju_deis(4), "toy192", time_uniform_float32(10, 2), at::kFloat,
-     {}, 1.111903e-02, 9},
+     {}, 1.111903e-02, 9, kF32Noise},
     {"amed.md §12.3 logsnr dpmpp3M x0 N=4", "dpmpp", zju_dpmpp(3, true), "toy192", f32(logsnr_grid(4)), at::kFloat,
      {}, 1.863180e-01, 3},
     {"amed.md §12.3 logsnr unipc3 bh2 x0 N=4", "unipc", zju_unipc("bh2", true), "toy192", f32(logsnr_grid(4)),
@@ -122,41 +130,57 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
 });
 
 // ---- expected global orders (notes/solvers.md §6.3), lower_order_final off ------------------------------
+// Step counts are chosen inside the asymptotic range measured for each case (pairwise slopes in brackets,
+// N = grid points). Two effects bound it: the official 3M's error changes sign around N≈40–80 (slopes
+// [1.40] [1.79] on 21…161), so it is measured on 161…1281 ([1.91] [1.96] [1.98]); and the Euler warm-up
+// step's O(h²) error, whose constant is tiny at σ_max = 80, takes over for the 4th-order methods at large N
+// (DEIS 4 points: [3.92] [3.96] [3.93] then [3.37] at 641→1281).
+Opts no_lof(Opts o) {
+  o["lower_order_final"] = "false";
+  return o;
+}
+
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM++ 1M, Gaussian, polynomial grid", "dpmpp", dpmpp(1, true, false), "gauss3", "polynomial",
-     {21, 41, 81, 161}, 1.0},
-    {"DPM++ 2M, mixture, logSNR grid", "dpmpp", dpmpp(2, true, false), "gmm", "logsnr", {21, 41, 81, 161}, 2.0},
+     {21, 41, 81, 161}, 1.0},  // measured 0.97
+    {"DPM++ 2M, mixture, logSNR grid", "dpmpp", dpmpp(2, true, false), "gmm", "logsnr", {21, 41, 81, 161},
+     2.0},  // 2.14
     {"DPM++ 2M, Gaussian, polynomial grid", "dpmpp", dpmpp(2, true, false), "gauss3", "polynomial",
-     {21, 41, 81, 161}, 2.0},
+     {21, 41, 81, 161}, 2.0},  // 2.09
     {"DPM-Solver 2M noise, mixture, logSNR grid", "dpmpp", dpmpp(2, false, false), "gmm", "logsnr",
-     {21, 41, 81, 161}, 2.0},
+     {41, 81, 161, 321}, 2.0},  // 1.96
     {"DPM++ 3M faithful, Gaussian, polynomial grid", "dpmpp", dpmpp(3, true, false), "gauss3", "polynomial",
-     {21, 41, 81, 161}, 2.0},
-    {"DPM++ 3M faithful, mixture, logSNR grid", "dpmpp", dpmpp(3, true, false), "gmm", "logsnr", {21, 41, 81, 161},
-     2.0},
-    {"DPM++ 3M corrected, Gaussian, polynomial grid", "dpmpp",
-     {{"max_order", "3"}, {"lower_order_final", "false"}, {"variant", "corrected"}}, "gauss3", "polynomial",
-     {21, 41, 81, 161}, 3.0},
-    {"DPM++ 3M corrected, mixture, logSNR grid", "dpmpp",
-     {{"max_order", "3"}, {"lower_order_final", "false"}, {"variant", "corrected"}}, "gmm", "logsnr",
-     {21, 41, 81, 161}, 3.0},
-    {"UniPC p=1 bh2, mixture, logSNR grid", "unipc", {{"max_order", "1"}, {"lower_order_final", "false"}}, "gmm",
-     "logsnr", {21, 41, 81, 161}, 2.0},
-    {"UniPC p=2 bh2, mixture, logSNR grid", "unipc", {{"max_order", "2"}, {"lower_order_final", "false"}}, "gmm",
-     "logsnr", {21, 41, 81, 161}, 3.0},
-    {"UniPC p=3 bh2, mixture, logSNR grid", "unipc", {{"max_order", "3"}, {"lower_order_final", "false"}}, "gmm",
-     "logsnr", {21, 41, 81, 161}, 4.0},
-    {"UniPC p=3 bh1 noise, Gaussian, polynomial grid", "unipc",
-     {{"max_order", "3"}, {"lower_order_final", "false"}, {"variant", "bh1"}, {"predict_x0", "false"}}, "gauss3",
-     "polynomial", {21, 41, 81, 161}, 4.0},
+     {161, 321, 641, 1281}, 2.0},  // 1.95
+    {"DPM++ 3M faithful, mixture, logSNR grid", "dpmpp", dpmpp(3, true, false), "gmm", "logsnr",
+     {161, 321, 641, 1281}, 2.0},  // 1.95
+    {"DPM++ 3M corrected, Gaussian, polynomial grid", "dpmpp", no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
+     "gauss3", "polynomial", {41, 81, 161, 321}, 3.0},  // 3.05
+    {"DPM++ 3M corrected, mixture, logSNR grid", "dpmpp", no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
+     "gmm", "logsnr", {41, 81, 161, 321}, 3.0},  // 3.17
+    {"DPM-Solver 3M noise corrected, mixture, logSNR grid", "dpmpp",
+     no_lof({{"max_order", "3"}, {"variant", "corrected"}, {"predict_x0", "false"}}), "gmm", "logsnr",
+     {41, 81, 161, 321}, 3.0},  // 3.10
+    {"UniPC p=1 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "1"}}), "gmm", "logsnr",
+     {21, 41, 81, 161}, 2.0},  // 1.98
+    {"UniPC p=2 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "2"}}), "gmm", "logsnr",
+     {81, 161, 321, 641}, 3.0},  // 2.91
+    {"UniPC p=2 bh1, mixture, polynomial grid", "unipc", no_lof({{"max_order", "2"}, {"variant", "bh1"}}), "gmm",
+     "polynomial", {81, 161, 321, 641}, 3.0},  // 3.02
+    {"UniPC p=3 bh2, Gaussian, polynomial grid", "unipc", no_lof({{"max_order", "3"}}), "gauss3", "polynomial",
+     {41, 81, 161, 321}, 4.0},  // 4.00
+    {"UniPC p=3 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "3"}}), "gmm", "logsnr",
+     {161, 321, 641, 1281}, 4.0},  // 3.90
+    {"UniPC p=3 bh1 noise, mixture, logSNR grid", "unipc",
+     no_lof({{"max_order", "3"}, {"variant", "bh1"}, {"predict_x0", "false"}}), "gmm", "logsnr",
+     {161, 321, 641, 1281}, 4.0},  // 3.84
     {"DEIS tAB 2 points (exact quadrature), mixture, logSNR grid", "deis",
-     {{"max_order", "2"}, {"quadrature", "exact"}}, "gmm", "logsnr", {21, 41, 81, 161}, 2.0},
+     {{"max_order", "2"}, {"quadrature", "exact"}}, "gmm", "logsnr", {41, 81, 161, 321}, 2.0},  // 1.97
     {"DEIS tAB 3 points (exact quadrature), mixture, logSNR grid", "deis",
-     {{"max_order", "3"}, {"quadrature", "exact"}}, "gmm", "logsnr", {21, 41, 81, 161}, 3.0},
-    {"DEIS tAB 4 points (exact quadrature), mixture, logSNR grid", "deis",
-     {{"max_order", "4"}, {"quadrature", "exact"}}, "gmm", "logsnr", {21, 41, 81, 161}, 4.0},
-    {"DEIS tAB 3 points (faithful quadrature), Gaussian, polynomial grid", "deis", {{"max_order", "3"}}, "gauss3",
-     "polynomial", {11, 21, 41}, 3.0},
+     {{"max_order", "3"}, {"quadrature", "exact"}}, "gmm", "logsnr", {81, 161, 321, 641}, 3.0},  // 2.93
+    {"DEIS tAB 4 points (exact quadrature), Gaussian, polynomial grid", "deis",
+     {{"max_order", "4"}, {"quadrature", "exact"}}, "gauss3", "polynomial", {41, 81, 161, 321}, 4.0},  // 3.89
+    {"DEIS tAB 3 points (faithful quadrature), mixture, logSNR grid", "deis", {{"max_order", "3"}}, "gmm",
+     "logsnr", {81, 161, 321, 641}, 3.0},  // 2.93
 });
 
 }  // namespace

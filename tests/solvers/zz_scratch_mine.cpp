@@ -39,7 +39,9 @@ BOOST_AUTO_TEST_CASE(order_mine) {
   for (const auto& c : order_cases()) {
     if (!kMine.count(c.solver)) continue;
     std::vector<double> ns, errs;
-    for (int n : c.num_steps) {
+    std::vector<int> steps = c.num_steps;
+    if (getenv("NS")) { steps.clear(); std::string v = getenv("NS"); size_t p0 = 0; while (p0 < v.size()) { size_t q = v.find(',', p0); if (q == std::string::npos) q = v.size(); steps.push_back(std::stoi(v.substr(p0, q - p0))); p0 = q + 1; } }
+    for (int n : steps) {
       ScheduleSpec spec; spec.kind = c.schedule; spec.num_steps = n;
       auto sig = make_schedule(spec); double err;
       if (c.testbed == "gauss3") { RunResult r = run_solver(c.solver, c.options, *g.model, g.x_T, sig); err = rmse(r.x, g.model->ode_solution(g.x_T, sig.front(), sig.back())); }
@@ -54,3 +56,20 @@ BOOST_AUTO_TEST_CASE(order_mine) {
 }
 BOOST_AUTO_TEST_SUITE_END()
 }
+namespace dsx::test { namespace {
+DSX_REGISTER_CASES(std::vector<OrderCase>{
+    {"X DEIS4 exact gauss poly", "deis", {{"max_order", "4"}, {"quadrature", "exact"}}, "gauss3", "polynomial", {21, 41, 81, 161}, 4.0},
+    {"X DEIS4 exact gmm poly", "deis", {{"max_order", "4"}, {"quadrature", "exact"}}, "gmm", "polynomial", {21, 41, 81, 161}, 4.0},
+    {"X DEIS4 exact gauss logsnr", "deis", {{"max_order", "4"}, {"quadrature", "exact"}}, "gauss3", "logsnr", {21, 41, 81, 161}, 4.0},
+    {"X DEIS3 exact gauss poly", "deis", {{"max_order", "3"}, {"quadrature", "exact"}}, "gauss3", "polynomial", {21, 41, 81, 161}, 3.0},
+    {"X DEIS2 exact gauss poly", "deis", {{"max_order", "2"}, {"quadrature", "exact"}}, "gauss3", "polynomial", {21, 41, 81, 161}, 3.0},
+    {"X DEIS3 faithful gmm logsnr", "deis", {{"max_order", "3"}}, "gmm", "logsnr", {21, 41, 81, 161}, 3.0},
+    {"X DEIS4 faithful gauss poly", "deis", {{"max_order", "4"}}, "gauss3", "polynomial", {21, 41, 81, 161}, 3.0},
+    {"X UniPC3 bh1 noise gmm logsnr", "unipc", {{"max_order", "3"}, {"lower_order_final", "false"}, {"variant", "bh1"}, {"predict_x0", "false"}}, "gmm", "logsnr", {21, 41, 81, 161}, 4.0},
+    {"X UniPC3 bh2 gauss poly", "unipc", {{"max_order", "3"}, {"lower_order_final", "false"}}, "gauss3", "polynomial", {21, 41, 81, 161}, 4.0},
+    {"X UniPC2 bh1 gmm poly", "unipc", {{"max_order", "2"}, {"lower_order_final", "false"}, {"variant", "bh1"}}, "gmm", "polynomial", {21, 41, 81, 161}, 4.0},
+    {"X UniPC3 LOF gmm logsnr", "unipc", {{"max_order", "3"}}, "gmm", "logsnr", {21, 41, 81, 161}, 4.0},
+    {"X DPM3M noise faithful gmm logsnr", "dpmpp", {{"max_order", "3"}, {"lower_order_final", "false"}, {"predict_x0", "false"}}, "gmm", "logsnr", {21, 41, 81, 161}, 2.0},
+    {"X DPM3M noise corrected gmm logsnr", "dpmpp", {{"max_order", "3"}, {"lower_order_final", "false"}, {"predict_x0", "false"}, {"variant", "corrected"}}, "gmm", "logsnr", {21, 41, 81, 161}, 3.0},
+});
+}}
