@@ -6,7 +6,8 @@
 namespace dsx {
 
 enum class DeisQuadrature {
-  Riemann,        // the official sum: 10,000 linspace points incl. both ends, times Δt/10,000 (bias ~1e-4)
+  Riemann,        // the official sum: 10,000 linspace points incl. both ends, times Δt/10,000; nearly a
+                  // trapezoid rule, ≤ 5e-5 relative off the integral on a 5-step grid, less on finer ones
   GaussLegendre,  // composite Gauss–Legendre in log σ: the integrals to ~1e-14
 };
 

@@ -1,5 +1,6 @@
 // Euler in σ on the EDM ODE = DDIM = DPM-Solver-1 (notes/solvers.md §3.1).
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 namespace {
@@ -13,7 +14,8 @@ class EulerSolver : public Solver {
     Evaluator ev(model, common_);
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1];
-      x = x + (t - s) * ev.eps(x, s);
+      // x + (t − s)(x − D)/s = (t/s)·x + (1 − t/s)·D
+      x = lincomb({{t / s, x}, {1.0 - t / s, ev.data(x, s)}});
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

@@ -1,6 +1,7 @@
 // EDM Heun (Karras et al. 2022, Alg. 1 without churn): 2nd-order correction on every interval, the last
 // one included, since the grid ends at σ_min > 0 (diff-sampler convention; notes/amed.md §4).
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 namespace {
@@ -14,9 +15,12 @@ class HeunSolver : public Solver {
     Evaluator ev(model, common_);
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1], h = t - s;
-      at::Tensor d = ev.eps(x, s);
-      at::Tensor x_pred = x + h * d;
-      x = x + (0.5 * h) * (d + ev.eps(x_pred, t));
+      // With d = (x − D)/s, x' = x + h·d and d' = (x' − D')/t, the trapezoidal step
+      // x + h(d + d')/2 is a combination of x, D and D' only.
+      at::Tensor den = ev.data(x, s);
+      at::Tensor x_pred = lincomb({{t / s, x}, {1.0 - t / s, den}});
+      at::Tensor den_pred = ev.data(x_pred, t);
+      x = lincomb({{1.0 + h / s, x}, {-h / (2 * s) + h / (2 * t) * (1.0 - t / s), den}, {-h / (2 * t), den_pred}});
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

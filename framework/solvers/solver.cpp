@@ -32,7 +32,13 @@ at::Tensor dynamic_threshold(const at::Tensor& x0, double quantile) {
   return at::maximum(at::minimum(x0, s), -s) / s;
 }
 
-at::Tensor Evaluator::data(const at::Tensor& x, double sigma) { return data(x, sigma_like(x, sigma)); }
+at::Tensor Evaluator::data(const at::Tensor& x, double sigma) {
+  if (common_.afs && calls_ == 0 && !common_.dynamic_threshold) {
+    ++calls_;
+    return x * (1.0 - sigma / std::sqrt(1.0 + sigma * sigma));  // AFS with a scalar σ: one pass
+  }
+  return data(x, sigma_like(x, sigma));
+}
 
 at::Tensor Evaluator::data(const at::Tensor& x, const at::Tensor& sigma) {
   at::Tensor d;

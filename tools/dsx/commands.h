@@ -12,5 +12,6 @@ Action add_sample(CLI::App& app);
 Action add_solvers(CLI::App& app);
 Action add_make_gmm(CLI::App& app);
 Action add_make_latents(CLI::App& app);
+Action add_bench(CLI::App& app);
 
 }  // namespace dsx::cli

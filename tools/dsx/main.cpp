@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_solvers);
   add(dsx::cli::add_make_gmm);
   add(dsx::cli::add_make_latents);
+  add(dsx::cli::add_bench);
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) at::set_num_threads(threads);
