@@ -130,60 +130,33 @@ void MapReader::missing(const std::string& key) const {
   fail("{}: missing required key '{}'", src_.where(node_, key_path_), path(key));
 }
 
+template <typename T>
+T MapReader::get_scalar(const std::string& key, const std::optional<T>& fallback, const char* expected) {
+  if (!has(key)) {
+    used_.insert(key);
+    if (fallback) return *fallback;
+    missing(key);
+  }
+  YAML::Node n = node(key);
+  try {
+    if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    fail("{}: '{}' must be {}, got {}", where(key), path(key), expected, type_name(n));
+  }
+}
+
 std::string MapReader::get_string(const std::string& key, const std::optional<std::string>& fallback) {
-  if (!has(key)) {
-    used_.insert(key);
-    if (fallback) return *fallback;
-    missing(key);
-  }
-  YAML::Node n = node(key);
-  if (!n.IsScalar()) fail("{}: '{}' must be a string, got {}", where(key), path(key), type_name(n));
-  return n.Scalar();
+  return get_scalar<std::string>(key, fallback, "a string");
 }
-
 double MapReader::get_double(const std::string& key, const std::optional<double>& fallback) {
-  if (!has(key)) {
-    used_.insert(key);
-    if (fallback) return *fallback;
-    missing(key);
-  }
-  YAML::Node n = node(key);
-  try {
-    if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
-    return n.as<double>();
-  } catch (const YAML::Exception&) {
-    fail("{}: '{}' must be a number, got {}", where(key), path(key), type_name(n));
-  }
+  return get_scalar<double>(key, fallback, "a number");
 }
-
 long MapReader::get_int(const std::string& key, const std::optional<long>& fallback) {
-  if (!has(key)) {
-    used_.insert(key);
-    if (fallback) return *fallback;
-    missing(key);
-  }
-  YAML::Node n = node(key);
-  try {
-    if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
-    return n.as<long>();
-  } catch (const YAML::Exception&) {
-    fail("{}: '{}' must be an integer, got {}", where(key), path(key), type_name(n));
-  }
+  return get_scalar<long>(key, fallback, "an integer");
 }
-
 bool MapReader::get_bool(const std::string& key, const std::optional<bool>& fallback) {
-  if (!has(key)) {
-    used_.insert(key);
-    if (fallback) return *fallback;
-    missing(key);
-  }
-  YAML::Node n = node(key);
-  try {
-    if (!n.IsScalar()) throw YAML::Exception(n.Mark(), "");
-    return n.as<bool>();
-  } catch (const YAML::Exception&) {
-    fail("{}: '{}' must be true or false, got {}", where(key), path(key), type_name(n));
-  }
+  return get_scalar<bool>(key, fallback, "true or false");
 }
 
 std::vector<double> MapReader::get_doubles(const std::string& key) {

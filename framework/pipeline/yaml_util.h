@@ -60,6 +60,8 @@ class MapReader {
   void finish(const std::vector<std::string>& allowed) const;
 
  private:
+  template <typename T>
+  T get_scalar(const std::string& key, const std::optional<T>& fallback, const char* expected);
   [[noreturn]] void missing(const std::string& key) const;
   [[noreturn]] void report_unknown(const YAML::const_iterator& it, const std::vector<std::string>& allowed) const;
   const YamlSource& src_;

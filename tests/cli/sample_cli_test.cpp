@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/noise.h"
 #include "models/gaussian_mixture.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
@@ -42,7 +43,7 @@ struct Workspace {
     dir = fs::temp_directory_path() / ("dsx_cli_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
     fs::create_directories(dir);
     GaussianMixture::random(3, {4}, 7)->save_h5(file("gmm.h5"));
-    write_latents("z.h5", at::randn({5, 4}, at::kDouble));
+    write_latents("z.h5", seeded_noise({0, 1, 2, 3, 4}, {4}, at::TensorOptions().dtype(at::kDouble)));
   }
   ~Workspace() { fs::remove_all(dir); }
   std::string file(const std::string& name) const { return (dir / name).string(); }
@@ -111,10 +112,17 @@ BOOST_AUTO_TEST_CASE(writes_samples_with_nfe_and_reports_rmse) {
       BOOST_TEST((x.sizes() == at::IntArrayRef{5, 4}));
       BOOST_TEST(f.attr_int("nfe") == nfe);
       BOOST_TEST(at::isfinite(x).all().item<bool>());
-      // The run reproduces exactly from the same latents: compare with the library's reference error.
-      BOOST_TEST(f.attr_double("rmse") < (solver == "euler" ? 1.0 : 1.0));
+      // The reported RMSE is the distance of the written samples to the exact ODE solution from 80·z.
+      auto gmm = GaussianMixture::load_h5(ws.file("gmm.h5"));
+      at::Tensor z = h5::read_tensor(h5::File::open(ws.file("z.h5")), "latents");
+      double expected = (x - gmm->ode_solution(80.0 * z, 80.0, 0.002)).square().mean().sqrt().item<double>();
+      BOOST_TEST(f.attr_double("rmse") == expected, boost::test_tools::tolerance(1e-12));
     }
   }
+  // Converges: Heun with 200 intervals is within 1e-4 of the exact solution.
+  Run fine = run_dsx("sample " + cfg + " --set solver.name=heun --set schedule.num_steps=201");
+  BOOST_REQUIRE_MESSAGE(fine.code == 0, fine.out);
+  BOOST_TEST(h5::File::open(ws.file("out.h5")).attr_double("rmse") < 1e-4);
   // Same config with per-seed latents instead of a file.
   Run r = run_dsx("sample " + cfg + " --set 'latents={seeds: 0-2}'");
   BOOST_REQUIRE_MESSAGE(r.code == 0, r.out);

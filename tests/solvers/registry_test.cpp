@@ -1,0 +1,117 @@
+// Properties every registered solver must have, whatever its family: NFE equals its rule (with and
+// without AFS), float32 agrees with float64, the run is deterministic and bad input is a clear error.
+#include <boost/test/unit_test.hpp>
+
+#include "core/error.h"
+#include "diffusion/schedule.h"
+#include "solvers/solver.h"
+#include "support/check.h"
+#include "support/testbeds.h"
+
+namespace dsx::test {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::vector<double> poly(int n) {
+  ScheduleSpec s;
+  s.num_steps = n;
+  return make_schedule(s);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(registry)
+
+BOOST_AUTO_TEST_CASE(every_solver_counts_nfe_by_its_rule) {
+  auto g = gauss3();
+  for (const auto& e : solver_entries()) {
+    for (const char* afs : {"false", "true"}) {
+      auto solver = make_solver(e.name, {{"afs", {afs, "test"}}});
+      for (int n = std::max(2, solver->min_points()); n <= 9; ++n) {
+        BOOST_TEST_CONTEXT(e.name << " afs=" << afs << " N=" << n) {
+          RunResult r = run_solver(e.name, {{"afs", afs}}, *g.model, g.x_T, poly(n));
+          BOOST_TEST(r.nfe == r.expected_nfe);
+          BOOST_TEST(at::isfinite(r.x).all().item<bool>());
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(afs_saves_exactly_one_call) {
+  auto g = gauss3();
+  for (const auto& e : solver_entries()) {
+    auto plain = make_solver(e.name, {});
+    auto afs = make_solver(e.name, {{"afs", {"true", "test"}}});
+    BOOST_TEST_CONTEXT(e.name) { BOOST_TEST(afs->expected_nfe(8) == plain->expected_nfe(8) - 1); }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(float32_agrees_with_float64) {
+  auto t = toy192();
+  std::vector<double> sigmas = poly(8);
+  for (const auto& e : solver_entries()) {
+    BOOST_TEST_CONTEXT(e.name) {
+      t.model->to(at::kDouble, at::kCPU);
+      RunResult r64 = run_solver(e.name, {}, *t.model, t.x_T, sigmas);
+      t.model->to(at::kFloat, at::kCPU);
+      RunResult r32 = run_solver(e.name, {}, *t.model, t.x_T.to(at::kFloat), sigmas);
+      BOOST_TEST(r32.x.scalar_type() == at::kFloat);
+      // float32 carries ~1e-7 relative per operation; the states start at |x| ~ 100.
+      check_close(r32.x, r64.x, 1e-4, 1e-4, e.name + " float32 vs float64");
+      RunResult again = run_solver(e.name, {}, *t.model, t.x_T.to(at::kFloat), sigmas);
+      BOOST_TEST(at::equal(again.x, r32.x));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(thresholding_changes_data_outside_unit_range_only) {
+  // Data far outside [-1, 1]: dynamic thresholding (s = max(q, 1)) must change every solver's result.
+  DiagonalGaussian model(at::tensor({2.0, -3.0, 0.5, 1.5}, at::kDouble), at::tensor({0.3, 0.5, 0.2, 0.4}, at::kDouble));
+  at::Tensor x_T = 80.0 * at::tensor({1.0, -0.5, 0.25, 0.7}, at::kDouble).reshape({1, 4});
+  std::vector<double> sigmas = poly(6);
+  for (const auto& e : solver_entries()) {
+    BOOST_TEST_CONTEXT(e.name) {
+      RunResult off = run_solver(e.name, {}, model, x_T, sigmas);
+      RunResult on = run_solver(e.name, {{"thresholding", "dynamic"}}, model, x_T, sigmas);
+      BOOST_TEST((off.x - on.x).abs().max().item<double>() > 0.1);
+      BOOST_TEST(on.nfe == off.nfe);
+    }
+  }
+  // On data inside [-1, 1], thresholding with s = max(q, 1) = 1 only clamps: D already in range is unchanged.
+  at::Tensor d = at::tensor({0.5, -0.9, 0.99, 0.1}, at::kDouble).reshape({1, 4});
+  BOOST_TEST(at::equal(dynamic_threshold(d), d));
+  at::Tensor big = at::tensor({4.0, -2.0, 1.0, 0.5}, at::kDouble).reshape({1, 4});
+  at::Tensor th = dynamic_threshold(big);
+  BOOST_TEST(th.abs().max().item<double>() <= 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(bad_names_options_and_grids) {
+  BOOST_TEST(error_of([] { make_solver("dpmpp3", {}); }).find("known solvers") != std::string::npos);
+  BOOST_TEST(error_of([] { make_solver("eulr", {}); }).find("did you mean 'euler'") != std::string::npos);
+  for (const auto& e : solver_entries()) {
+    BOOST_TEST_CONTEXT(e.name) {
+      std::string msg = error_of([&] { make_solver(e.name, {{"no_such_option", {"1", "spec.yaml:3:5"}}}); });
+      BOOST_TEST(msg.find("spec.yaml:3:5") != std::string::npos);
+      BOOST_TEST(msg.find("unknown option 'solver.no_such_option'") != std::string::npos);
+      BOOST_TEST(error_of([&] { make_solver(e.name, {{"afs", {"sometimes", "x"}}}); }).find("true or false") !=
+                 std::string::npos);
+      auto solver = make_solver(e.name, {});
+      BOOST_TEST(error_of([&] { check_grid(*solver, {80.0}, e.name); }).find("at least 2") != std::string::npos);
+      BOOST_TEST(error_of([&] { check_grid(*solver, {80.0, 1.0, 1.0}, e.name); }).find("strictly decreasing") !=
+                 std::string::npos);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace dsx::test
