@@ -85,6 +85,9 @@ OptionValue parse_value(const OptionSpec& spec, const std::string& text, const s
       if (!parse_double(text, v) || !in_bounds(spec, v)) return bad();
       return v;
     }
+    case OptionType::Path:
+      if (text.empty()) return bad();
+      return text;
   }
   return bad();
 }
@@ -112,6 +115,7 @@ std::string OptionSpec::allowed() const {
     case OptionType::ChoiceOrNumber:
       return "one of: " + join(choices) + ", or a number" +
              (bounds_text(*this).empty() ? "" : " in " + bounds_text(*this));
+    case OptionType::Path: return "a file path";
   }
   return "";
 }

@@ -10,7 +10,7 @@
 
 namespace dsx {
 
-enum class OptionType { Bool, Int, Double, Choice, ChoiceOrNumber };
+enum class OptionType { Bool, Int, Double, Choice, ChoiceOrNumber, Path };  // Path: a non-empty file path
 
 struct OptionSpec {
   std::string name;

@@ -136,8 +136,9 @@ ScheduleSpec refined(const ScheduleSpec& spec, int m) {
     out.sigmas.clear();
     for (size_t i = 0; i + 1 < spec.sigmas.size(); ++i)
       for (int j = 0; j <= m; ++j)
-        out.sigmas.push_back(std::exp(std::log(spec.sigmas[i]) +
-                                      (std::log(spec.sigmas[i + 1]) - std::log(spec.sigmas[i])) * j / (m + 1.0)));
+        out.sigmas.push_back(j == 0 ? spec.sigmas[i]  // student points stay bit-identical
+                                    : std::exp(std::log(spec.sigmas[i]) +
+                                               (std::log(spec.sigmas[i + 1]) - std::log(spec.sigmas[i])) * j / (m + 1.0)));
     out.sigmas.push_back(spec.sigmas.back());
     out.num_steps = int(out.sigmas.size());
     return out;

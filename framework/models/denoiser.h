@@ -28,6 +28,9 @@ class Denoiser {
   virtual at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) = 0;
   // Moves parameters; the whole run (model included) uses one dtype and device.
   virtual void to(at::ScalarType dtype, at::Device device) = 0;
+  // Feature map [B, C, 8, 8] captured during the last denoise() call: the AMED predictor's input (its
+  // channel mean). Undefined when the model defines none (AMED then feeds zeros).
+  virtual at::Tensor bottleneck() const { return {}; }
 };
 
 // Models whose probability-flow ODE solution is known exactly (closed form) or to a reference accuracy far
@@ -54,6 +57,7 @@ class CountingDenoiser : public Denoiser {
   const ModelInfo& info() const override { return inner_.info(); }
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
   void to(at::ScalarType dtype, at::Device device) override { inner_.to(dtype, device); }
+  at::Tensor bottleneck() const override { return inner_.bottleneck(); }
   int64_t nfe() const { return nfe_; }
   void reset() { nfe_ = 0; }
 

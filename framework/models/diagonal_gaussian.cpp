@@ -27,8 +27,18 @@ void DiagonalGaussian::to(at::ScalarType dtype, at::Device device) {
 }
 
 at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  last_x_ = x.detach();
+  last_sigma_ = sigma.detach();
   at::Tensor s2 = std_.square(), v = s2 + per_sample(sigma, x).square();
   return mean_ + s2 / v * (x - mean_);
+}
+
+at::Tensor DiagonalGaussian::bottleneck() const {
+  const auto& shape = info_.sample_shape;
+  const size_t n = shape.size();
+  if (!last_x_.defined() || n < 2 || n > 3 || shape[n - 1] != 8 || shape[n - 2] != 8) return {};
+  at::Tensor f = last_x_ / at::sqrt(1 + per_sample(last_sigma_, last_x_).square());
+  return f.reshape({last_x_.size(0), n == 3 ? shape[0] : 1, 8, 8});
 }
 
 at::Tensor DiagonalGaussian::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {

@@ -16,9 +16,15 @@ class DiagonalGaussian : public Denoiser, public ExactOde {
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   const at::Tensor& mean() const { return mean_; }
   const at::Tensor& std() const { return std_; }
+  // AMED feature of the last denoise() call (notes/amed.md §12.1, the toy the official golden values were
+  // produced on): x/sqrt(1+σ²), the input scaled to unit variance as a network would see it, as
+  // [B, C, 8, 8] when the sample shape is [C, 8, 8] ([8, 8] gives C = 1); undefined for other shapes.
+  // Computed on request from the (detached) inputs of that call, which the caller must not modify in place.
+  at::Tensor bottleneck() const override;
 
  private:
   at::Tensor mean_, std_;
+  at::Tensor last_x_, last_sigma_;
   ModelInfo info_;
 };
 

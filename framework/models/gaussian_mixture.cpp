@@ -68,10 +68,24 @@ at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma
   at::Tensor v = s2 + sigma.reshape({b, 1}).square();          // [B, K]
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
+  last_w_ = w.detach();
   // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
   at::Tensor a = (w * s2 / v).sum(1, true);
   at::Tensor mix = at::matmul(w * (1 - s2 / v), means_);
   return (a * xf + mix).reshape(x.sizes());
+}
+
+at::Tensor GaussianMixture::bottleneck() const {
+  if (!last_w_.defined()) return {};
+  const int64_t b = last_w_.size(0), k = last_w_.size(1);
+  at::Tensor slots = at::zeros({b, 64}, last_w_.options());
+  if (k <= 64) {
+    slots.narrow(1, 0, k).copy_(last_w_);
+  } else {
+    at::Tensor index = (at::arange(k, last_w_.options().dtype(at::kLong)) % 64).unsqueeze(0).expand({b, k});
+    slots.scatter_add_(1, index, last_w_);
+  }
+  return slots.reshape({b, 1, 8, 8});
 }
 
 std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min,

@@ -42,7 +42,16 @@ class GaussianMixture : public Denoiser, public ExactOde {
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   void set_reference_rtol(double rtol) { reference_rtol_ = rtol; }
 
+  // AMED feature of the last denoise() call: the posterior responsibilities w_k(x, σ) = P(component k |
+  // x_σ = x), as [B, 1, 8, 8] (64 slots, component k in slot k, unused slots 0; for K > 64 component k
+  // adds to slot k mod 64). Why this: a mixture's ODE trajectory is a blend of the per-component straight
+  // Gaussian flows weighted by w, so w — which mode the sample is heading to and how decided it is — is
+  // exactly what bends the trajectory and what a network bottleneck summarises about it; it is
+  // shape-independent and already computed by denoise(). Not raw x (dimension-dependent, no 8×8 layout).
+  at::Tensor bottleneck() const override;
+
  private:
+  at::Tensor last_w_;  // [B, K] detached responsibilities of the last call
   void refresh_info();
   at::Tensor means_, stds_, weights_, log_weights_;
   ModelInfo info_;

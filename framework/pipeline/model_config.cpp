@@ -1,5 +1,7 @@
 #include "pipeline/model_config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "models/diagonal_gaussian.h"
 #include "models/gaussian_mixture.h"
@@ -80,6 +82,21 @@ LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
   }
 }
 
+// The analytic toy on which the official AMED golden values were produced (notes/amed.md §12.1): data
+// N(μ, diag s²) on 3×8×8 with μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)).
+LoadedModel load_amed_toy(MapReader& r, const YamlSource&) {
+  const std::vector<std::string> keys = {"kind", "sigma_min", "sigma_max"};
+  r.reject_unknown(keys);
+  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  r.finish(keys);
+  at::Tensor mu = at::empty({192}, at::kDouble), s = at::empty({192}, at::kDouble);
+  for (int k = 0; k < 192; ++k) {
+    mu[k] = 0.5 * std::sin(0.37 * k);
+    s[k] = 0.05 + 0.45 * (0.5 + 0.5 * std::cos(0.91 * k));
+  }
+  return wrap(std::make_shared<DiagonalGaussian>(mu.reshape({3, 8, 8}), s.reshape({3, 8, 8}), smin, smax));
+}
+
 }  // namespace
 
 const std::vector<ModelKind>& model_kinds() {
@@ -87,6 +104,7 @@ const std::vector<ModelKind>& model_kinds() {
       {"gaussian_mixture", "isotropic Gaussian mixture: exact denoiser and ODE reference (file or inline)",
        load_gaussian_mixture},
       {"diagonal_gaussian", "elementwise Gaussian N(mean, std²): closed-form ODE solution", load_diagonal_gaussian},
+      {"amed_toy", "the 3×8×8 Gaussian toy of the official AMED golden values (notes/amed.md §12.1)", load_amed_toy},
   };
   return kinds;
 }

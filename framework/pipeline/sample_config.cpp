@@ -1,6 +1,7 @@
 #include "pipeline/sample_config.h"
 
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 #include "core/seeds.h"
@@ -59,7 +60,28 @@ SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const st
   } catch (const Error& e) {
     fail("{}: {}", r.where("name"), e.what());
   }
-  c.options = r.rest_as_options({"name"});
+  // A nested map groups options: `amed: {predictor: p.h5}` is the option "amed.predictor".
+  std::set<std::string> groups{"name"};
+  for (auto it = node.begin(); it != node.end(); ++it)
+    if (it->second.IsMap()) groups.insert(it->first.Scalar());
+  c.options = r.rest_as_options(groups);
+  for (const auto& g : groups) {
+    if (g == "name") continue;
+    MapReader sub(src, r.node(g), r.path(g));
+    for (auto& [k, v] : sub.rest_as_options({})) {
+      if (c.options.count(g + "." + k))
+        fail("{}: '{}.{}' is given twice (as a nested key and as '{}.{}')", v.where, r.path(g), k, g, k);
+      c.options[g + "." + k] = v;
+    }
+  }
+  // File options are relative to the config file (--set values to the working directory), and must exist.
+  for (const auto& spec : all_option_specs(solver_entry(c.name))) {
+    auto it = c.options.find(spec.name);
+    if (spec.type != OptionType::Path || it == c.options.end() || it->second.text.empty()) continue;
+    it->second.text = src.resolve_path(it->second.text, r.path(spec.name));
+    if (!std::filesystem::exists(it->second.text))
+      fail("{}: {} '{}' does not exist", it->second.where, r.path(spec.name), it->second.text);
+  }
   make_solver(c.name, c.options, key_path + ".");  // option errors carry their own locations
   return c;
 }

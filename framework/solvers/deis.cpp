@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "diffusion/noise_process.h"
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 namespace {
@@ -116,17 +117,27 @@ class DeisSolver : public Solver {
                             ? deis_tab_coefficients(sigmas, max_order_, quadrature_, sigmas.back(), sigmas.front())
                             : deis_tab_coefficients(sigmas, max_order_, quadrature_);
     Evaluator ev(model, common_);
-    std::deque<at::Tensor> eps;  // newest first
-    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+    // ε of the earlier steps, newest first; the current ε_i = (x − D)/σ_i is folded into the coefficients
+    // and written (over D) in the same pass as x_{i+1} when later steps need it.
+    std::deque<at::Tensor> eps;
+    const size_t steps = sigmas.size() - 1;
+    for (size_t i = 0; i < steps; ++i) {
       const double s = sigmas[i], t = sigmas[i + 1];
-      eps.push_front(ev.eps(x, s));
-      if (int(eps.size()) > max_order_) eps.pop_back();
-      if (coeffs[i].empty()) {
-        x = x + (t - s) * eps[0];
+      at::Tensor den = ev.data(x, s);
+      const std::vector<double>& c = coeffs[i];
+      const double c0 = c.empty() ? t - s : c[0];  // one point: Euler step x + (t − s)·ε_i
+      LinComb next;
+      next.add(1.0 + c0 / s, x).add(-c0 / s, den);
+      for (size_t j = 1; j < c.size(); ++j) next.add(c[j], eps[j - 1]);
+      if (max_order_ > 1 && i + 1 < steps) {
+        LinComb e;
+        e.add(1.0 / s, x).add(-1.0 / s, den);
+        auto [x_next, eps_i] = eval2(next, e, &x, &den);
+        x = std::move(x_next);
+        eps.push_front(std::move(eps_i));
+        if (int(eps.size()) > max_order_ - 1) eps.pop_back();
       } else {
-        at::Tensor inc = coeffs[i][0] * eps[0];
-        for (size_t j = 1; j < coeffs[i].size(); ++j) inc = inc + coeffs[i][j] * eps[j];
-        x = x + inc;
+        x = next.eval(&x);
       }
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }

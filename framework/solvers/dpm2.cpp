@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 namespace {
@@ -16,12 +17,18 @@ class Dpm2Solver : public Solver {
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const double w_mid = 1.0 / (2.0 * r_), w_cur = 1.0 - w_mid;
+    at::Tensor spare;  // the previous step's intermediate-point buffer
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1], h = t - s;
       const double mid = std::pow(t, r_) * std::pow(s, 1.0 - r_);
-      at::Tensor d = ev.eps(x, s);
-      at::Tensor d_mid = ev.eps(x + (mid - s) * d, mid);
-      x = x + h * (w_mid * d_mid + w_cur * d);
+      // d = (x − D)/s, x_mid = x + (mid − s)·d, d_mid = (x_mid − D_mid)/mid, x ← x + h(w_mid·d_mid + w_cur·d):
+      // x_mid and the update are combinations of x, D and D_mid only.
+      at::Tensor den = ev.data(x, s);
+      at::Tensor x_mid = lincomb_into(spare, {{mid / s, x}, {1.0 - mid / s, den}});
+      at::Tensor den_mid = ev.data(x_mid, mid);
+      const double a = h * w_cur / s, b = h * w_mid / mid;
+      x = lincomb_into(x, {{1.0 + a + b * (mid / s), x}, {-a + b * (1.0 - mid / s), den}, {-b, den_mid}});
+      spare = std::move(x_mid);
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

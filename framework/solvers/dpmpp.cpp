@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "solvers/exp_integrator.h"
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 namespace {
@@ -32,16 +33,36 @@ class DpmppSolver : public Solver {
         lower_order_final_(o.get_bool("lower_order_final")),
         corrected_(o.get_string("variant") == "corrected") {}
 
+  // Each step is one pass: the update is a combination of x, the new model output and the stored ones. In
+  // noise-prediction form the new ε = (x − D)/σ is folded into the coefficients and, when later steps need
+  // it, written over D in the same pass.
   at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const int n = int(sigmas.size());
-    std::deque<History> hist;  // newest first
+    std::deque<History> hist;  // earlier model outputs, newest first
     for (int i = 0; i + 1 < n; ++i) {
       const double s = sigmas[i], t = sigmas[i + 1];
-      hist.push_front({s, predict_x0_ ? ev.data(x, s) : ev.eps(x, s)});
-      if (int(hist.size()) > 3) hist.pop_back();
-      x = update(x, hist, t, step_order(i + 1, n));
+      at::Tensor den = ev.data(x, s);
+      const int order = step_order(i + 1, n);
+      const std::vector<double> w = weights(s, t, hist, order);  // on x, m_0 (new), m_1, m_2
+      LinComb next;
+      next.add(w[0], x);
+      if (predict_x0_) next.add(w[1], den);
+      else next.add(w[1] / s, x).add(-w[1] / s, den);
+      for (int k = 2; k < int(w.size()); ++k) next.add(w[size_t(k)], hist[size_t(k - 2)].m);
+      const bool keep = max_order_ > 1 && i + 2 < n;
+      if (keep && !predict_x0_) {
+        LinComb eps;
+        eps.add(1.0 / s, x).add(-1.0 / s, den);
+        auto [x_next, e] = eval2(next, eps, &x, &den);
+        x = std::move(x_next);
+        hist.push_front({s, std::move(e)});
+      } else {
+        x = next.eval(&x);
+        if (keep) hist.push_front({s, std::move(den)});
+      }
+      if (int(hist.size()) > 2) hist.pop_back();
       if (hooks.on_step) hooks.on_step({i, s, t, x});
     }
     return x;
@@ -55,9 +76,10 @@ class DpmppSolver : public Solver {
     return std::min(max_order_, k);
   }
 
-  at::Tensor update(const at::Tensor& x, const std::deque<History>& hist, double t, int order) const {
-    const double s = hist[0].sigma, h = std::log(s / t);
-    const at::Tensor& m0 = hist[0].m;
+  // Coefficients of the `order` update from s to t on [x, m0, m1, m2] (m0 the new model output, m1, m2 =
+  // hist[0], hist[1]); trailing entries are dropped for lower orders.
+  std::vector<double> weights(double s, double t, const std::deque<History>& hist, int order) const {
+    const double h = std::log(s / t);
     // Sign convention of the two exponential-integrator forms: data x_t = (t/s)x − φ1·m0 + …,
     // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (notes §3.4).
     const double z = predict_x0_ ? -h : h;
@@ -65,20 +87,33 @@ class DpmppSolver : public Solver {
     const double phi2 = h * expint::phi(2, z);               // data: φ1/h + 1;  noise: φ1/h − 1
     const double phi3 = z * expint::phi(3, z);               // φ2/h − ½ in both forms
     const double lead = predict_x0_ ? 1.0 : t;               // noise-form terms carry a factor t
-    at::Tensor base = predict_x0_ ? (t / s) * x - phi1 * m0 : x - (t * phi1) * m0;
-    if (order == 1) return base;
+    // base = (t/s)x − φ1·m0 (data) or x − t·φ1·m0 (noise)
+    std::vector<double> w = {predict_x0_ ? t / s : 1.0, -lead * phi1};
+    if (order == 1) return w;
 
-    const double h0 = std::log(hist[1].sigma / s), r0 = h0 / h;
-    at::Tensor d1_0 = (m0 - hist[1].m) / r0;
-    if (order == 2) return base - (0.5 * lead * phi1) * d1_0;
+    if (int(hist.size()) < order - 1)
+      fail("dpmpp: internal error, order {} with {} history values", order, hist.size() + 1);
+    const double h0 = std::log(hist[0].sigma / s), r0 = h0 / h;
+    // d1_0 = (m0 − m1)/r0 on [m0, m1, m2]
+    const double d10[3] = {1.0 / r0, -1.0 / r0, 0.0};
+    if (order == 2) {
+      const double c = -0.5 * lead * phi1;
+      return {w[0], w[1] + c * d10[0], c * d10[1]};
+    }
 
-    if (order != 3 || hist.size() < 3) fail("dpmpp: internal error, order {} with {} history values", order, hist.size());
-    const double h1 = std::log(hist[2].sigma / hist[1].sigma), r1 = h1 / h;
-    at::Tensor d1_1 = (hist[1].m - hist[2].m) / r1;
-    at::Tensor d1 = d1_0 + (r0 / (r0 + r1)) * (d1_0 - d1_1);
-    at::Tensor d2 = ((corrected_ ? 2.0 : 1.0) / (r0 + r1)) * (d1_0 - d1_1);
-    if (predict_x0_) return base + phi2 * d1 - phi3 * d2;
-    return base - (t * phi2) * d1 - (t * phi3) * d2;
+    if (order != 3) fail("dpmpp: internal error, order {}", order);
+    const double h1 = std::log(hist[1].sigma / hist[0].sigma), r1 = h1 / h;
+    const double d11[3] = {0.0, 1.0 / r1, -1.0 / r1};  // (m1 − m2)/r1
+    // d1 = d1_0 + r0/(r0 + r1)·(d1_0 − d1_1),  d2 = (1 or 2)/(r0 + r1)·(d1_0 − d1_1)
+    const double a = r0 / (r0 + r1), b = (corrected_ ? 2.0 : 1.0) / (r0 + r1);
+    // data: base + φ2·d1 − φ3·d2;  noise: base − t·φ2·d1 − t·φ3·d2
+    const double c1 = predict_x0_ ? phi2 : -t * phi2, c2 = predict_x0_ ? -phi3 : -t * phi3;
+    std::vector<double> out = {w[0], w[1], 0.0, 0.0};
+    for (int k = 0; k < 3; ++k) {
+      const double diff = d10[k] - d11[k];
+      out[size_t(k + 1)] += c1 * (d10[k] + a * diff) + c2 * b * diff;
+    }
+    return out;
   }
 
   CommonOptions common_;

@@ -15,7 +15,7 @@ class EulerSolver : public Solver {
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1];
       // x + (t − s)(x − D)/s = (t/s)·x + (1 − t/s)·D
-      x = lincomb({{t / s, x}, {1.0 - t / s, ev.data(x, s)}});
+      x = lincomb_into(x, {{t / s, x}, {1.0 - t / s, ev.data(x, s)}});  // in place when x is ours
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

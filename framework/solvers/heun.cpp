@@ -13,14 +13,16 @@ class HeunSolver : public Solver {
   at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
+    at::Tensor spare;  // the previous step's predictor buffer, reused when nobody else holds it
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1], h = t - s;
       // With d = (x − D)/s, x' = x + h·d and d' = (x' − D')/t, the trapezoidal step
       // x + h(d + d')/2 is a combination of x, D and D' only.
       at::Tensor den = ev.data(x, s);
-      at::Tensor x_pred = lincomb({{t / s, x}, {1.0 - t / s, den}});
+      at::Tensor x_pred = lincomb_into(spare, {{t / s, x}, {1.0 - t / s, den}});
       at::Tensor den_pred = ev.data(x_pred, t);
-      x = lincomb({{1.0 + h / s, x}, {-h / (2 * s) + h / (2 * t) * (1.0 - t / s), den}, {-h / (2 * t), den_pred}});
+      x = lincomb_into(x, {{1.0 + h / s, x}, {-h / (2 * s) + h / (2 * t) * (1.0 - t / s), den}, {-h / (2 * t), den_pred}});
+      spare = std::move(x_pred);
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 
@@ -82,16 +83,29 @@ class IpndmSolver : public Solver {
   at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
-    std::deque<at::Tensor> hist;  // newest first: d_i, d_{i−1}, ...
-    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
-      const double s = sigmas[i], t = sigmas[i + 1];
-      hist.push_front(ev.eps(x, s));
-      if (int(hist.size()) > max_order_) hist.pop_back();
-      const int order = int(hist.size());
+    // ε of the earlier steps, newest first: d_{i−1}, d_{i−2}, ... The current slope d_i = (x − D)/σ_i is
+    // folded into the update's coefficients; one pass writes x_{i+1} (over x) and, when later steps need it,
+    // d_i (over D).
+    std::deque<at::Tensor> hist;
+    const size_t steps = sigmas.size() - 1;
+    for (size_t i = 0; i < steps; ++i) {
+      const double s = sigmas[i], t = sigmas[i + 1], h = t - s;
+      at::Tensor den = ev.data(x, s);
+      const int order = std::min(max_order_, int(hist.size()) + 1);
       std::vector<double> c = variable_ ? ipndm_v_weights(sigmas, int(i), order, variant_) : ipndm_weights(order);
-      at::Tensor slope = c[0] * hist[0];
-      for (int k = 1; k < order; ++k) slope = slope + c[k] * hist[k];
-      x = x + (t - s) * slope;
+      LinComb next;  // x + h·Σ_k c_k·d_{i−k}
+      next.add(1.0 + h * c[0] / s, x).add(-h * c[0] / s, den);
+      for (int k = 1; k < order; ++k) next.add(h * c[k], hist[size_t(k - 1)]);
+      if (max_order_ > 1 && i + 1 < steps) {
+        LinComb slope;
+        slope.add(1.0 / s, x).add(-1.0 / s, den);
+        auto [x_next, d] = eval2(next, slope, &x, &den);
+        x = std::move(x_next);
+        hist.push_front(std::move(d));
+        if (int(hist.size()) > max_order_ - 1) hist.pop_back();
+      } else {
+        x = next.eval(&x);
+      }
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

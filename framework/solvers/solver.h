@@ -75,6 +75,9 @@ struct SolverEntry {
   std::string order;       // expected global order, e.g. "2"
   std::vector<OptionSpec> options;  // solver-specific; common options are appended by the registry
   std::function<std::unique_ptr<Solver>(const Options&)> make;
+  // Set when the entry cannot be built from its defaults because an option must name a file (the `amed`
+  // entry needs amed.predictor): loops that build every solver with default options skip it.
+  bool needs_file = false;
 };
 
 const std::vector<OptionSpec>& common_option_specs();

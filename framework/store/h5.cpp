@@ -187,6 +187,83 @@ std::vector<int64_t> File::read_int64(const std::string& name, std::vector<int64
 }
 
 namespace {
+hid_t native(DType t) {
+  switch (t) {
+    case DType::Float32: return H5T_NATIVE_FLOAT;
+    case DType::Float64: return H5T_NATIVE_DOUBLE;
+    case DType::Int64: return H5T_NATIVE_INT64;
+  }
+  return H5T_NATIVE_DOUBLE;
+}
+hid_t stored_type(DType t) {
+  switch (t) {
+    case DType::Float32: return H5T_IEEE_F32LE;
+    case DType::Float64: return H5T_IEEE_F64LE;
+    case DType::Int64: return H5T_STD_I64LE;
+  }
+  return H5T_IEEE_F64LE;
+}
+}  // namespace
+
+void File::create_rows(const std::string& name, DType stored, const std::vector<int64_t>& inner, int64_t chunk_rows,
+                       bool compress) {
+  std::vector<hsize_t> dims{0}, max{H5S_UNLIMITED}, chunk{hsize_t(std::max<int64_t>(chunk_rows, 1))};
+  for (auto d : inner) dims.push_back(d), max.push_back(d), chunk.push_back(d);
+  Handle space(check(H5Screate_simple(int(dims.size()), dims.data(), max.data()), "H5Screate_simple"), H5Sclose);
+  Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
+  check_status(H5Pset_chunk(dcpl.id(), int(chunk.size()), chunk.data()), "H5Pset_chunk");
+  if (compress) {
+    check_status(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle");
+    check_status(H5Pset_deflate(dcpl.id(), 1), "H5Pset_deflate");
+  }
+  Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl.id(), 1);
+  Handle ds(check(H5Dcreate2(file_.id(), name.c_str(), stored_type(stored), space.id(), lcpl.id(), dcpl.id(),
+                             H5P_DEFAULT),
+                  fmt::format("{}: cannot create dataset '{}'", path_, name)),
+            H5Dclose);
+}
+
+void File::append_rows(const std::string& name, const std::vector<int64_t>& shape, DType memory, const void* data) {
+  Handle ds = open_dataset(name);
+  Handle space(check(H5Dget_space(ds.id()), "H5Dget_space"), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  if (int(shape.size()) != rank) fail("{}: appending rank-{} rows to rank-{} dataset '{}'", path_, shape.size(), rank, name);
+  for (int i = 1; i < rank; ++i)
+    if (hsize_t(shape[i]) != dims[i]) fail("{}: row shape mismatch appending to '{}'", path_, name);
+  std::vector<hsize_t> start(rank, 0), count(shape.begin(), shape.end()), grown = dims;
+  start[0] = dims[0];
+  grown[0] += count[0];
+  check_status(H5Dset_extent(ds.id(), grown.data()), fmt::format("{}: cannot extend '{}'", path_, name));
+  Handle file_space(check(H5Dget_space(ds.id()), "H5Dget_space"), H5Sclose);
+  check_status(H5Sselect_hyperslab(file_space.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+               "H5Sselect_hyperslab");
+  Handle mem(check(H5Screate_simple(rank, count.data(), nullptr), "H5Screate_simple"), H5Sclose);
+  check_status(H5Dwrite(ds.id(), native(memory), mem.id(), file_space.id(), H5P_DEFAULT, data),
+               fmt::format("{}: cannot append to '{}'", path_, name));
+}
+
+void File::read_rows(const std::string& name, int64_t first, int64_t count, DType memory, void* data) const {
+  Handle ds = open_dataset(name);
+  Handle space(check(H5Dget_space(ds.id()), "H5Dget_space"), H5Sclose);
+  int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  if (first < 0 || count < 0 || hsize_t(first + count) > dims[0])
+    fail("{}: rows [{}, {}) of '{}' are out of range (it has {})", path_, first, first + count, name, dims[0]);
+  std::vector<hsize_t> start(rank, 0), cnt = dims;
+  start[0] = first;
+  cnt[0] = count;
+  check_status(H5Sselect_hyperslab(space.id(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+               "H5Sselect_hyperslab");
+  Handle mem(check(H5Screate_simple(rank, cnt.data(), nullptr), "H5Screate_simple"), H5Sclose);
+  check_status(H5Dread(ds.id(), native(memory), mem.id(), space.id(), H5P_DEFAULT, data),
+               fmt::format("{}: cannot read rows of '{}'", path_, name));
+}
+
+namespace {
 void write_attr(hid_t obj, const std::string& name, hid_t type, const void* data, const std::string& what) {
   if (H5Aexists(obj, name.c_str()) > 0) H5Adelete(obj, name.c_str());
   Handle space(check(H5Screate(H5S_SCALAR), "H5Screate"), H5Sclose);

@@ -54,6 +54,15 @@ class File {
   std::vector<float> read_float(const std::string& name, std::vector<int64_t>* shape = nullptr) const;
   std::vector<int64_t> read_int64(const std::string& name, std::vector<int64_t>* shape = nullptr) const;
 
+  // Row-appendable datasets: shape [rows (unlimited), *inner], chunked by `chunk_rows` rows, so streamed
+  // writers keep only the current batch in memory.
+  void create_rows(const std::string& name, DType stored, const std::vector<int64_t>& inner, int64_t chunk_rows,
+                   bool compress = false);
+  // Appends rows [n, *inner] (n ≥ 1) converting from the given memory type.
+  void append_rows(const std::string& name, const std::vector<int64_t>& shape, DType memory, const void* data);
+  // Reads rows [first, first + count) into `data` (memory type `memory`).
+  void read_rows(const std::string& name, int64_t first, int64_t count, DType memory, void* data) const;
+
   // Attributes on the root group (object = "/") or on a dataset.
   void set_attr(const std::string& name, int64_t v, const std::string& object = "/");
   void set_attr(const std::string& name, double v, const std::string& object = "/");

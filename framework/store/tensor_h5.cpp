@@ -24,4 +24,26 @@ void write_tensor(File& f, const std::string& name, const at::Tensor& t, bool co
   f.write(name, shape, fl.data_ptr<float>(), compress);
 }
 
+void append_rows(File& f, const std::string& name, const at::Tensor& t) {
+  at::Tensor c = t.detach().cpu().contiguous();
+  std::vector<int64_t> shape(c.sizes().begin(), c.sizes().end());
+  if (c.scalar_type() == at::kLong) return f.append_rows(name, shape, DType::Int64, c.data_ptr<int64_t>());
+  if (c.scalar_type() == at::kDouble) return f.append_rows(name, shape, DType::Float64, c.data_ptr<double>());
+  at::Tensor fl = c.to(at::kFloat);
+  f.append_rows(name, shape, DType::Float32, fl.data_ptr<float>());
+}
+
+at::Tensor read_rows(const File& f, const std::string& name, int64_t first, int64_t count, at::ScalarType dtype) {
+  std::vector<int64_t> shape = f.info(name).shape;
+  shape[0] = count;
+  if (dtype == at::kLong) {
+    at::Tensor out = at::empty(shape, at::kLong);
+    f.read_rows(name, first, count, DType::Int64, out.data_ptr<int64_t>());
+    return out;
+  }
+  at::Tensor out = at::empty(shape, at::kDouble);
+  f.read_rows(name, first, count, DType::Float64, out.data_ptr<double>());
+  return out.to(dtype);
+}
+
 }  // namespace dsx::h5

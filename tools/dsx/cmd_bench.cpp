@@ -78,6 +78,7 @@ Action add_bench(CLI::App& app) {
                a->dim, a->components, a->batch, a->precision, at::get_num_threads(), a->repeats);
     fmt::print("| solver | NFE | grid points | afs | ms/sample | model ms/sample | overhead |\n|---|---|---|---|---|---|---|\n");
     for (const auto& e : solver_entries()) {
+      if (e.needs_file) continue;  // needs a trained predictor (amed)
       for (int nfe : a->nfes) {
         int points = 0;
         bool afs = false;

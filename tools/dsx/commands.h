@@ -13,5 +13,7 @@ Action add_solvers(CLI::App& app);
 Action add_make_gmm(CLI::App& app);
 Action add_make_latents(CLI::App& app);
 Action add_bench(CLI::App& app);
+Action add_teacher(CLI::App& app);
+Action add_train_amed(CLI::App& app);
 
 }  // namespace dsx::cli

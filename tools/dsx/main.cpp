@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_make_gmm);
   add(dsx::cli::add_make_latents);
   add(dsx::cli::add_bench);
+  add(dsx::cli::add_teacher);
+  add(dsx::cli::add_train_amed);
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) at::set_num_threads(threads);

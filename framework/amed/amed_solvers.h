@@ -1,0 +1,24 @@
+#pragma once
+// AMED solvers in the registry (notes/amed.md §5): the `amed` entry (AMED-Solver) and the AMED-Plugin on
+// euler, dpm2, ipndm and dpmpp, selected by the options amed.predictor (HDF5 weights file) and
+// amed.features (model | zero). Kept free of torch/nn headers so the registry compiles fast.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "solvers/solver.h"
+
+namespace dsx {
+
+// Students with an AMED-Plugin besides the AMED-Solver itself.
+bool is_amed_plugin_base(const std::string& solver_name);  // euler | dpm2 | ipndm | dpmpp
+// amed.predictor (Path; required = no default, the factory insists) and amed.features.
+std::vector<OptionSpec> amed_option_specs(bool predictor_required);
+// The `amed` entry (AMED-Solver).
+std::vector<SolverEntry> amed_family();
+// An AMED solver for `student` (amed | euler | dpm2 | ipndm | dpmpp) from resolved options of that entry
+// (its own options, the common ones and amed.*). Loads the predictor now; when the file carries sampling
+// settings they must agree with the options (and, at sample time, with the σ grid).
+std::unique_ptr<Solver> make_amed_solver(const std::string& student, const Options& options);
+
+}  // namespace dsx

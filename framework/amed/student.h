@@ -1,0 +1,59 @@
+#pragma once
+// One AMED-Solver / AMED-Plugin trajectory, advanced interval by interval (notes/amed.md §5). Sampling
+// and training share this code: with grad mode on, the result is differentiable w.r.t. the predictor's
+// parameters (through the frozen model's input x_s and noise level a·s).
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "amed/predictor.h"
+#include "amed/settings.h"
+#include "models/denoiser.h"
+#include "solvers/solver.h"
+
+namespace dsx {
+
+enum class FeatureMode { Model, Zero };  // model bottleneck at σ_i, or zeros (input-independent schedule)
+
+class AmedStudent {
+ public:
+  AmedStudent(AmedSettings settings, std::vector<double> sigmas, AmedPredictor net, FeatureMode features,
+              CommonOptions common = {});
+  // Start of a trajectory: clears multistep history and the AFS state.
+  void reset();
+  // x at sigmas[i] → x at sigmas[i+1] (2 model calls, 1 under AFS at i = 0). `out` receives r, c, a
+  // (in x's dtype). i = 0 starts a trajectory (clears the history); multistep students (ipndm, dpmpp) need
+  // the intervals in order. Settings used: student, afs (settings, not common), max_order, predict_x0,
+  // lower_order_final; common supplies thresholding only.
+  at::Tensor step(Denoiser& model, const at::Tensor& x, int i, AmedOutput* out = nullptr);
+  // Whole run (sampling): reset, then every interval.
+  at::Tensor sample(Denoiser& model, at::Tensor x, const SampleHooks& hooks = {});
+
+  const AmedSettings& settings() const { return settings_; }
+  const std::vector<double>& sigmas() const { return sigmas_; }
+  AmedPredictor& net() { return net_; }
+
+ private:
+  // D(x, σ) with per-sample σ [B] (thresholded when common.dynamic_threshold), counted.
+  at::Tensor data(Denoiser& model, const at::Tensor& x, const at::Tensor& sigma);
+  // The predictor's bottleneck input [B, 8, 8] after an evaluation at σ_i (zeros when unavailable).
+  at::Tensor features(Denoiser& model, const at::Tensor& x, bool evaluated) const;
+  // ipndm plugin: Adams–Bashforth slope of `d` with the history (fixed iPNDM weights).
+  at::Tensor ab_slope(const at::Tensor& d) const;
+  // dpmpp plugin: one multistep DPM-Solver++ update from the newest history point to σ_t ([B]).
+  at::Tensor dpmpp_update(const at::Tensor& x, const at::Tensor& t, int order, const at::Tensor& scale) const;
+  void push(const at::Tensor& m, const at::Tensor& sigma, size_t keep);
+
+  AmedSettings settings_;
+  std::vector<double> sigmas_;
+  AmedPredictor net_;
+  FeatureMode features_;
+  CommonOptions common_;
+  // Multistep plugins, oldest first: directions d (ipndm), D or d (dpmpp) on the refined grid
+  // σ_0, s_0, σ_1, ... and their (unscaled, per-sample [B]) σ. Detached between intervals.
+  std::vector<at::Tensor> history_;
+  std::vector<at::Tensor> history_sigma_;
+  int64_t calls_ = 0;
+};
+
+}  // namespace dsx

@@ -1,0 +1,98 @@
+#include "amed/trainer.h"
+
+#include <torch/optim/adam.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "store/h5.h"
+#include "store/tensor_h5.h"
+
+namespace dsx {
+
+bool single_step_student(const std::string& student) {
+  return student == "amed" || student == "euler" || student == "dpm2";
+}
+
+AmedSettings settings_from_trajectories(const std::string& path, const Denoiser& model, AmedSettings s) {
+  h5::File f = h5::File::open(path);
+  if (!f.has_attr("complete") || f.attr_int("complete") != 1)
+    fail("{}: trajectory file is incomplete (no 'complete' flag): regenerate it", path);
+  if (f.attr_string("model_fingerprint") != model.info().fingerprint)
+    fail("{}: trajectories were made with model {}, this model is {}", path, f.attr_string("model_fingerprint"),
+         model.info().fingerprint);
+  s.schedule.kind = f.attr_string("schedule_kind");
+  s.schedule.num_steps = int(f.attr_int("schedule_num_steps"));
+  s.schedule.sigma_min = f.attr_double("schedule_sigma_min");
+  s.schedule.sigma_max = f.attr_double("schedule_sigma_max");
+  s.schedule.rho = f.attr_double("schedule_rho");
+  s.schedule.k = f.attr_double("schedule_k");
+  s.schedule.eps_s = f.attr_double("schedule_eps_s");
+  s.teacher = f.attr_string("teacher");
+  s.m = int(f.attr_int("m"));
+  std::vector<double> stored = f.read_double("sigmas");
+  std::vector<double> rebuilt = make_schedule(s.schedule, model.info().process.get());
+  if (stored.size() != rebuilt.size()) fail("{}: sigmas do not match the schedule attributes", path);
+  for (size_t i = 0; i < stored.size(); ++i)
+    if (std::abs(stored[i] - rebuilt[i]) > 1e-12 * stored[i])
+      fail("{}: sigma[{}] = {} but the schedule attributes give {}", path, i, stored[i], rebuilt[i]);
+  return s;
+}
+
+TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
+                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
+  TrainReport report;
+  report.settings = settings_from_trajectories(trajectories, model, spec.settings);
+  const AmedSettings& settings = report.settings;
+  if (spec.batch < 1) fail("train.batch = {} must be >= 1", spec.batch);
+  if (!(spec.lr > 0)) fail("train.lr = {} must be positive", spec.lr);
+  h5::File f = h5::File::open(trajectories);
+  const int64_t available = f.info("states").shape[0];
+  const int64_t n = spec.max_samples > 0 ? std::min(spec.max_samples, available) : available;
+  if (n < 1) fail("{}: no trajectories", trajectories);
+  const std::vector<double> sigmas = f.read_double("sigmas");
+  const int intervals = int(sigmas.size()) - 1;
+
+  model.to(spec.dtype, device);
+  net->to(device, spec.dtype);
+  torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(spec.lr).betas({0.9, 0.999}).eps(1e-8));
+  AmedStudent student(settings, sigmas, net, spec.features);
+  const bool teacher_forcing = single_step_student(settings.student);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t first = 0, it = 0; first < n; first += spec.batch, ++it) {
+    const int64_t count = std::min(spec.batch, n - first);
+    at::Tensor states = h5::read_rows(f, "states", first, count, spec.dtype).to(device);  // [B, P, ...]
+    student.reset();
+    at::Tensor x = states.select(1, 0);
+    for (int k = 0; k < intervals; ++k) {
+      AmedOutput out;
+      at::Tensor x_next = student.step(model, x, k, &out);
+      at::Tensor target = states.select(1, k + 1);
+      at::Tensor loss = (x_next - target).square().reshape({count, -1}).sum(1).mean();
+      adam.zero_grad();
+      loss.backward();
+      for (auto& p : net->parameters())
+        if (p.grad().defined()) p.mutable_grad() = at::nan_to_num(p.grad(), 0.0, 1e5, -1e5);
+      adam.step();
+      ++report.adam_steps;
+      x = teacher_forcing ? target : x_next.detach();
+      if (on_step) {
+        TrainStepLog log;
+        log.iteration = it;
+        log.step = k;
+        log.loss = loss.item<double>();
+        log.r_mean = out.r.mean().item<double>();
+        log.r_std = out.r.numel() > 1 ? out.r.std().item<double>() : 0.0;
+        log.c_mean = out.c.mean().item<double>();
+        log.a_mean = out.a.mean().item<double>();
+        on_step(log);
+      }
+    }
+    report.samples += count;
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace dsx

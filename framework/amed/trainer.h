@@ -1,0 +1,53 @@
+#pragma once
+// AMED predictor training against cached teacher trajectories, with the official procedure
+// (notes/amed.md §7): per batch of trajectories, one Adam step per student interval; loss = squared L2
+// over pixels averaged over the batch at the student grid point; gradients through the frozen model;
+// teacher forcing for single-step students, the student's own (detached) outputs for multistep ones;
+// NaN-safe gradients. Deterministic for a fixed seed and thread count.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "amed/predictor.h"
+#include "amed/settings.h"
+#include "amed/student.h"
+#include "models/denoiser.h"
+
+namespace dsx {
+
+struct TrainSpec {
+  AmedSettings settings;          // student, afs, heads, max_order, ...; schedule/teacher/m come from the file
+  FeatureMode features = FeatureMode::Model;
+  int64_t batch = 128;
+  double lr = 5e-3;
+  uint64_t seed = 0;              // predictor initialisation
+  int64_t max_samples = 0;        // 0 = every trajectory in the file
+  at::ScalarType dtype = at::kFloat;
+};
+
+struct TrainStepLog {
+  int64_t iteration = 0;          // batch index
+  int step = 0;                   // student interval
+  double loss = 0;
+  double r_mean = 0, r_std = 0, c_mean = 1, a_mean = 1;
+};
+
+struct TrainReport {
+  int64_t adam_steps = 0;
+  int64_t samples = 0;
+  double seconds = 0;
+  AmedSettings settings;          // as trained (schedule, teacher, m filled from the trajectory file)
+};
+
+// Reads the trajectory file's schedule/teacher attributes into `settings` and checks the file is complete,
+// made with this model, and matches the settings.
+AmedSettings settings_from_trajectories(const std::string& path, const Denoiser& model, AmedSettings settings);
+
+TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
+                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
+
+// True for students whose training input is the teacher point (AMED-Solver, Euler, DPM-Solver-2).
+bool single_step_student(const std::string& student);
+
+}  // namespace dsx

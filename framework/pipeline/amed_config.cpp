@@ -1,0 +1,128 @@
+#include "pipeline/amed_config.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/seeds.h"
+#include "pipeline/sample_config.h"
+
+namespace dsx {
+namespace {
+
+std::string resolved_text(const YamlSource& src) {
+  YAML::Emitter e;
+  e << src.root();
+  return e.c_str();
+}
+
+std::vector<int64_t> read_seeds(MapReader& r, const std::string& key) {
+  YAML::Node n = r.node(key);
+  std::string text;
+  if (n.IsSequence())
+    for (const auto& s : n) text += (text.empty() ? "" : ",") + s.Scalar();
+  else
+    text = n.Scalar();
+  try {
+    return parse_seed_ranges(text);
+  } catch (const Error& e) {
+    fail("{}: {}", r.where(key), e.what());
+  }
+}
+
+void require(const MapReader& r, const YamlSource& src, const std::vector<std::string>& keys) {
+  for (const auto& k : keys)
+    if (!r.has(k)) fail("{}: missing required key '{}'", src.path(), k);
+}
+
+}  // namespace
+
+TeacherConfig load_teacher_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YamlSource src = YamlSource::load_file(path);
+  for (const auto& o : overrides) src.apply_override(o);
+  MapReader top(src, src.root(), "");
+  const std::vector<std::string> keys = {"model", "schedule", "teacher", "seeds", "batch", "precision", "device", "output"};
+  top.reject_unknown(keys);
+  require(top, src, {"model", "schedule", "seeds", "output"});
+  TeacherConfig c;
+  c.model = load_model(src, top.node("model"), "model");
+  c.spec.student_schedule = read_schedule(src, top.node("schedule"), "schedule", c.model.model->info());
+  if (top.has("teacher")) {
+    MapReader t(src, top.node("teacher"), "teacher");
+    t.reject_unknown({"solver", "m"});
+    if (t.has("solver")) {
+      SolverConfig s = read_solver(src, t.node("solver"), "teacher.solver");
+      c.spec.solver = s.name;
+      c.spec.solver_options = s.options;
+    }
+    c.spec.m = int(t.get_int("m", 1));
+    if (c.spec.m < 0) fail("{}: teacher.m = {} must be >= 0", t.where("m"), c.spec.m);
+    t.finish({"solver", "m"});
+  }
+  c.spec.seeds = read_seeds(top, "seeds");
+  c.spec.batch = top.get_int("batch", 256);
+  if (c.spec.batch < 1) fail("{}: batch = {} must be >= 1", top.where("batch"), c.spec.batch);
+  c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
+  c.device = top.get_string("device", std::string("auto"));
+  c.output = src.resolve_path(top.get_string("output"), "output");
+  top.finish(keys);
+  c.spec.config_yaml = resolved_text(src);
+  return c;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YamlSource src = YamlSource::load_file(path);
+  for (const auto& o : overrides) src.apply_override(o);
+  MapReader top(src, src.root(), "");
+  const std::vector<std::string> keys = {"model",     "trajectories", "student", "scale_dir", "scale_time", "features",
+                                         "batch",     "lr",           "seed",    "max_samples", "precision",
+                                         "device",    "output"};
+  top.reject_unknown(keys);
+  require(top, src, {"model", "trajectories", "output"});
+  TrainConfig c;
+  c.model = load_model(src, top.node("model"), "model");
+  c.trajectories = src.resolve_path(top.get_string("trajectories"), "trajectories");
+  if (!std::filesystem::exists(c.trajectories))
+    fail("{}: trajectories file '{}' does not exist", top.where("trajectories"), c.trajectories);
+  AmedSettings& s = c.spec.settings;
+  if (top.has("student")) {
+    MapReader st(src, top.node("student"), "student");
+    const std::vector<std::string> skeys = {"name", "afs", "max_order", "predict_x0", "lower_order_final"};
+    st.reject_unknown(skeys);
+    s.student = st.get_string("name", std::string("amed"));
+    if (s.student != "amed" && s.student != "euler" && s.student != "dpm2" && s.student != "ipndm" &&
+        s.student != "dpmpp")
+      fail("{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp", st.where("name"),
+           s.student);
+    s.afs = st.get_bool("afs", true);
+    s.max_order = int(st.get_int("max_order", s.student == "ipndm" ? 4 : 3));
+    int hi = s.student == "ipndm" ? 4 : 3;
+    if (s.max_order < 1 || s.max_order > hi)
+      fail("{}: student.max_order = {} is out of range [1, {}]", st.where("max_order"), s.max_order, hi);
+    s.predict_x0 = st.get_bool("predict_x0", true);
+    s.lower_order_final = st.get_bool("lower_order_final", true);
+    st.finish(skeys);
+  }
+  s.scale_dir = top.get_double("scale_dir", 0.01);
+  s.scale_time = top.get_double("scale_time", 0.0);
+  for (const char* k : {"scale_dir", "scale_time"}) {
+    double v = std::string(k) == "scale_dir" ? s.scale_dir : s.scale_time;
+    if (!(v >= 0 && v < 1)) fail("{}: {} = {} is out of range [0, 1)", top.where(k), k, v);
+  }
+  std::string features = top.get_string("features", std::string("model"));
+  if (features != "model" && features != "zero")
+    fail("{}: features = '{}' is invalid; allowed: model, zero", top.where("features"), features);
+  c.spec.features = features == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  c.spec.batch = top.get_int("batch", 128);
+  if (c.spec.batch < 1) fail("{}: batch = {} must be >= 1", top.where("batch"), c.spec.batch);
+  c.spec.lr = top.get_double("lr", 5e-3);
+  if (!(c.spec.lr > 0)) fail("{}: lr = {} must be positive", top.where("lr"), c.spec.lr);
+  c.spec.seed = uint64_t(top.get_int("seed", 0));
+  c.spec.max_samples = top.get_int("max_samples", 0);
+  c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
+  c.device = top.get_string("device", std::string("auto"));
+  c.output = src.resolve_path(top.get_string("output"), "output");
+  top.finish(keys);
+  return c;
+}
+
+}  // namespace dsx
