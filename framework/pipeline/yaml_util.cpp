@@ -87,14 +87,20 @@ std::string YamlSource::dir() const {
   return p.empty() ? "." : p.string();
 }
 
-std::string YamlSource::where(const YAML::Node& node, const std::string& key_path) const {
+const std::string* YamlSource::override_of(const std::string& key_path) const {
   for (std::string p = key_path;;) {
     auto it = overrides_.find(p);
-    if (it != overrides_.end()) return "--set " + it->second;
+    if (it != overrides_.end()) return &it->second;
     size_t dot = p.rfind('.');
-    if (dot == std::string::npos) break;
+    if (dot == std::string::npos) return nullptr;
     p = p.substr(0, dot);
   }
+}
+
+bool YamlSource::overridden(const std::string& key_path) const { return override_of(key_path) != nullptr; }
+
+std::string YamlSource::where(const YAML::Node& node, const std::string& key_path) const {
+  if (const std::string* o = override_of(key_path)) return "--set " + *o;
   return mark_text(path_, node.Mark());
 }
 

@@ -26,11 +26,13 @@ class YamlSource {
   std::string dir() const;  // directory of the file, for relative paths
   // "file:line:col" of a node, or "--set a.b=v" if that key path was overridden on the command line.
   std::string where(const YAML::Node& node, const std::string& key_path) const;
-  bool overridden(const std::string& key_path) const { return overrides_.count(key_path) > 0; }
+  // True if key_path or one of its parents was set with --set.
+  bool overridden(const std::string& key_path) const;
   // Resolves a path written in the file relative to the file; --set paths relative to the working directory.
   std::string resolve_path(const std::string& value, const std::string& key_path) const;
 
  private:
+  const std::string* override_of(const std::string& key_path) const;  // the --set covering key_path
   YAML::Node root_;
   std::string path_;
   std::map<std::string, std::string> overrides_;  // key path → original assignment text
