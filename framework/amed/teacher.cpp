@@ -1,5 +1,9 @@
 #include "amed/teacher.h"
 
+#include <ATen/Parallel.h>
+#include <oneapi/tbb/flow_graph.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -16,15 +20,20 @@ namespace {
 // a grid point come last from the step that starts there, on the state itself).
 class FeatureTap : public Denoiser {
  public:
-  FeatureTap(Denoiser& inner, const std::vector<double>& student) : inner_(inner), student_(student) {
+  FeatureTap(Denoiser& inner, const std::vector<double>& student, std::mutex& model_mutex)
+      : inner_(inner), student_(student), mutex_(model_mutex) {
     features_.resize(student.size());
   }
   const ModelInfo& info() const override { return inner_.info(); }
   void to(at::ScalarType d, at::Device dev) override { inner_.to(d, dev); }
-  at::Tensor bottleneck() const override { return inner_.bottleneck(); }
+  at::Tensor bottleneck() const override { return {}; }  // per-thread capture lives in features_
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override {
-    at::Tensor out = inner_.denoise(x, sigma);
-    at::Tensor feat = inner_.bottleneck();
+    at::Tensor out, feat;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);  // denoise + bottleneck must come from the same call
+      out = inner_.denoise(x, sigma);
+      feat = inner_.bottleneck();
+    }
     if (feat.defined()) {
       double s = sigma[0].item<double>();
       for (size_t k = 0; k + 1 < student_.size(); ++k)
@@ -42,6 +51,7 @@ class FeatureTap : public Denoiser {
  private:
   Denoiser& inner_;
   std::vector<double> student_;
+  std::mutex& mutex_;
   std::vector<at::Tensor> features_;
 };
 
@@ -53,77 +63,146 @@ std::vector<int64_t> row_shape(int64_t n, int64_t p, const std::vector<int64_t>&
 
 }  // namespace
 
+TeacherPlan::TeacherPlan(const TeacherSpec& spec, Denoiser& model, at::Device device)
+    : spec_(spec), model_(model), device_(device) {
+  if (spec.batch < 1) fail("teacher.batch = {} must be >= 1", spec.batch);
+  const ModelInfo& info = model.info();
+  student_ = make_schedule(spec.student_schedule, info.process.get());
+  teacher_ = make_schedule(refined(spec.student_schedule, spec.m), info.process.get());
+  solver_ = make_solver(spec.solver, spec.solver_options, "teacher.solver.");
+  check_grid(*solver_, teacher_, spec.solver);
+  model.to(spec.dtype, device);
+}
+
+TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) const {
+  const int64_t p = int64_t(student_.size()), stride = spec_.m + 1;
+  Batch b;
+  b.index = index;
+  at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
+  std::vector<at::Tensor> states{teacher_.front() * z};
+  FeatureTap tap(model_, student_, model_mutex_);
+  CountingDenoiser counted(tap);
+  SampleHooks hooks;
+  hooks.on_step = [&](const StepEvent& e) {
+    if ((e.index + 1) % stride == 0) states.push_back(e.x.detach().clone());
+  };
+  {
+    at::NoGradGuard no_grad;
+    solver_->sample(counted, states.front(), teacher_, hooks);
+  }
+  if (int64_t(states.size()) != p) fail("internal: teacher kept {} of {} student points", states.size(), p);
+  b.states = at::stack(states, 1).cpu();
+  b.features = tap.stacked();
+  if (b.features.defined()) b.features = b.features.cpu();
+  b.nfe = counted.nfe();
+  b.seeds = std::move(seeds);
+  return b;
+}
+
+void run_teacher_batches(const TeacherPlan& plan, const std::vector<std::vector<int64_t>>& batches, int workers,
+                         const std::function<void(TeacherPlan::Batch&)>& write) {
+  using Batch = TeacherPlan::Batch;
+  using Ticket = int64_t;  // index into `batches`; the seeds are copied only inside the worker
+  workers = std::max(1, workers);
+  // Nested parallelism (TBB workers × OpenMP/OpenBLAS threads) oversubscribes the cores and was measured
+  // slower (DESIGN.md "Platform facts"), so with parallel workers each keeps LibTorch to one thread. The
+  // setting is per OS thread under OpenMP, hence set inside the body as well as here.
+  const int saved_threads = at::get_num_threads();
+  if (workers > 1) at::set_num_threads(1);
+  namespace flow = oneapi::tbb::flow;
+  flow::graph g;
+  Ticket next = 0;
+  const Ticket n = Ticket(batches.size());
+  flow::input_node<Ticket> source(g, [&](oneapi::tbb::flow_control& fc) -> Ticket {
+    if (next >= n) {
+      fc.stop();
+      return 0;
+    }
+    return next++;
+  });
+  flow::limiter_node<Ticket> limiter(g, size_t(workers) + 1);  // batches alive: running + waiting to write
+  flow::function_node<Ticket, std::shared_ptr<Batch>> worker(g, size_t(workers), [&](Ticket t) {
+    if (workers > 1) at::set_num_threads(1);
+    return std::make_shared<Batch>(plan.run(batches[size_t(t)], t));
+  });
+  flow::sequencer_node<std::shared_ptr<Batch>> order(g, [](const std::shared_ptr<Batch>& b) { return size_t(b->index); });
+  flow::function_node<std::shared_ptr<Batch>, flow::continue_msg> writer(g, flow::serial, [&](std::shared_ptr<Batch> b) {
+    write(*b);
+    return flow::continue_msg();
+  });
+  flow::make_edge(source, limiter);
+  flow::make_edge(limiter, worker);
+  flow::make_edge(worker, order);
+  flow::make_edge(order, writer);
+  flow::make_edge(writer, limiter.decrementer());
+  try {
+    source.activate();
+    g.wait_for_all();  // rethrows the first exception of a node body
+  } catch (...) {
+    at::set_num_threads(saved_threads);
+    throw;
+  }
+  at::set_num_threads(saved_threads);
+}
+
+void append_teacher_batch(h5::File& f, const TeacherPlan& plan, const TeacherPlan::Batch& b) {
+  const h5::DType stored = plan.spec().dtype == at::kDouble ? h5::DType::Float64 : h5::DType::Float32;
+  const int64_t p = int64_t(plan.student().size());
+  if (!f.has("states")) {
+    std::vector<int64_t> inner = row_shape(0, p, plan.info().sample_shape);
+    inner.erase(inner.begin());
+    f.create_rows("states", stored, inner, 16, false);
+    f.create_rows("seeds", h5::DType::Int64, {}, 1024);
+    if (b.features.defined()) f.create_rows("features", stored, {p - 1, 8, 8}, 64, false);
+  }
+  if (f.has("features") != b.features.defined())
+    fail("teacher: the model gave bottleneck features for some batches only");
+  h5::append_rows(f, "states", b.states);
+  h5::append_rows(f, "seeds", at::tensor(b.seeds, at::kLong));
+  if (b.features.defined()) h5::append_rows(f, "features", b.features);
+}
+
+void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, int64_t nfe,
+                         const std::string& provenance) {
+  const TeacherSpec& spec = plan.spec();
+  h5::write_tensor(f, "sigmas", at::tensor(plan.student(), at::kDouble));
+  h5::write_tensor(f, "teacher_sigmas", at::tensor(plan.teacher(), at::kDouble));
+  f.set_attr("config", provenance);
+  const ScheduleSpec& sc = spec.student_schedule;  // the student schedule, for self-describing predictors
+  f.set_attr("schedule_kind", sc.kind);
+  f.set_attr("schedule_num_steps", int64_t(sc.num_steps));
+  f.set_attr("schedule_sigma_min", sc.sigma_min);
+  f.set_attr("schedule_sigma_max", sc.sigma_max);
+  f.set_attr("schedule_rho", sc.rho);
+  f.set_attr("schedule_k", sc.k);
+  f.set_attr("schedule_eps_s", sc.eps_s);
+  f.set_attr("model_fingerprint", plan.info().fingerprint);
+  f.set_attr("teacher", spec.solver);
+  f.set_attr("m", int64_t(spec.m));
+  f.set_attr("nfe_per_sample", nfe);
+  f.set_attr("num_samples", samples);
+  f.set_attr("complete", int64_t(1));  // last: readers refuse files without it
+}
+
 TeacherReport generate_teacher(const TeacherSpec& spec, Denoiser& model, at::Device device,
                                const std::string& output, const Progress& progress) {
   if (spec.seeds.empty()) fail("teacher: no seeds given");
-  if (spec.batch < 1) fail("teacher.batch = {} must be >= 1", spec.batch);
-  const ModelInfo& info = model.info();
-  const std::vector<double> student = make_schedule(spec.student_schedule, info.process.get());
-  const std::vector<double> teacher = make_schedule(refined(spec.student_schedule, spec.m), info.process.get());
-  auto solver = make_solver(spec.solver, spec.solver_options, "teacher.solver.");
-  check_grid(*solver, teacher, spec.solver);
-  const int64_t p = int64_t(student.size()), stride = spec.m + 1;
-
-  model.to(spec.dtype, device);
+  TeacherPlan plan(spec, model, device);
+  std::vector<std::vector<int64_t>> batches;
+  for (size_t first = 0; first < spec.seeds.size(); first += size_t(spec.batch))
+    batches.emplace_back(spec.seeds.begin() + first, spec.seeds.begin() + std::min(spec.seeds.size(), first + size_t(spec.batch)));
   h5::AtomicPath target(output);
   TeacherReport report;
   auto t0 = std::chrono::steady_clock::now();
   {
     h5::File f = h5::File::create(target.temp());
-    const h5::DType stored = spec.dtype == at::kDouble ? h5::DType::Float64 : h5::DType::Float32;
-    std::vector<int64_t> inner = row_shape(0, p, info.sample_shape);
-    inner.erase(inner.begin());
-    f.create_rows("states", stored, inner, 16, false);
-    f.create_rows("seeds", h5::DType::Int64, {}, 1024);
-    bool has_features = false;
-    const int64_t n = int64_t(spec.seeds.size());
-    for (int64_t first = 0; first < n; first += spec.batch) {
-      std::vector<int64_t> seeds(spec.seeds.begin() + first, spec.seeds.begin() + std::min(n, first + spec.batch));
-      at::Tensor z = seeded_noise(seeds, info.sample_shape, at::TensorOptions().dtype(spec.dtype)).to(device);
-      std::vector<at::Tensor> states{teacher.front() * z};
-      FeatureTap tap(model, student);
-      CountingDenoiser counted(tap);
-      SampleHooks hooks;
-      hooks.on_step = [&](const StepEvent& e) {
-        if ((e.index + 1) % stride == 0) states.push_back(e.x.detach().clone());
-      };
-      {
-        at::NoGradGuard no_grad;
-        solver->sample(counted, states.front(), teacher, hooks);
-      }
-      if (int64_t(states.size()) != p) fail("internal: teacher kept {} of {} student points", states.size(), p);
-      h5::append_rows(f, "states", at::stack(states, 1));
-      h5::append_rows(f, "seeds", at::tensor(seeds, at::kLong));
-      at::Tensor feats = tap.stacked();
-      if (first == 0 && feats.defined()) {
-        f.create_rows("features", stored, {p - 1, 8, 8}, 64, false);
-        has_features = true;
-      }
-      if (has_features) {
-        if (!feats.defined()) fail("teacher: the model gave bottleneck features for some batches only");
-        h5::append_rows(f, "features", feats);
-      }
-      report.nfe_per_sample = counted.nfe();
-      report.samples += int64_t(seeds.size());
-      if (progress) progress(report.samples, n);
-    }
-    h5::write_tensor(f, "sigmas", at::tensor(student, at::kDouble));
-    h5::write_tensor(f, "teacher_sigmas", at::tensor(teacher, at::kDouble));
-    f.set_attr("config", spec.config_yaml);
-    const ScheduleSpec& sc = spec.student_schedule;  // the student schedule, for self-describing predictors
-    f.set_attr("schedule_kind", sc.kind);
-    f.set_attr("schedule_num_steps", int64_t(sc.num_steps));
-    f.set_attr("schedule_sigma_min", sc.sigma_min);
-    f.set_attr("schedule_sigma_max", sc.sigma_max);
-    f.set_attr("schedule_rho", sc.rho);
-    f.set_attr("schedule_k", sc.k);
-    f.set_attr("schedule_eps_s", sc.eps_s);
-    f.set_attr("model_fingerprint", info.fingerprint);
-    f.set_attr("teacher", spec.solver);
-    f.set_attr("m", int64_t(spec.m));
-    f.set_attr("nfe_per_sample", report.nfe_per_sample);
-    f.set_attr("num_samples", report.samples);
-    f.set_attr("complete", int64_t(1));  // last: readers refuse files without it
+    run_teacher_batches(plan, batches, spec.workers, [&](TeacherPlan::Batch& b) {
+      append_teacher_batch(f, plan, b);
+      report.nfe_per_sample = b.nfe;
+      report.samples += int64_t(b.seeds.size());
+      if (progress) progress(report.samples, int64_t(spec.seeds.size()));
+    });
+    finish_teacher_file(f, plan, report.samples, report.nfe_per_sample, spec.config_yaml);
   }
   target.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

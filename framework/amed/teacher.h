@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,8 @@
 #include "core/options.h"
 #include "diffusion/schedule.h"
 #include "models/denoiser.h"
+#include "solvers/solver.h"
+#include "store/h5.h"
 
 namespace dsx {
 
@@ -31,6 +35,7 @@ struct TeacherSpec {
   ScheduleSpec student_schedule;
   std::vector<int64_t> seeds;
   int64_t batch = 256;
+  int workers = 1;          // batches computed concurrently (run_teacher_batches); never changes the content
   at::ScalarType dtype = at::kFloat;
   std::string config_yaml;  // provenance, stored as an attribute
 };
@@ -42,6 +47,53 @@ struct TeacherReport {
 };
 
 using Progress = std::function<void(int64_t done, int64_t total)>;
+
+// ---- Building blocks shared by generate_teacher and the shard store (amed/teacher_store.h) ----
+
+// Grids, solver and model validated once; run() turns one batch of seeds into its trajectories. The
+// result for a seed depends only on that seed (per-seed noise, per-sample arithmetic), never on which
+// batch it was in.
+class TeacherPlan {
+ public:
+  TeacherPlan(const TeacherSpec& spec, Denoiser& model, at::Device device);  // moves the model
+  const TeacherSpec& spec() const { return spec_; }
+  const std::vector<double>& student() const { return student_; }
+  const std::vector<double>& teacher() const { return teacher_; }
+  const ModelInfo& info() const { return model_.info(); }
+
+  struct Batch {
+    int64_t index = 0;            // position in the run: the writer consumes batches in this order
+    std::vector<int64_t> seeds;
+    at::Tensor states;            // [B, P, *sample_shape]
+    at::Tensor features;          // [B, P−1, 8, 8] or undefined
+    int64_t nfe = 0;              // per sample
+  };
+  // Safe to call from several threads: model calls are serialised (models keep their last call's
+  // state for bottleneck(), so two concurrent calls would race); solver arithmetic runs in parallel.
+  Batch run(std::vector<int64_t> seeds, int64_t index) const;
+
+ private:
+  TeacherSpec spec_;
+  Denoiser& model_;
+  at::Device device_;
+  std::vector<double> student_, teacher_;
+  std::unique_ptr<Solver> solver_;
+  mutable std::mutex model_mutex_;
+};
+
+// Runs `batches` through a oneTBB flow graph shaped like oneTBB's fgbzip2 example:
+//   input → limiter (≤ workers + 1 batches alive) → `workers` parallel runs → sequencer → serial write
+// so memory is bounded by the batches in flight, not the sample count, and `write` (called on one
+// thread at a time, in batch order) can append to HDF5, which serialises all calls anyway. One level of
+// parallelism: with workers > 1, LibTorch intra-op threads are set to 1 while it runs (restored after).
+void run_teacher_batches(const TeacherPlan& plan, const std::vector<std::vector<int64_t>>& batches, int workers,
+                         const std::function<void(TeacherPlan::Batch&)>& write);
+
+// The single-file layout above, piece by piece (shards of the store use the same layout).
+void append_teacher_batch(h5::File& f, const TeacherPlan& plan, const TeacherPlan::Batch& b);
+// Grids and attributes; `complete` is written last.
+void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, int64_t nfe,
+                         const std::string& provenance);
 
 TeacherReport generate_teacher(const TeacherSpec& spec, Denoiser& model, at::Device device,
                                const std::string& output, const Progress& progress = {});

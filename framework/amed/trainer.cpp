@@ -40,15 +40,28 @@ AmedSettings settings_from_trajectories(const std::string& path, const Denoiser&
   return s;
 }
 
+TrajectoryFile::TrajectoryFile(std::string path) : path_(std::move(path)), file_(h5::File::open(path_)) {}
+int64_t TrajectoryFile::size() const { return file_.info("states").shape[0]; }
+at::Tensor TrajectoryFile::states(int64_t first, int64_t count, at::ScalarType dtype) const {
+  return h5::read_rows(file_, "states", first, count, dtype);
+}
+
 TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
+  settings_from_trajectories(trajectories, model, spec.settings);  // checks `complete` before reading rows
+  return train_amed(spec, model, device, TrajectoryFile(trajectories), net, on_step);
+}
+
+TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const TrajectorySource& source,
+                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
   TrainReport report;
+  const std::string trajectories = source.attributes_path();
   report.settings = settings_from_trajectories(trajectories, model, spec.settings);
   const AmedSettings& settings = report.settings;
   if (spec.batch < 1) fail("train.batch = {} must be >= 1", spec.batch);
   if (!(spec.lr > 0)) fail("train.lr = {} must be positive", spec.lr);
   h5::File f = h5::File::open(trajectories);
-  const int64_t available = f.info("states").shape[0];
+  const int64_t available = source.size();
   const int64_t n = spec.max_samples > 0 ? std::min(spec.max_samples, available) : available;
   if (n < 1) fail("{}: no trajectories", trajectories);
   const std::vector<double> sigmas = f.read_double("sigmas");
@@ -62,7 +75,7 @@ TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0, it = 0; first < n; first += spec.batch, ++it) {
     const int64_t count = std::min(spec.batch, n - first);
-    at::Tensor states = h5::read_rows(f, "states", first, count, spec.dtype).to(device);  // [B, P, ...]
+    at::Tensor states = source.states(first, count, spec.dtype).to(device);  // [B, P, ...]
     student.reset();
     at::Tensor x = states.select(1, 0);
     for (int k = 0; k < intervals; ++k) {

@@ -13,6 +13,7 @@
 #include "amed/settings.h"
 #include "amed/student.h"
 #include "models/denoiser.h"
+#include "store/h5.h"
 
 namespace dsx {
 
@@ -40,11 +41,38 @@ struct TrainReport {
   AmedSettings settings;          // as trained (schedule, teacher, m filled from the trajectory file)
 };
 
+// Where training reads teacher trajectories from: one file (generate_teacher's layout) or the shard
+// store of the cache (amed/teacher_store.h). Rows are the samples, in a fixed order.
+class TrajectorySource {
+ public:
+  virtual ~TrajectorySource() = default;
+  virtual int64_t size() const = 0;
+  // states rows [first, first + count): [count, P, *sample_shape] on the CPU.
+  virtual at::Tensor states(int64_t first, int64_t count, at::ScalarType dtype) const = 0;
+  // A complete teacher file carrying the schedule/teacher attributes and `sigmas` of every row.
+  virtual std::string attributes_path() const = 0;
+};
+
+// The single-file layout of amed/teacher.h.
+class TrajectoryFile : public TrajectorySource {
+ public:
+  explicit TrajectoryFile(std::string path);
+  int64_t size() const override;
+  at::Tensor states(int64_t first, int64_t count, at::ScalarType dtype) const override;
+  std::string attributes_path() const override { return path_; }
+
+ private:
+  std::string path_;
+  h5::File file_;
+};
+
 // Reads the trajectory file's schedule/teacher attributes into `settings` and checks the file is complete,
 // made with this model, and matches the settings.
 AmedSettings settings_from_trajectories(const std::string& path, const Denoiser& model, AmedSettings settings);
 
 TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
+                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
+TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const TrajectorySource& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
 
 // True for students whose training input is the teacher point (AMED-Solver, Euler, DPM-Solver-2).

@@ -41,6 +41,11 @@ at::Tensor read_rows(const File& f, const std::string& name, int64_t first, int6
     f.read_rows(name, first, count, DType::Int64, out.data_ptr<int64_t>());
     return out;
   }
+  if (dtype == at::kFloat) {  // straight into float32: no float64 buffer twice the size to allocate and free
+    at::Tensor out = at::empty(shape, at::kFloat);
+    f.read_rows(name, first, count, DType::Float32, out.data_ptr<float>());
+    return out;
+  }
   at::Tensor out = at::empty(shape, at::kDouble);
   f.read_rows(name, first, count, DType::Float64, out.data_ptr<double>());
   return out.to(dtype);

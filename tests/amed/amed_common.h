@@ -8,6 +8,7 @@
 #include "amed/predictor.h"
 #include "core/error.h"
 #include "diffusion/schedule.h"
+#include "support/scratch.h"
 #include "support/testbeds.h"
 
 namespace dsx::test {
@@ -45,13 +46,6 @@ inline std::vector<double> poly7_grid4_cast() {
   return g;
 }
 
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+inline std::string error_of(const std::function<void()>& f) { return error_message(f); }
 
 }  // namespace dsx::test

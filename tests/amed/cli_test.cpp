@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "amed_common.h"
+#include "support/scratch.h"
 #include "core/noise.h"
 #include "models/gaussian_mixture.h"
 #include "store/h5.h"
@@ -19,22 +20,6 @@ namespace dsx::test {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run run_dsx(const std::string& args) {
-  std::string cmd = std::string(DSX_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 const std::string kConfig = R"(model:
   kind: gaussian_mixture

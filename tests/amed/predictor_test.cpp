@@ -18,17 +18,6 @@ at::Tensor golden_bottleneck() {  // h[b,i,j] = sin(0.1·(64b + 8i + j)), B = 2
   return (0.1 * at::arange(128, at::kDouble)).sin().reshape({2, 8, 8}).to(at::kFloat);
 }
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int n = 0;
-    dir = fs::temp_directory_path() / ("dsx_amed_p_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(predictor)

@@ -15,17 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int n = 0;
-    dir = fs::temp_directory_path() / ("dsx_amed_s_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
-
 std::map<std::string, RawOption> raw(const std::map<std::string, std::string>& o) {
   std::map<std::string, RawOption> r;
   for (const auto& [k, v] : o) r[k] = {v, "test"};

@@ -14,22 +14,12 @@
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 #include "support/check.h"
+#include "support/scratch.h"
 
 namespace dsx::test {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int n = 0;
-    path = fs::temp_directory_path() / ("dsx_amed_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 std::vector<int64_t> seed_range(int64_t first, int64_t count) {
   std::vector<int64_t> s(count);

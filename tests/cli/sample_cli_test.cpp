@@ -13,27 +13,14 @@
 #include "models/gaussian_mixture.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
+#include "support/scratch.h"
 
 namespace dsx {
 namespace fs = std::filesystem;
+using test::Run;
+using test::run_dsx;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out;
-};
-
-Run run_dsx(const std::string& args) {
-  std::string cmd = std::string(DSX_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // A directory with a 4-dimensional 3-component mixture, latents for 5 samples and a config template.
 struct Workspace {

@@ -6,19 +6,13 @@
 #include "diffusion/schedule.h"
 #include "solvers/solver.h"
 #include "support/check.h"
+#include "support/scratch.h"
 #include "support/testbeds.h"
 
 namespace dsx::test {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+const auto error_of = error_message;
 
 std::vector<double> poly(int n) {
   ScheduleSpec s;

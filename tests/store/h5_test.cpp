@@ -7,32 +7,14 @@
 #include "core/error.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
+#include "support/scratch.h"
 
 namespace dsx {
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("dsx_h5_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::TempDir;
+const auto error_of = test::error_message;
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(hdf5)

@@ -15,5 +15,6 @@ Action add_make_latents(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_teacher(CLI::App& app);
 Action add_train_amed(CLI::App& app);
+Action add_cache(CLI::App& app);
 
 }  // namespace dsx::cli

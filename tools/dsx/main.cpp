@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_bench);
   add(dsx::cli::add_teacher);
   add(dsx::cli::add_train_amed);
+  add(dsx::cli::add_cache);
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) at::set_num_threads(threads);

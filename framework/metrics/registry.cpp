@@ -1,0 +1,76 @@
+#include "metrics/registry.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "metrics/frechet.h"
+#include "metrics/likelihood.h"
+#include "metrics/samples.h"
+#include "metrics/sliced_wasserstein.h"
+#include "models/diagonal_gaussian.h"
+#include "models/gaussian_mixture.h"
+
+namespace dsx {
+
+const char* direction_text(MetricDirection d) {
+  return d == MetricDirection::LowerIsBetter ? "lower is better" : "higher is better";
+}
+
+double rmse_to_reference(const at::Tensor& samples, const at::Tensor& reference) {
+  at::Tensor x = sample_matrix(samples, "rmse_to_reference"), y = sample_matrix(reference, "rmse_to_reference");
+  if (x.sizes() != y.sizes())
+    fail("rmse_to_reference: samples [{}, {}] and reference [{}, {}] must pair row by row", x.size(0), x.size(1),
+         y.size(0), y.size(1));
+  return std::sqrt((x - y).square().mean().item<double>());
+}
+
+namespace {
+
+double model_log_likelihood(const at::Tensor& samples, const Denoiser* model) {
+  if (auto* g = dynamic_cast<const GaussianMixture*>(model)) return log_likelihood(*g, samples).per_dim;
+  if (auto* g = dynamic_cast<const DiagonalGaussian*>(model)) return log_likelihood(*g, samples).per_dim;
+  // Wrappers (CountingDenoiser, adapters) hide the analytic density: pass the exact model object itself.
+  fail("log_likelihood: needs an exact GaussianMixture or DiagonalGaussian object (not a wrapper), got kind '{}'",
+       model ? model->info().kind : std::string("none"));
+}
+
+}  // namespace
+
+const std::vector<MetricEntry>& metric_entries() {
+  using D = MetricDirection;
+  static const std::vector<MetricEntry> entries = {
+      {"rmse_to_reference", "RMSE between samples and reference samples paired by seed (e.g. the exact ODE solution)",
+       D::LowerIsBetter, true, false,
+       [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return rmse_to_reference(x, r); }},
+      {"frechet", "Fréchet distance between Gaussian fits of samples and reference samples (FID formula, raw space)",
+       D::LowerIsBetter, true, false,
+       [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return frechet_distance(x, r); }},
+      {"sliced_wasserstein", "sliced Wasserstein-2 distance to reference samples (256 directions, seed 0)",
+       D::LowerIsBetter, true, false,
+       [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return sliced_wasserstein(x, r); }},
+      {"log_likelihood", "mean exact data log-likelihood under the model, nats per dimension", D::HigherIsBetter,
+       false, true, [](const at::Tensor& x, const at::Tensor&, const Denoiser* m) { return model_log_likelihood(x, m); }},
+  };
+  return entries;
+}
+
+const MetricEntry& find_metric(const std::string& name) {
+  std::string known;
+  for (const auto& e : metric_entries()) {
+    if (e.name == name) return e;
+    known += (known.empty() ? "" : ", ") + e.name;
+  }
+  fail("metric '{}' is not known; known metrics: {}", name, known);
+}
+
+double compute_metric(const std::string& name, const at::Tensor& samples, const at::Tensor& reference,
+                      const Denoiser* model) {
+  const MetricEntry& e = find_metric(name);
+  if (e.needs_reference && !reference.defined()) fail("metric '{}' needs reference samples", name);
+  if (e.needs_model && model == nullptr) fail("metric '{}' needs a model", name);
+  return e.compute(samples, reference, model);
+}
+
+}  // namespace dsx
