@@ -9,28 +9,36 @@ namespace {
 
 constexpr int kMaxFused = 8;
 
-// M outputs, K inputs: out[m][i] = Σ_k c[m·K + k]·in[k][i]. Every element is read before it is written,
-// so an output may alias an input exactly.
+// M outputs, K inputs: out[m][i] = Σ_k c[m·K + k]·in[k][i] for i in [lo, hi). Every element is read before
+// it is written, so an output may alias an input exactly (never partially), which is what `ivdep` asserts:
+// without it the compiler does not vectorise the two-output loop (measured 2.7× slower).
+template <typename T, int K, int M>
+__attribute__((noinline)) void kernel(T* const* out, const T* const* in, const T (*cc)[K], int64_t lo, int64_t hi) {
+  T c[M][K];
+  for (int m = 0; m < M; ++m)
+    for (int k = 0; k < K; ++k) c[m][k] = cc[m][k];
+  const T* p[K];
+  for (int k = 0; k < K; ++k) p[k] = in[k];
+  T* o[M];
+  for (int m = 0; m < M; ++m) o[m] = out[m];
+#pragma GCC ivdep
+  for (int64_t i = lo; i < hi; ++i) {
+    T v[K];
+    for (int k = 0; k < K; ++k) v[k] = p[k][i];  // K, M are constants: unrolled and vectorised
+    for (int m = 0; m < M; ++m) {
+      T acc = c[m][0] * v[0];
+      for (int k = 1; k < K; ++k) acc += c[m][k] * v[k];
+      o[m][i] = acc;
+    }
+  }
+}
+
 template <typename T, int K, int M>
 void fused(T* const* out, const T* const* in, const double* c, int64_t n) {
   T cc[M][K];
   for (int m = 0; m < M; ++m)
     for (int k = 0; k < K; ++k) cc[m][k] = T(c[m * K + k]);
-  const T* p[K];
-  for (int k = 0; k < K; ++k) p[k] = in[k];
-  T* o[M];
-  for (int m = 0; m < M; ++m) o[m] = out[m];
-  at::parallel_for(0, n, 1 << 15, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T v[K];
-      for (int k = 0; k < K; ++k) v[k] = p[k][i];  // K, M are constants: unrolled and vectorised
-      for (int m = 0; m < M; ++m) {
-        T acc = cc[m][0] * v[0];
-        for (int k = 1; k < K; ++k) acc += cc[m][k] * v[k];
-        o[m][i] = acc;
-      }
-    }
-  });
+  at::parallel_for(0, n, 1 << 15, [&](int64_t lo, int64_t hi) { kernel<T, K, M>(out, in, cc, lo, hi); });
 }
 
 template <typename T, int M>

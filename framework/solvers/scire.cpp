@@ -19,9 +19,11 @@
 #include "solvers/scire.h"
 
 #include <cmath>
+#include <deque>
 
 #include "core/error.h"
 #include "solvers/families.h"
+#include "solvers/lincomb.h"
 
 namespace dsx {
 
@@ -79,12 +81,13 @@ class ScireSolver : public Solver {
     }  // else "official": phi_fixed_ stays 0 and the HEAD schedule is used
   }
 
+  // The state carried is x itself for both algorithms (v2's y = x/ρ is folded into the coefficients), and
+  // every update is one pass over x and the model outputs (v1's ε = (x − D)/σ folded in as well).
   at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
-    at::Tensor y = v2_ ? x / sigmas.front() : x;
-    y = method_ == Method::Multistep ? multistep(ev, y, sigmas, hooks) : singlestep(ev, y, sigmas, hooks);
-    return v2_ ? y * sigmas.back() : y;
+    return method_ == Method::Multistep ? multistep(ev, std::move(x), sigmas, hooks)
+                                        : singlestep(ev, std::move(x), sigmas, hooks);
   }
 
   int64_t expected_nfe(int n) const override {
@@ -104,15 +107,33 @@ class ScireSolver : public Solver {
   }
 
  private:
+  // A model output in the integrand variable: v1 m = ε = (x_eval − D)/σ (kept as D until written out),
+  // v2 m = D.
+  struct Out {
+    double sigma;
+    at::Tensor m;
+    bool raw;  // m holds D of a v1 output
+  };
+
   double u(double sigma) const { return v2_ ? 1.0 / sigma : sigma; }
   double sigma_of_u(double v) const { return v2_ ? 1.0 / v : v; }
-  at::Tensor model_at(Evaluator& ev, const at::Tensor& y, double sigma) const {
-    return v2_ ? ev.data(sigma * y, sigma) : ev.eps(y, sigma);
+  // x = scale(σ)·y
+  double scale(double sigma) const { return v2_ ? sigma : 1.0; }
+  Out model_at(Evaluator& ev, const at::Tensor& x, double sigma) const { return {sigma, ev.data(x, sigma), !v2_}; }
+  // l += c·m, with x_eval the point m was evaluated at.
+  static void add(LinComb& l, double c, const Out& o, const at::Tensor& x_eval) {
+    if (o.raw) l.add(c / o.sigma, x_eval).add(-c / o.sigma, o.m);
+    else l.add(c, o.m);
   }
-  void report(const SampleHooks& hooks, int i, double s, double t, const at::Tensor& y) const {
-    if (!hooks.on_step) return;
-    at::Tensor x = v2_ ? y * t : y;
-    hooks.on_step({i, s, t, x});
+  // The point at σ_to of y_to = y + Σ c_j m_j, y = x/scale(σ_from), in x units.
+  at::Tensor point(const at::Tensor& x, double sigma_from, double sigma_to,
+                   const std::vector<std::pair<double, std::pair<const Out*, const at::Tensor*>>>& terms,
+                   at::Tensor* dst) const {
+    const double k = scale(sigma_to);
+    LinComb l;
+    l.add(k / scale(sigma_from), x);
+    for (const auto& [c, m] : terms) add(l, k * c, *m.first, *m.second);
+    return l.eval(dst);
   }
 
   // Orders of the outer steps for singlestep methods on `intervals` grid intervals.
@@ -125,70 +146,89 @@ class ScireSolver : public Solver {
     return orders;
   }
 
-  // Multistep (HEAD `multistep_scire_solver_*_update`). Histories hold the newest entry last.
-  at::Tensor multistep(Evaluator& ev, at::Tensor y, const std::vector<double>& sg, const SampleHooks& hooks) const {
+  // Multistep (HEAD `multistep_scire_solver_*_update`): y_{new} = y + Σ_j c_j m_j over the history
+  // (newest first), one model call per interval, none after the last.
+  at::Tensor multistep(Evaluator& ev, at::Tensor x, const std::vector<double>& sg, const SampleHooks& hooks) const {
     const int steps = int(sg.size()) - 1;
-    std::vector<double> hs = {sg[0]};
-    std::vector<at::Tensor> hm = {model_at(ev, y, sg[0])};
+    std::deque<Out> hm;  // newest first
+    hm.push_front(model_at(ev, x, sg[0]));
     for (int step = 1; step <= steps; ++step) {
-      const double t = sg[size_t(step)];
-      int k = step < order_ ? step : (lof_ ? std::min(order_, steps + 1 - step) : order_);
+      const double p0 = sg[size_t(step - 1)], t = sg[size_t(step)];
+      const int k = step < order_ ? step : (lof_ ? std::min(order_, steps + 1 - step) : order_);
       const double phi = phi_fixed_ > 0 ? phi_fixed_ : scire_multistep_phi(step, steps, order_);
-      y = multistep_update(y, hs, hm, t, k, phi);
-      hs.push_back(t);
-      if (step < steps) hm.push_back(model_at(ev, y, t));
-      if (int(hs.size()) > order_) hs.erase(hs.begin());
-      if (int(hm.size()) > order_) hm.erase(hm.begin());
-      report(hooks, step - 1, sg[size_t(step - 1)], t, y);
+      const std::vector<double> c = multistep_weights(sg, step, t, k, phi);
+      const double kt = scale(t);
+      LinComb next;
+      next.add(kt / scale(p0), x);
+      for (size_t j = 0; j < c.size(); ++j) add(next, kt * c[j], hm[j], x);
+      if (hm[0].raw && order_ > 1 && step < steps) {  // later steps need this ε: write it over D
+        LinComb eps;
+        add(eps, 1.0, hm[0], x);
+        auto [x_next, e] = eval2(next, eps, &x, &hm[0].m);
+        x = std::move(x_next);
+        hm[0] = {hm[0].sigma, std::move(e), false};
+      } else {
+        x = next.eval(&x);
+      }
+      if (step < steps) {
+        hm.push_front(model_at(ev, x, t));
+        if (int(hm.size()) > order_) hm.pop_back();
+      }
+      if (hooks.on_step) hooks.on_step({step - 1, p0, t, x});
     }
-    return y;
+    return x;
   }
 
-  at::Tensor multistep_update(const at::Tensor& y, const std::vector<double>& hs, const std::vector<at::Tensor>& hm,
-                              double t, int k, double phi) const {
-    const size_t n = hs.size();
-    const double p0 = hs[n - 1], h = u(t) - u(p0);
-    const at::Tensor& m0 = hm[n - 1];
-    if (k == 1) return y + h * m0;
-    const double p1 = hs[n - 2];
-    const at::Tensor& m1 = hm[n - 2];
+  // Weights c_j on m_0 (newest), m_1, m_2 of step `step` (from p0 = sg[step−1] to t).
+  std::vector<double> multistep_weights(const std::vector<double>& sg, int step, double t, int k, double phi) const {
+    const double p0 = sg[size_t(step - 1)], h = u(t) - u(p0);
+    if (k == 1) return {h};
+    const double p1 = sg[size_t(step - 2)];
     if (k == 2) {
       // HEAD measures the step ratio in λ units and takes its fourth root, for v1 and v2 alike.
       const double r = std::pow(std::log(p1 / p0) / std::log(p0 / t), 0.25);
-      return y + h * m0 + (h / (2 * phi * r)) * (m0 - m1);
+      const double a = h / (2 * phi * r);  // y + h·m0 + a·(m0 − m1)
+      return {h + a, -a};
     }
-    // HEAD's third order uses ρ differences for v1 and v2 alike (solvers.md §2.3, §5.13).
-    const double p2 = hs[n - 3];
-    const at::Tensor& m2 = hm[n - 3];
+    // HEAD's third order uses ρ differences for v1 and v2 alike (solvers.md §2.3, §5.13):
+    // y + h·m0 + a·(m0 − m1) + b·(m0 − 2m1 + m2).
+    const double p2 = sg[size_t(step - 3)];
     const double r0 = phi * (p0 - p1) / (t - p0), r1 = (phi / (1 + phi)) * (p1 - p2) / (p0 - p1);
-    return y + h * m0 + (h / (2 * r0 * phi)) * (m0 - m1) + (h / (6 * (r0 * phi) * (r1 * phi))) * (m0 - 2 * m1 + m2);
+    const double a = h / (2 * r0 * phi), b = h / (6 * (r0 * phi) * (r1 * phi));
+    return {h + a + b, -a - 2 * b, b};
   }
 
   // Singlestep (HEAD `singlestep_scire_solver_*_update`) on the outer grid `sg`.
-  at::Tensor singlestep(Evaluator& ev, at::Tensor y, const std::vector<double>& sg, const SampleHooks& hooks) const {
+  at::Tensor singlestep(Evaluator& ev, at::Tensor x, const std::vector<double>& sg, const SampleHooks& hooks) const {
     const std::vector<int> orders = step_orders(int(sg.size()) - 1);
     const int K = int(orders.size());
     for (size_t j = 0; j < orders.size(); ++j) {
       const double s = sg[j], t = sg[j + 1], h = u(t) - u(s);
       const int k = orders[j];
       const double phi = k == 1 ? 1.0 : phi_fixed_ > 0 ? phi_fixed_ : scire_singlestep_phi(int(j), K);
-      at::Tensor ms = model_at(ev, y, s);
+      const Out ms = model_at(ev, x, s);
       if (k == 1) {
-        y = y + h * ms;
+        x = point(x, s, t, {{h, {&ms, &x}}}, &x);
       } else if (k == 2) {
-        const double r1 = 0.5;
-        at::Tensor m1 = model_at(ev, y + (r1 * h) * ms, sigma_of_u(u(s) + r1 * h));
-        y = y + h * ms + (h / (2 * r1 * phi)) * (m1 - ms);
+        const double r1 = 0.5, s1 = sigma_of_u(u(s) + r1 * h), a = h / (2 * r1 * phi);
+        const at::Tensor x1 = point(x, s, s1, {{r1 * h, {&ms, &x}}}, nullptr);
+        const Out m1 = model_at(ev, x1, s1);
+        // y + h·ms + a·(m1 − ms)
+        x = point(x, s, t, {{h - a, {&ms, &x}}, {a, {&m1, &x1}}}, &x);
       } else {
         const double r1 = 1.0 / 3, r2 = 2.0 / 3;
-        at::Tensor m1 = model_at(ev, y + (r1 * h) * ms, sigma_of_u(u(s) + r1 * h));
-        at::Tensor y2 = y + (r2 * h) * ms + (r2 * h / (2 * r1 * phi)) * (m1 - ms);
-        at::Tensor m2 = model_at(ev, y2, sigma_of_u(u(s) + r2 * h));
-        y = y + h * ms + (h / (2 * r2 * phi)) * (m2 - ms);
+        const double s1 = sigma_of_u(u(s) + r1 * h), s2 = sigma_of_u(u(s) + r2 * h);
+        const at::Tensor x1 = point(x, s, s1, {{r1 * h, {&ms, &x}}}, nullptr);
+        const Out m1 = model_at(ev, x1, s1);
+        const double a1 = r2 * h / (2 * r1 * phi);  // y + r2·h·ms + a1·(m1 − ms)
+        const at::Tensor x2 = point(x, s, s2, {{r2 * h - a1, {&ms, &x}}, {a1, {&m1, &x1}}}, nullptr);
+        const Out m2 = model_at(ev, x2, s2);
+        const double a2 = h / (2 * r2 * phi);  // y + h·ms + a2·(m2 − ms)
+        x = point(x, s, t, {{h - a2, {&ms, &x}}, {a2, {&m2, &x2}}}, &x);
       }
-      report(hooks, int(j), s, t, y);
+      if (hooks.on_step) hooks.on_step({int(j), s, t, x});
     }
-    return y;
+    return x;
   }
 
   CommonOptions common_;

@@ -69,12 +69,52 @@ BOOST_AUTO_TEST_CASE(nfe_is_n_minus_one_and_afs_saves_one) {
         BOOST_TEST_CONTEXT(describe(c) << " N=" << n) {
           RunResult r = run_solver(c.solver, c.options, *g.model, g.x_T, sigmas);
           BOOST_CHECK_EQUAL(r.nfe, r.expected_nfe);
-          BOOST_CHECK_EQUAL(r.nfe, (n - 1) - (afs == "true" ? 1 : 0));
+          // UniPC, as diff-sampler, also corrects a last step that is still a warm-up step (n − 1 < max_order):
+          // one call more (unipc_corrects_a_final_warmup_step below).
+          const int max_order = c.options.count("max_order") ? std::stoi(c.options.at("max_order")) : 3;
+          const int extra = c.solver == "unipc" && n - 1 < max_order ? 1 : 0;
+          BOOST_CHECK_EQUAL(r.nfe, (n - 1) + extra - (afs == "true" ? 1 : 0));
           BOOST_CHECK(at::isfinite(r.x).all().item<bool>());
         }
       }
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(unipc_corrects_a_final_warmup_step) {
+  // diff-sampler unipc_sampler: step i with i+1 < max_order is a warm-up step and always runs the corrector,
+  // the last step included; so N = 3 with max_order 3 (steps 0, 1 both warm-up) costs 1 + 2 = 3 calls, one
+  // more than N−1 (notes/amed.md §4 "UniPC"). final_corrector=never keeps N−1.
+  auto g = gauss3();
+  const std::vector<double> sigmas = {80.0, 2.0, 0.002};
+  for (std::string x0 : {"true", "false"}) {
+    BOOST_TEST_CONTEXT("predict_x0=" << x0) {
+      Opts official = {{"max_order", "3"}, {"predict_x0", x0}};
+      Opts never = official;
+      never["final_corrector"] = "never";
+      RunResult a = run_solver("unipc", official, *g.model, g.x_T, sigmas);
+      RunResult b = run_solver("unipc", never, *g.model, g.x_T, sigmas);
+      BOOST_CHECK_EQUAL(a.nfe, 3);
+      BOOST_CHECK_EQUAL(a.expected_nfe, 3);
+      BOOST_CHECK_EQUAL(b.nfe, 2);
+      BOOST_CHECK_EQUAL(b.expected_nfe, 2);
+      Opts afs = official;
+      afs["afs"] = "true";
+      BOOST_CHECK_EQUAL(run_solver("unipc", afs, *g.model, g.x_T, sigmas).nfe, 2);
+      // The corrected last step is a different result (not necessarily closer on a grid this coarse).
+      BOOST_CHECK_GT((a.x - b.x).abs().max().item<double>(), 1e-6);
+      BOOST_CHECK(at::isfinite(a.x).all().item<bool>());
+    }
+  }
+  // Once the grid has max_order intervals the last step is not a warm-up step: N−1 either way.
+  for (std::string fc : {"warmup", "never"}) {
+    RunResult r = run_solver("unipc", {{"max_order", "3"}, {"final_corrector", fc}}, *g.model, g.x_T, karras_grid(4));
+    BOOST_CHECK_EQUAL(r.nfe, 3);
+    BOOST_CHECK_EQUAL(r.expected_nfe, 3);
+  }
+  // max_order 2 on one interval: the only step is a warm-up step.
+  BOOST_CHECK_EQUAL(run_solver("unipc", {{"max_order", "2"}}, *g.model, g.x_T, karras_grid(2)).nfe, 2);
+  BOOST_CHECK_EQUAL(run_solver("unipc", {{"max_order", "1"}}, *g.model, g.x_T, karras_grid(2)).nfe, 1);
 }
 
 BOOST_AUTO_TEST_CASE(thresholding_changes_data_outside_unit_range) {
@@ -160,6 +200,7 @@ BOOST_AUTO_TEST_CASE(bad_options_name_the_option_and_the_allowed_values) {
       {"unipc", {{"max_order", "4"}}, {"solver.max_order", "[1, 3]"}},
       {"unipc", {{"variant", "bh3"}}, {"solver.variant", "bh1", "bh2"}},
       {"unipc", {{"order", "2"}}, {"solver.order", "max_order"}},
+      {"unipc", {{"final_corrector", "always"}}, {"solver.final_corrector", "warmup", "never"}},
       {"deis", {{"max_order", "5"}}, {"solver.max_order", "[1, 4]"}},
       {"deis", {{"mode", "rhoab"}}, {"solver.mode", "tab"}},
       {"deis", {{"quadrature", "simpson"}}, {"solver.quadrature", "faithful", "exact"}},
