@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_teacher);
   add(dsx::cli::add_train_amed);
   add(dsx::cli::add_cache);
+  add(dsx::cli::add_run);
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) at::set_num_threads(threads);

@@ -1,0 +1,56 @@
+#include "experiments/stages.h"
+
+#include "core/error.h"
+#include "core/seeds.h"
+#include "pipeline/sample_config.h"
+
+namespace dsx {
+
+const std::vector<StageKind>& stage_kinds() {
+  static const std::vector<StageKind> kinds = {teacher_stage(), train_amed_stage(), evaluate_stage(), report_stage()};
+  return kinds;
+}
+
+namespace stage_util {
+
+LoadedModel model_of(const Job& job) { return load_model(*job.src, job.src->root()["model"], "model"); }
+
+at::Device device_of(const Job& job) { return at::Device(job.dtype_device.substr(job.dtype_device.find('/') + 1)); }
+
+at::ScalarType dtype_of(const Job& job) {
+  return parse_precision(job.dtype_device.substr(0, job.dtype_device.find('/')), job.key_path);
+}
+
+std::vector<int64_t> read_seeds(MapReader& r, const std::string& key) {
+  YAML::Node n = r.node(key);
+  std::string text;
+  if (n.IsSequence())
+    for (const auto& s : n) text += (text.empty() ? "" : ",") + s.Scalar();
+  else if (n.IsScalar())
+    text = n.Scalar();
+  else
+    fail("{}: {} must be a seed range like 0-99 or a list of integers", r.where(key), r.path(key));
+  try {
+    auto seeds = parse_seed_ranges(text);
+    if (seeds.empty()) fail("no seeds");
+    return seeds;
+  } catch (const Error& e) {
+    fail("{}: {}", r.where(key), e.what());
+  }
+}
+
+std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind) {
+  std::string name = r.get_string(key);
+  def.refs.push_back({name, r.where(key), kind});
+  return name;
+}
+
+json schedule_json(const ScheduleSpec& s) {
+  json j = {{"kind", s.kind}, {"num_steps", s.num_steps}, {"sigma_min", s.sigma_min}, {"sigma_max", s.sigma_max},
+            {"rho", s.rho}, {"k", s.k}, {"eps_s", s.eps_s}};
+  if (!s.sigmas.empty()) j["sigmas"] = s.sigmas;
+  return j;
+}
+
+}  // namespace stage_util
+}  // namespace dsx

@@ -1,0 +1,101 @@
+// Stage `report`: gathers the rows of its `inputs` (every sweep variant of each) into metrics.csv,
+// report.md (AMED-paper layout), results.json and PNG plots, cached like any artifact and published into
+// the run directory.
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+#include "experiments/stages.h"
+#include "pipeline/report.h"
+#include "pipeline/run_dir.h"
+
+namespace dsx {
+namespace fs = std::filesystem;
+namespace {
+
+const std::vector<std::string> kKeys = {"kind", "inputs", "title", "nfe"};
+
+}  // namespace
+
+StageKind report_stage() {
+  StageKind k;
+  k.name = "report";
+  k.description = "metrics.csv, report.md (methods × NFE tables) and plots from evaluate stages";
+  k.version = 1;
+  k.gathers = true;
+  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel&) {
+    r.reject_unknown(kKeys);
+    r.get_string("kind");
+    StageDef d;
+    if (!r.has("inputs")) fail("{}: {} is missing 'inputs' (evaluate stage names)", r.where("inputs"), r.path(""));
+    YAML::Node in = r.node("inputs");
+    if (!in.IsSequence() || in.size() == 0) fail("{}: inputs must be a non-empty list of stage names", r.where("inputs"));
+    std::vector<std::string> names;
+    for (const auto& n : in) {
+      d.refs.push_back({n.Scalar(), src.where(n, r.path("inputs")), "evaluate"});
+      names.push_back(n.Scalar());
+    }
+    std::vector<int64_t> nfe;
+    if (r.has("nfe")) {
+      for (const auto& n : r.node("nfe")) {
+        try {
+          nfe.push_back(n.as<int64_t>());
+        } catch (const YAML::Exception&) {
+          fail("{}: nfe entries must be integers", src.where(n, r.path("nfe")));
+        }
+      }
+    }
+    d.params = {{"inputs", names}, {"title", r.get_string("title", std::string("Results"))}, {"nfe", nfe}};
+    r.finish(kKeys);
+    return d;
+  };
+  k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
+    std::vector<MetricRow> rows;
+    for (const Job* d : ctx.deps) {
+      if (d->kind->name != "evaluate")
+        fail("{}: report inputs must be evaluate stages; '{}' is a {} stage", ctx.job.key_path, d->stage, d->kind->name);
+      std::ifstream f(ctx.cache.dir(d->key) + "/rows.json");
+      json j = json::parse(f);
+      for (const auto& row : j) {
+        MetricRow m = row_from_json(row);
+        m.stage = d->label;
+        rows.push_back(m);
+      }
+    }
+    const json& p = ctx.job.params;
+    std::vector<std::string> files = {"metrics.csv", "report.md", "results.json"};
+    write_text(ctx.out_dir + "/metrics.csv", metrics_csv(rows));
+    std::vector<std::string> metrics, plots;
+    for (const auto& r : rows)
+      if (std::find(metrics.begin(), metrics.end(), r.metric) == metrics.end()) metrics.push_back(r.metric);
+    for (const auto& m : metrics) {
+      std::string warning;
+      std::string png = plot_metric(ctx.out_dir, "plot_" + m, m, rows, &warning);
+      if (!warning.empty()) ctx.log("  report: warning: " + warning);
+      if (png.empty()) continue;
+      plots.push_back(png);
+      for (const char* ext : {".png", ".gp", ".dat"}) files.push_back("plot_" + m + ext);
+    }
+    write_text(ctx.out_dir + "/report.md",
+               report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots));
+    json res = json::array();
+    for (const auto& r : rows) res.push_back(to_json(r));
+    write_text(ctx.out_dir + "/results.json", res.dump(1));
+    for (const auto& e : fs::directory_iterator(ctx.out_dir))
+      if (e.path().extension() == ".log") fs::remove(e.path());
+    return {files, json{{"rows", rows.size()}, {"plots", plots}}};
+  };
+  k.publish = [](StageRun& ctx) {
+    if (!ctx.run_dir) return;
+    for (const auto& e : fs::directory_iterator(ctx.out_dir)) {
+      std::string name = e.path().filename().string();
+      if (name == "meta.json") continue;
+      fs::copy_file(e.path(), ctx.run_dir->file(name), fs::copy_options::overwrite_existing);
+    }
+  };
+  return k;
+}
+
+}  // namespace dsx

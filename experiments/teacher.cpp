@@ -1,0 +1,98 @@
+// Stage `teacher`: AMED teacher trajectories in the seed-extendable shard store (amed/teacher_store.h).
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "amed/teacher_store.h"
+#include "core/error.h"
+#include "experiments/stages.h"
+#include "pipeline/sample_config.h"
+
+namespace dsx {
+namespace {
+
+const std::vector<std::string> kKeys = {"kind", "schedule", "solver", "m", "seeds", "batch", "workers"};
+
+TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, json* params) {
+  r.reject_unknown(kKeys);
+  r.get_string("kind");
+  TeacherSpec s;
+  if (!r.has("schedule")) fail("{}: {} is missing 'schedule' (the student grid)", r.where("schedule"), r.path(""));
+  s.student_schedule = read_schedule(src, r.node("schedule"), r.path("schedule"), info);
+  json opts = json::object();
+  if (r.has("solver")) {
+    SolverConfig c = read_solver(src, r.node("solver"), r.path("solver"));
+    s.solver = c.name;
+    s.solver_options = c.options;
+    for (const auto& [k, v] : c.options) opts[k] = v.text;
+  }
+  s.m = int(r.get_int("m", 1));
+  if (s.m < 0) fail("{}: m = {} must be >= 0", r.where("m"), s.m);
+  if (!r.has("seeds")) fail("{}: {} is missing 'seeds'", r.where("seeds"), r.path(""));
+  s.seeds = stage_util::read_seeds(r, "seeds");
+  s.batch = r.get_int("batch", 256);
+  if (s.batch < 1) fail("{}: batch = {} must be >= 1", r.where("batch"), s.batch);
+  s.workers = int(r.get_int("workers", 1));
+  if (s.workers < 1) fail("{}: workers = {} must be >= 1", r.where("workers"), s.workers);
+  r.finish(kKeys);
+  if (params)
+    *params = {{"schedule", stage_util::schedule_json(s.student_schedule)}, {"solver", s.solver},
+               {"solver_options", opts}, {"m", s.m}, {"seeds", s.seeds.size()}, {"first_seed", s.seeds.front()},
+               {"batch", s.batch}};
+  return s;
+}
+
+}  // namespace
+
+TeacherSpec stage_util::teacher_spec_of(const Job& job, const ModelInfo& info) {
+  MapReader r(*job.src, job.node, job.key_path);
+  TeacherSpec s = read_teacher(r, *job.src, info, nullptr);
+  s.dtype = dtype_of(job);
+  return s;
+}
+
+StageKind teacher_stage() {
+  StageKind k;
+  k.name = "teacher";
+  k.description = "teacher trajectories for AMED training (cached by seed, extendable)";
+  k.version = kTeacherStoreVersion;
+  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel& model) {
+    StageDef d;
+    read_teacher(r, src, model.model->info(), &d.params);
+    return d;
+  };
+  k.key = [](const Job& job) {
+    LoadedModel m = stage_util::model_of(job);
+    return teacher_key(stage_util::teacher_spec_of(job, m.model->info()), m.model->info(), stage_util::device_of(job));
+  };
+  k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
+    LoadedModel m = stage_util::model_of(job);
+    TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
+    TeacherStoreReport p = probe_teacher(cache, s, m.model->info(), stage_util::device_of(job));
+    *why = p.status == "HIT" ? "cached"
+           : p.status == "EXTEND"
+               ? fmt::format("{} of {} seeds cached; computing the rest", p.cached, s.seeds.size())
+               : "no cached trajectories for these settings";
+    return p.status;
+  };
+  k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
+    LoadedModel m = stage_util::model_of(ctx.job);
+    TeacherSpec s = stage_util::teacher_spec_of(ctx.job, m.model->info());
+    if (ctx.force) std::filesystem::remove_all(ctx.cache.dir(ctx.job.key));
+    const std::string label = ctx.job.label;
+    int64_t last = -1;
+    Progress progress = [&](int64_t done, int64_t total) {
+      int64_t pct = 100 * done / total;
+      if (pct / 25 != last / 25 || done == total) ctx.log(fmt::format("  {}: {}/{} samples", label, done, total));
+      last = pct;
+    };
+    ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
+    TeacherStoreReport r = ensure_teacher(ctx.cache, s, *m.model, stage_util::device_of(ctx.job), progress);
+    for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
+    ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));
+    return {};
+  };
+  return k;
+}
+
+}  // namespace dsx

@@ -1,0 +1,151 @@
+#include "pipeline/graph.h"
+
+#include <tbb/flow_graph.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "core/error.h"
+
+namespace dsx {
+namespace fs = std::filesystem;
+
+void compute_keys(Plan& plan) {
+  for (auto& j : plan.jobs) {
+    if (j.kind->key) {
+      j.key = j.kind->key(j);
+      continue;
+    }
+    std::vector<std::string> up;
+    for (int d : j.deps) up.push_back(plan.jobs[d].key.hex);
+    j.key = cache::CacheKey::of(j.kind->name, j.kind->version, j.params, up, j.model_fingerprint, j.dtype_device);
+  }
+}
+
+namespace {
+
+bool forced(const GraphOptions& o, const Job& j) {
+  return o.force.count("all") || o.force.count(j.stage) || o.force.count(j.label);
+}
+
+// Why an entry is missing: the closest complete entry of the same kind and what differs.
+std::string miss_reason(const Job& j, const cache::Cache& cache, const std::string& why) {
+  if (!why.empty()) return why;
+  std::vector<std::string> best;
+  bool found = false;
+  for (const auto& e : cache.list()) {
+    if (e.kind != j.kind->name || !e.complete() || e.key == j.key.hex) continue;
+    if (e.meta.value("model", std::string()) != j.model_fingerprint) continue;
+    auto d = cache::diff_params(e.meta.value("params", cache::json::object()), j.key.params);
+    if (!found || d.size() < best.size()) best = d, found = true;
+  }
+  if (!found) return "not cached";
+  if (best.empty()) return "same params as a cached entry, but an upstream artifact or dtype/device changed";
+  return fmt::format("params changed vs nearest cached entry: {}", fmt::join(best, "; "));
+}
+
+}  // namespace
+
+std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, const GraphOptions& opts) {
+  std::vector<JobStatus> st(plan.jobs.size());
+  for (size_t i = 0; i < plan.jobs.size(); ++i) {
+    const Job& j = plan.jobs[i];
+    if (forced(opts, j)) {
+      st[i] = {"RUN", "forced (--force)"};
+      continue;
+    }
+    std::string why;
+    std::string state;
+    if (j.kind->probe) {
+      state = j.kind->probe(j, cache, &why);
+    } else {
+      state = cache.lookup(j.key, &why, false) ? "HIT" : "RUN";
+      if (state == "RUN") why = miss_reason(j, cache, why);
+    }
+    if (state == "HIT") {
+      for (int d : j.deps)
+        if (st[d].state != "HIT") {
+          state = "RUN";
+          why = fmt::format("upstream '{}' will {}", plan.jobs[d].label, st[d].state == "EXTEND" ? "extend" : "run");
+          // A HIT downstream of an EXTEND/RUN stays a HIT when its key is unchanged (teacher extension keeps the key).
+          if (cache.lookup(j.key, nullptr, false)) state = "HIT", why = "cached";
+          break;
+        }
+      if (why.empty()) why = "cached";
+    }
+    st[i] = {state, why};
+  }
+  return st;
+}
+
+std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, const GraphOptions& opts,
+                                 const RunDir* run_dir, const std::function<void(const std::string&)>& log) {
+  const size_t n = plan.jobs.size();
+  std::vector<JobStatus> st(n);
+  std::vector<std::atomic<int>> ok(n);  // 0 pending, 1 done, 2 failed/cancelled
+  for (auto& o : ok) o = 0;
+  tbb::flow::graph g;
+  std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
+  for (size_t i = 0; i < n; ++i) {
+    nodes.push_back(std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(
+        g, [&, i](const tbb::flow::continue_msg&) {
+          const Job& j = plan.jobs[i];
+          for (int d : j.deps)
+            if (ok[d] != 1) {
+              st[i] = {"CANCELLED", fmt::format("upstream '{}' did not succeed", plan.jobs[d].label)};
+              ok[i] = 2;
+              log(fmt::format("CANCELLED {}: upstream '{}' did not succeed", j.label, plan.jobs[d].label));
+              return;
+            }
+          std::vector<const Job*> deps;
+          for (int d : j.deps) deps.push_back(&plan.jobs[d]);
+          auto t0 = std::chrono::steady_clock::now();
+          StageRun ctx{j, deps, cache, cache.dir(j.key), run_dir, log, forced(opts, j)};
+          try {
+            if (j.kind->probe) {  // manages its own entry
+              std::string why;
+              std::string state = ctx.force ? "RUN" : j.kind->probe(j, cache, &why);
+              if (state != "HIT") j.kind->run(ctx);
+              st[i] = {state, state == "HIT" ? "cached" : why};
+            } else {
+              cache::Lock lock = cache.lock(j.key);
+              std::string why;
+              if (!ctx.force && cache.lookup(j.key, &why)) {
+                st[i] = {"HIT", "cached"};
+              } else {
+                fs::remove_all(ctx.out_dir);
+                fs::create_directories(ctx.out_dir);
+                log(fmt::format("RUN {} ({})", j.label, ctx.force ? "forced" : why.empty() ? "not cached" : why));
+                auto [files, extra] = j.kind->run(ctx);
+                cache.commit(j.key, files, extra);
+                st[i] = {"RUN", ctx.force ? "forced" : why.empty() ? "not cached" : why};
+              }
+            }
+            if (j.kind->publish) j.kind->publish(ctx);
+            st[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            log(fmt::format("{} {} [{}] {:.2f} s", st[i].state == "HIT" ? "HIT" : "DONE", j.label,
+                            j.key.hex.substr(0, 12), st[i].seconds));
+            ok[i] = 1;
+          } catch (const std::exception& e) {
+            st[i].state = "FAILED";
+            st[i].error = e.what();
+            st[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            ok[i] = 2;
+            log(fmt::format("FAILED {}: {}", j.label, e.what()));
+          }
+        }));
+  }
+  for (size_t i = 0; i < n; ++i)
+    for (int d : plan.jobs[i].deps) tbb::flow::make_edge(*nodes[d], *nodes[i]);
+  for (size_t i = 0; i < n; ++i)
+    if (plan.jobs[i].deps.empty()) nodes[i]->try_put(tbb::flow::continue_msg());
+  g.wait_for_all();
+  return st;
+}
+
+}  // namespace dsx

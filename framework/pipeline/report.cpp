@@ -1,0 +1,126 @@
+#include "pipeline/report.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "pipeline/run_dir.h"
+
+namespace dsx {
+
+std::string MetricRow::method() const {
+  // Sweep variants of one predictor stage ("amed[num_steps=4]") share a row: their NFE differ.
+  std::string stage_name = predictor.substr(0, predictor.find('['));
+  std::string m = predictor.empty() ? solver
+                                    : fmt::format("AMED-{} ({})", solver == "amed" ? "Solver" : "Plugin " + solver, stage_name);
+  return m + " / " + schedule;
+}
+
+nlohmann::json to_json(const MetricRow& r) {
+  return {{"stage", r.stage}, {"solver", r.solver},   {"schedule", r.schedule}, {"nfe", r.nfe},
+          {"predictor", r.predictor}, {"metric", r.metric}, {"value", r.value}};
+}
+
+MetricRow row_from_json(const nlohmann::json& j) {
+  MetricRow r;
+  r.stage = j.value("stage", "");
+  r.solver = j.at("solver");
+  r.schedule = j.at("schedule");
+  r.nfe = j.at("nfe");
+  r.predictor = j.value("predictor", "");
+  r.metric = j.at("metric");
+  r.value = j.at("value").is_number() ? j.at("value").get<double>() : NAN;
+  return r;
+}
+
+std::string metrics_csv(const std::vector<MetricRow>& rows) {
+  std::string s = "stage,solver,schedule,nfe,predictor,metric,value\n";
+  for (const auto& r : rows)
+    s += fmt::format("{},{},{},{},{},{},{:.10g}\n", r.stage, r.solver, r.schedule, r.nfe, r.predictor, r.metric, r.value);
+  return s;
+}
+
+std::string report_markdown(const std::string& title, const std::vector<MetricRow>& rows,
+                            const std::vector<int64_t>& nfe_columns, const std::vector<std::string>& plots) {
+  std::string md = fmt::format("# {}\n\n", title);
+  std::vector<std::string> metrics;
+  for (const auto& r : rows)
+    if (std::find(metrics.begin(), metrics.end(), r.metric) == metrics.end()) metrics.push_back(r.metric);
+  for (const auto& metric : metrics) {
+    std::set<int64_t> nfes(nfe_columns.begin(), nfe_columns.end());
+    if (nfes.empty())
+      for (const auto& r : rows)
+        if (r.metric == metric) nfes.insert(r.nfe);
+    std::vector<std::string> methods;
+    std::map<std::pair<std::string, int64_t>, double> cell;
+    for (const auto& r : rows) {
+      if (r.metric != metric) continue;
+      if (std::find(methods.begin(), methods.end(), r.method()) == methods.end()) methods.push_back(r.method());
+      cell[{r.method(), r.nfe}] = r.value;
+    }
+    md += fmt::format("## {}\n\n| Method |", metric);
+    for (auto n : nfes) md += fmt::format(" NFE {} |", n);
+    md += "\n|---|";
+    for (size_t i = 0; i < nfes.size(); ++i) md += "---:|";
+    md += "\n";
+    std::map<int64_t, double> best;
+    for (const auto& [k, v] : cell)
+      if (!best.count(k.second) || v < best[k.second]) best[k.second] = v;
+    for (const auto& m : methods) {
+      md += "| " + m + " |";
+      for (auto n : nfes) {
+        auto it = cell.find({m, n});
+        if (it == cell.end()) md += " – |";
+        else if (it->second == best[n]) md += fmt::format(" **{:.4g}** |", it->second);
+        else md += fmt::format(" {:.4g} |", it->second);
+      }
+      md += "\n";
+    }
+    md += "\n";
+  }
+  for (const auto& p : plots) md += fmt::format("![{}]({})\n\n", p, p);
+  return md;
+}
+
+std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
+                        const std::vector<MetricRow>& rows, std::string* warning) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    *warning = "gnuplot not found: skipping the plot";
+    return "";
+  }
+  std::map<std::string, std::map<int64_t, double>> series;
+  for (const auto& r : rows)
+    if (r.metric == metric && std::isfinite(r.value)) series[r.method()][r.nfe] = r.value;
+  std::string dat, plot;
+  int index = 0;
+  for (const auto& [m, pts] : series) {
+    dat += "# " + m + "\n";
+    for (const auto& [n, v] : pts) dat += fmt::format("{} {:.10g}\n", n, v);
+    dat += "\n\n";
+    plot += fmt::format("{}'{}.dat' index {} with linespoints title \"{}\"", index ? ", " : "", stem, index, m);
+    ++index;
+  }
+  if (series.empty()) return "";
+  write_text(dir + "/" + stem + ".dat", dat);
+  std::string gp = fmt::format(
+      "set terminal pngcairo size 1000,650 noenhanced\nset output '{0}.png'\nset title '{1} vs NFE'\n"
+      "set xlabel 'NFE'\nset ylabel '{1}'\nset logscale y\nset key outside right\nset grid\nplot {2}\n",
+      stem, metric, plot);
+  write_text(dir + "/" + stem + ".gp", gp);
+  std::string cmd = fmt::format("cd '{}' && gnuplot '{}.gp' > '{}.gnuplot.log' 2>&1", dir, stem, stem);
+  if (std::system(cmd.c_str()) != 0) {
+    cmd = fmt::format("cd '{}' && sed -i 's/pngcairo/png/' '{}.gp' && gnuplot '{}.gp' >> '{}.gnuplot.log' 2>&1", dir,
+                      stem, stem, stem);
+    if (std::system(cmd.c_str()) != 0) {
+      *warning = fmt::format("gnuplot failed (see {}/{}.gnuplot.log): skipping the plot", dir, stem);
+      return "";
+    }
+  }
+  return stem + ".png";
+}
+
+}  // namespace dsx

@@ -1,0 +1,31 @@
+#pragma once
+// Report artifacts from long-form metric rows: metrics.csv, a markdown report with tables laid out like
+// the AMED paper (methods as rows, NFE as columns, one table per metric) and a PNG of metric vs NFE
+// made with gnuplot (skipped with a warning when gnuplot is missing).
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dsx {
+
+struct MetricRow {
+  std::string stage, solver, schedule, predictor, metric;
+  int64_t nfe = 0;
+  double value = 0;
+  std::string method() const;  // "dpmpp / logsnr", "AMED-Solver (amed) / time_uniform"
+};
+
+nlohmann::json to_json(const MetricRow& r);
+MetricRow row_from_json(const nlohmann::json& j);
+
+std::string metrics_csv(const std::vector<MetricRow>& rows);
+// `nfe_columns` empty: every NFE present.
+std::string report_markdown(const std::string& title, const std::vector<MetricRow>& rows,
+                            const std::vector<int64_t>& nfe_columns, const std::vector<std::string>& plots);
+// Writes <dir>/<stem>.png (and the .gp script and .dat data) for one metric; returns the PNG name or "" with
+// *warning set when gnuplot is unavailable or fails.
+std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
+                        const std::vector<MetricRow>& rows, std::string* warning);
+
+}  // namespace dsx

@@ -1,0 +1,93 @@
+#pragma once
+// `dsx run` experiment specs: named stages of registered kinds that refer to upstream stages by name,
+// an optional grid `sweep` over any key and a `light` set of overrides. Everything is validated (strict
+// keys with did-you-mean, types, dangling references, cycles; file:line:col) before anything runs, and
+// the sweep is expanded into jobs: a stage whose resolved parameters and upstream jobs are identical in
+// two grid points is one job, so shared upstream stages are computed once.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/model_config.h"
+#include "pipeline/yaml_util.h"
+#include "store/cache.h"
+
+namespace dsx {
+
+using json = nlohmann::json;
+struct Job;
+struct RunDir;
+
+// What a stage kind reads from its mapping: canonical params (part of the cache key) and the names of
+// the upstream stages it refers to, each with the location of the reference.
+struct StageDef {
+  json params = json::object();
+  struct Ref {
+    std::string stage, where;
+    std::string kind;  // the stage kind the reference must name ("" = any)
+  };
+  std::vector<Ref> refs;
+};
+
+// Everything a running stage sees.
+struct StageRun {
+  const Job& job;
+  const std::vector<const Job*>& deps;  // upstream jobs, in reference order
+  const cache::Cache& cache;
+  std::string out_dir;  // the cache entry directory to write into (exists, empty)
+  const RunDir* run_dir;
+  std::function<void(const std::string&)> log;
+  bool force = false;
+};
+
+struct StageKind {
+  std::string name, description;
+  int version = 1;
+  bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
+  // Reads and validates the stage mapping (must call r.finish).
+  std::function<StageDef(MapReader& r, const YamlSource& src, const LoadedModel& model)> parse;
+  // Optional: own key and status (teacher: seed-extendable store). status returns HIT/EXTEND/RUN.
+  std::function<cache::CacheKey(const Job&)> key;
+  std::function<std::string(const Job&, const cache::Cache&, std::string* reason)> probe;
+  // Computes the artifact into out_dir; returns the files written (relative) and extra meta. A stage with
+  // `probe` manages its own cache entry and returns nothing.
+  std::function<std::pair<std::vector<std::string>, json>(StageRun&)> run;
+  // Optional: after a HIT or RUN, copies things into the run directory.
+  std::function<void(StageRun&)> publish;
+};
+
+struct Job {
+  std::string label;  // stage name, with the sweep point when the stage has several variants
+  std::string stage;  // stage name in the spec
+  const StageKind* kind = nullptr;
+  json params;
+  std::vector<int> deps;  // job indices
+  std::shared_ptr<YamlSource> src;
+  YAML::Node node;
+  std::string key_path;  // "stages.<name>"
+  std::string point;     // "a.b=1, c=2" (the sweep point that created it), "" without a sweep
+  std::string model_fingerprint, dtype_device;
+  cache::CacheKey key;
+};
+
+struct Plan {
+  std::string name;
+  std::shared_ptr<YamlSource> source;  // first sweep point (for the resolved spec)
+  std::vector<Job> jobs;               // in topological order
+  std::string resolved_yaml;           // every sweep point's resolved document
+};
+
+struct SpecOptions {
+  std::vector<std::string> overrides;  // --set
+  bool light = false;
+};
+
+// Parses, validates and expands. Throws dsx::Error with file:line:col on any problem.
+Plan load_plan(const std::string& path, const SpecOptions& opts, const std::vector<StageKind>& kinds);
+Plan load_plan_string(const std::string& text, const std::string& name, const SpecOptions& opts,
+                      const std::vector<StageKind>& kinds);
+
+}  // namespace dsx

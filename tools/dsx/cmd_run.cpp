@@ -1,0 +1,88 @@
+// dsx run SPEC.yaml: an experiment spec as a oneTBB stage graph with cached artifacts and a run directory.
+#include <ATen/Parallel.h>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "commands.h"
+#include "core/error.h"
+#include "experiments/stages.h"
+#include "pipeline/graph.h"
+#include "pipeline/run_dir.h"
+#include "pipeline/sample_config.h"
+
+namespace dsx::cli {
+
+Action add_run(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "run an experiment spec (stages: teacher, train_amed, evaluate, report)");
+  struct Args {
+    std::string spec, cache_dir, runs_dir = "runs";
+    std::vector<std::string> sets, force;
+    bool dry = false, light = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("spec", a->spec, "experiment spec (YAML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
+  cmd->add_flag("--dry-run", a->dry, "print each stage as HIT or RUN with the reason; compute nothing");
+  cmd->add_flag("--light", a->light, "apply the spec's `light` overrides (small seed ranges)");
+  cmd->add_option("--cache-dir", a->cache_dir, "artifact cache root (default $DSX_CACHE_DIR, else .cache/dsx)");
+  cmd->add_option("--force", a->force, "recompute STAGE (name or label) or 'all' (repeatable)");
+  cmd->add_option("--runs-dir", a->runs_dir, "where run directories are created (default: runs)");
+  return [a] {
+    Plan plan = load_plan(a->spec, SpecOptions{a->sets, a->light}, stage_kinds());
+    for (const auto& f : a->force) {
+      bool known = f == "all";
+      for (const auto& j : plan.jobs) known = known || j.stage == f || j.label == f;
+      if (!known) fail("--force {}: no such stage in {}", f, a->spec);
+    }
+    compute_keys(plan);
+    cache::Cache store(cache::resolve_root(a->cache_dir));
+    GraphOptions go{{a->force.begin(), a->force.end()}, a->dry};
+    std::vector<JobStatus> planned = plan_status(plan, store, go);
+    if (a->dry) {
+      for (size_t i = 0; i < plan.jobs.size(); ++i) {
+        const Job& j = plan.jobs[i];
+        fmt::print("{:<6} {:<28} {:<10} {}  {}\n", planned[i].state, j.label, j.kind->name, j.key.hex.substr(0, 12),
+                   planned[i].reason);
+      }
+      return 0;
+    }
+    RunDir rd = RunDir::create(a->runs_dir, plan.name, a->spec, plan.resolved_yaml);
+    const std::string device = plan.jobs.empty() ? "cpu" : stage_util::device_of(plan.jobs[0]).str();
+    write_text(rd.file("env.json"), env_info(device).dump(2));
+    rd.log(fmt::format("run directory: {}", rd.path));
+    rd.log(fmt::format("cache: {}", store.root()));
+    for (size_t i = 0; i < plan.jobs.size(); ++i)
+      rd.log(fmt::format("plan: {:<6} {} ({})", planned[i].state, plan.jobs[i].label, planned[i].reason));
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<JobStatus> st = run_graph(plan, store, go, &rd, [&rd](const std::string& l) { rd.log(l); });
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    json summary = {{"name", plan.name}, {"spec", a->spec}, {"run_dir", rd.path}, {"cache", store.root()},
+                    {"seconds", secs}};
+    json stages = json::array();
+    int failed = 0;
+    for (size_t i = 0; i < plan.jobs.size(); ++i) {
+      const Job& j = plan.jobs[i];
+      stages.push_back({{"label", j.label}, {"stage", j.stage}, {"kind", j.kind->name}, {"key", j.key.hex},
+                        {"status", st[i].state}, {"reason", st[i].reason}, {"seconds", st[i].seconds},
+                        {"error", st[i].error}, {"sweep_point", j.point}});
+      if (st[i].state == "FAILED" || st[i].state == "CANCELLED") ++failed;
+    }
+    summary["stages"] = stages;
+    summary["ok"] = failed == 0;
+    std::ifstream results(rd.file("results.json"));
+    if (results) summary["results"] = json::parse(results);
+    write_text(rd.file("summary.json"), summary.dump(2));
+    for (size_t i = 0; i < plan.jobs.size(); ++i)
+      rd.log(fmt::format("{:<9} {:<28} {:7.2f} s{}", st[i].state, plan.jobs[i].label, st[i].seconds,
+                         st[i].error.empty() ? "" : "  " + st[i].error));
+    rd.log(fmt::format("{} in {:.1f} s; run directory {}", failed ? fmt::format("{} stage(s) failed", failed) : "done",
+                       secs, rd.path));
+    return failed ? 1 : 0;
+  };
+}
+
+}  // namespace dsx::cli
