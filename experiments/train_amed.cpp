@@ -8,6 +8,7 @@
 #include "amed/trainer.h"
 #include "core/error.h"
 #include "experiments/stages.h"
+#include "pipeline/amed_config.h"
 
 namespace dsx {
 namespace {
@@ -20,42 +21,9 @@ TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
   r.get_string("kind");
   if (!r.has("teacher")) fail("{}: {} is missing 'teacher' (the name of a teacher stage)", r.where("teacher"), r.path(""));
   stage_util::read_ref(r, "teacher", def, "teacher");
-  TrainSpec spec;
-  AmedSettings& s = spec.settings;
-  if (r.has("student")) {
-    const std::vector<std::string> sk = {"name", "afs", "max_order", "predict_x0", "lower_order_final"};
-    MapReader st(src, r.node("student"), r.path("student"));
-    st.reject_unknown(sk);
-    s.student = st.get_string("name", std::string("amed"));
-    if (s.student != "amed" && s.student != "euler" && s.student != "dpm2" && s.student != "ipndm" &&
-        s.student != "dpmpp")
-      fail("{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp", st.where("name"),
-           s.student);
-    s.afs = st.get_bool("afs", true);
-    int hi = s.student == "ipndm" ? 4 : 3;
-    s.max_order = int(st.get_int("max_order", hi));
-    if (s.max_order < 1 || s.max_order > hi)
-      fail("{}: student.max_order = {} is out of range [1, {}]", st.where("max_order"), s.max_order, hi);
-    s.predict_x0 = st.get_bool("predict_x0", true);
-    s.lower_order_final = st.get_bool("lower_order_final", true);
-    st.finish(sk);
-  }
-  s.scale_dir = r.get_double("scale_dir", 0.01);
-  s.scale_time = r.get_double("scale_time", 0.0);
-  if (!(s.scale_dir >= 0 && s.scale_dir < 1)) fail("{}: scale_dir = {} is out of range [0, 1)", r.where("scale_dir"), s.scale_dir);
-  if (!(s.scale_time >= 0 && s.scale_time < 1))
-    fail("{}: scale_time = {} is out of range [0, 1)", r.where("scale_time"), s.scale_time);
-  std::string features = r.get_string("features", std::string("model"));
-  if (features != "model" && features != "zero")
-    fail("{}: features = '{}' is invalid; allowed: model, zero", r.where("features"), features);
-  spec.features = features == "zero" ? FeatureMode::Zero : FeatureMode::Model;
-  spec.batch = r.get_int("batch", 128);
-  if (spec.batch < 1) fail("{}: batch = {} must be >= 1", r.where("batch"), spec.batch);
-  spec.lr = r.get_double("lr", 5e-3);
-  if (!(spec.lr > 0)) fail("{}: lr = {} must be positive", r.where("lr"), spec.lr);
-  spec.seed = uint64_t(r.get_int("seed", 0));
-  spec.max_samples = r.get_int("max_samples", 0);
-  if (spec.max_samples < 0) fail("{}: max_samples = {} must be >= 0", r.where("max_samples"), spec.max_samples);
+  TrainSpec spec = read_train_spec(r, src);
+  const AmedSettings& s = spec.settings;
+  const std::string features = spec.features == FeatureMode::Zero ? "zero" : "model";
   r.finish(kKeys);
   def.params = {{"student", s.student}, {"afs", s.afs}, {"max_order", s.max_order}, {"predict_x0", s.predict_x0},
                 {"lower_order_final", s.lower_order_final}, {"scale_dir", s.scale_dir}, {"scale_time", s.scale_time},

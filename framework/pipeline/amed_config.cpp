@@ -69,6 +69,47 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
   return c;
 }
 
+TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
+  TrainSpec spec;
+  AmedSettings& s = spec.settings;
+  if (r.has("student")) {
+    MapReader st(src, r.node("student"), r.path("student"));
+    const std::vector<std::string> skeys = {"name", "afs", "max_order", "predict_x0", "lower_order_final"};
+    st.reject_unknown(skeys);
+    s.student = st.get_string("name", std::string("amed"));
+    if (s.student != "amed" && s.student != "euler" && s.student != "dpm2" && s.student != "ipndm" &&
+        s.student != "dpmpp")
+      fail("{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp", st.where("name"),
+           s.student);
+    s.afs = st.get_bool("afs", true);
+    const int hi = s.student == "ipndm" ? 4 : 3;
+    s.max_order = int(st.get_int("max_order", hi));
+    if (s.max_order < 1 || s.max_order > hi)
+      fail("{}: student.max_order = {} is out of range [1, {}]", st.where("max_order"), s.max_order, hi);
+    s.predict_x0 = st.get_bool("predict_x0", true);
+    s.lower_order_final = st.get_bool("lower_order_final", true);
+    st.finish(skeys);
+  }
+  s.scale_dir = r.get_double("scale_dir", 0.01);
+  s.scale_time = r.get_double("scale_time", 0.0);
+  if (!(s.scale_dir >= 0 && s.scale_dir < 1))
+    fail("{}: scale_dir = {} is out of range [0, 1)", r.where("scale_dir"), s.scale_dir);
+  if (!(s.scale_time >= 0 && s.scale_time < 1))
+    fail("{}: scale_time = {} is out of range [0, 1)", r.where("scale_time"), s.scale_time);
+  std::string features = r.get_string("features", std::string("model"));
+  if (features != "model" && features != "zero")
+    fail("{}: features = '{}' is invalid; allowed: model, zero", r.where("features"), features);
+  spec.features = features == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  spec.batch = r.get_int("batch", 128);
+  if (spec.batch < 1) fail("{}: batch = {} must be >= 1", r.where("batch"), spec.batch);
+  spec.lr = r.get_double("lr", 5e-3);
+  if (!(spec.lr > 0)) fail("{}: lr = {} must be positive", r.where("lr"), spec.lr);
+  spec.seed = uint64_t(r.get_int("seed", 0));
+  spec.max_samples = r.get_int("max_samples", 0);
+  if (spec.max_samples < 0) fail("{}: max_samples = {} must be >= 0", r.where("max_samples"), spec.max_samples);
+  return spec;
+}
+
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
   YamlSource src = YamlSource::load_file(path);
   for (const auto& o : overrides) src.apply_override(o);
@@ -83,41 +124,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   c.trajectories = src.resolve_path(top.get_string("trajectories"), "trajectories");
   if (!std::filesystem::exists(c.trajectories))
     fail("{}: trajectories file '{}' does not exist", top.where("trajectories"), c.trajectories);
-  AmedSettings& s = c.spec.settings;
-  if (top.has("student")) {
-    MapReader st(src, top.node("student"), "student");
-    const std::vector<std::string> skeys = {"name", "afs", "max_order", "predict_x0", "lower_order_final"};
-    st.reject_unknown(skeys);
-    s.student = st.get_string("name", std::string("amed"));
-    if (s.student != "amed" && s.student != "euler" && s.student != "dpm2" && s.student != "ipndm" &&
-        s.student != "dpmpp")
-      fail("{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp", st.where("name"),
-           s.student);
-    s.afs = st.get_bool("afs", true);
-    s.max_order = int(st.get_int("max_order", s.student == "ipndm" ? 4 : 3));
-    int hi = s.student == "ipndm" ? 4 : 3;
-    if (s.max_order < 1 || s.max_order > hi)
-      fail("{}: student.max_order = {} is out of range [1, {}]", st.where("max_order"), s.max_order, hi);
-    s.predict_x0 = st.get_bool("predict_x0", true);
-    s.lower_order_final = st.get_bool("lower_order_final", true);
-    st.finish(skeys);
-  }
-  s.scale_dir = top.get_double("scale_dir", 0.01);
-  s.scale_time = top.get_double("scale_time", 0.0);
-  for (const char* k : {"scale_dir", "scale_time"}) {
-    double v = std::string(k) == "scale_dir" ? s.scale_dir : s.scale_time;
-    if (!(v >= 0 && v < 1)) fail("{}: {} = {} is out of range [0, 1)", top.where(k), k, v);
-  }
-  std::string features = top.get_string("features", std::string("model"));
-  if (features != "model" && features != "zero")
-    fail("{}: features = '{}' is invalid; allowed: model, zero", top.where("features"), features);
-  c.spec.features = features == "zero" ? FeatureMode::Zero : FeatureMode::Model;
-  c.spec.batch = top.get_int("batch", 128);
-  if (c.spec.batch < 1) fail("{}: batch = {} must be >= 1", top.where("batch"), c.spec.batch);
-  c.spec.lr = top.get_double("lr", 5e-3);
-  if (!(c.spec.lr > 0)) fail("{}: lr = {} must be positive", top.where("lr"), c.spec.lr);
-  c.spec.seed = uint64_t(top.get_int("seed", 0));
-  c.spec.max_samples = top.get_int("max_samples", 0);
+  c.spec = read_train_spec(top, src);
   c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
   c.device = top.get_string("device", std::string("auto"));
   c.output = src.resolve_path(top.get_string("output"), "output");

@@ -24,6 +24,10 @@ struct TrainConfig {
   std::string output;
 };
 
+// The training keys shared by `dsx train-amed` and the train_amed stage: student {name, afs, max_order,
+// predict_x0, lower_order_final}, scale_dir, scale_time, features, batch, lr, seed, max_samples.
+TrainSpec read_train_spec(MapReader& r, const YamlSource& src);
+
 TeacherConfig load_teacher_config(const std::string& path, const std::vector<std::string>& overrides);
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides);
 
