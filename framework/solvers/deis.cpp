@@ -4,6 +4,7 @@
 //   x̂_{i+1} = x̂_i + Σ_j C_ij ε_{i−j},   C_ij = ∫_{t_i}^{t_{i+1}} (dσ̂/dτ) ℓ_j(τ) dτ.
 // `mode: rhoab` is not offered: diff-sampler's ρAB coefficient lists disagree with its own order rule
 // (ValueError for max_order ≤ 3, stale coefficients for 4; notes/amed.md §10.5).
+#include "solvers/adams.h"
 #include "solvers/deis.h"
 
 #include <cmath>
@@ -126,20 +127,8 @@ class DeisSolver : public Solver {
       const double s = sigmas[i], t = sigmas[i + 1];
       at::Tensor den = ev.data(x, s);
       const std::vector<double>& c = coeffs[i];
-      const double c0 = c.empty() ? t - s : c[0];  // one point: Euler step x + (t − s)·ε_i
-      LinComb next;
-      next.add(1.0 + c0 / s, x).add(-c0 / s, den);
-      for (size_t j = 1; j < c.size(); ++j) next.add(c[j], eps[j - 1]);
-      if (max_order_ > 1 && i + 1 < steps) {
-        LinComb e;
-        e.add(1.0 / s, x).add(-1.0 / s, den);
-        auto [x_next, eps_i] = eval2(next, e, &x, &den);
-        x = std::move(x_next);
-        eps.push_front(std::move(eps_i));
-        if (int(eps.size()) > max_order_ - 1) eps.pop_back();
-      } else {
-        x = next.eval(&x);
-      }
+      const std::vector<double> euler{t - s};  // one point: Euler step x + (t − s)·ε_i
+      x = adams_step(x, den, s, c.empty() ? euler : c, eps, size_t(max_order_ - 1), max_order_ > 1 && i + 1 < steps);
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;

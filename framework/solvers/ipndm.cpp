@@ -6,6 +6,7 @@
 #include <deque>
 
 #include "core/error.h"
+#include "solvers/adams.h"
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
 
@@ -93,19 +94,8 @@ class IpndmSolver : public Solver {
       at::Tensor den = ev.data(x, s);
       const int order = std::min(max_order_, int(hist.size()) + 1);
       std::vector<double> c = variable_ ? ipndm_v_weights(sigmas, int(i), order, variant_) : ipndm_weights(order);
-      LinComb next;  // x + h·Σ_k c_k·d_{i−k}
-      next.add(1.0 + h * c[0] / s, x).add(-h * c[0] / s, den);
-      for (int k = 1; k < order; ++k) next.add(h * c[k], hist[size_t(k - 1)]);
-      if (max_order_ > 1 && i + 1 < steps) {
-        LinComb slope;
-        slope.add(1.0 / s, x).add(-1.0 / s, den);
-        auto [x_next, d] = eval2(next, slope, &x, &den);
-        x = std::move(x_next);
-        hist.push_front(std::move(d));
-        if (int(hist.size()) > max_order_ - 1) hist.pop_back();
-      } else {
-        x = next.eval(&x);
-      }
+      for (auto& ck : c) ck *= h;  // x + h·Σ_k c_k·d_{i−k}
+      x = adams_step(x, den, s, c, hist, size_t(max_order_ - 1), max_order_ > 1 && i + 1 < steps);
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
     return x;
