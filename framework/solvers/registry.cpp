@@ -6,7 +6,7 @@ namespace dsx {
 const std::vector<SolverEntry>& solver_entries() {
   static const std::vector<SolverEntry> entries = [] {
     std::vector<SolverEntry> all;
-    for (auto family : {euler_family, heun_family, dpm2_family, ipndm_family, dpmpp_family, unipc_family,
+    for (auto family : {euler_family, heun_family, dpm2_family, dpm_singlestep_family, ipndm_family, dpmpp_family, unipc_family,
                         deis_family, scire_family, amed_family})
       for (auto& e : family()) all.push_back(std::move(e));
     // AMED-Plugin (notes/amed.md §5.3): these base solvers accept amed.predictor / amed.features; with a

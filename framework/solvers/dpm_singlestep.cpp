@@ -1,0 +1,81 @@
+// Singlestep DPM-Solver-2/3 (noise prediction) and DPM-Solver++ 2S/3S (data prediction), one outer step per
+// grid interval with intermediate points uniform in λ = −log σ (r = ½, or ⅓ and ⅔), 'dpmsolver' update type
+// (notes/solvers.md §3.2–3.3; dpm_solver_pytorch.py singlestep_dpm_solver_{second,third}_update).
+#include <cmath>
+
+#include "solvers/families.h"
+#include "solvers/lincomb.h"
+
+namespace dsx {
+namespace {
+
+class DpmSinglestepSolver : public Solver {
+ public:
+  explicit DpmSinglestepSolver(const Options& o)
+      : common_(CommonOptions::from(o)), order_(int(o.get_int("order"))), data_(o.get_bool("predict_x0")) {}
+
+  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+                    const SampleHooks& hooks) const override {
+    Evaluator ev(model, common_);
+    const double r1 = order_ == 2 ? 0.5 : 1.0 / 3.0, r2 = 2.0 / 3.0;
+    for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
+      const double s = sigmas[i], t = sigmas[i + 1], h = std::log(s / t);
+      const double s1 = s * std::exp(-r1 * h), s2 = s * std::exp(-r2 * h);
+      x = data_ ? data_step(ev, x, s, t, h, r1, r2, s1, s2) : noise_step(ev, x, s, t, h, r1, r2, s1, s2);
+      if (hooks.on_step) hooks.on_step({int(i), s, t, x});
+    }
+    return x;
+  }
+  int64_t expected_nfe(int n) const override { return order_ * (n - 1) - (common_.afs ? 1 : 0); }
+
+ private:
+  at::Tensor noise_step(Evaluator& ev, const at::Tensor& x, double s, double t, double h, double r1, double r2,
+                        double s1, double s2) const {
+    at::Tensor e0 = ev.eps(x, s);
+    at::Tensor e1 = ev.eps(lincomb({{1.0, x}, {-s1 * std::expm1(r1 * h), e0}}), s1);
+    const double base = -t * std::expm1(h);
+    if (order_ == 2) {
+      const double w = base / (2.0 * r1);
+      return lincomb({{1.0, x}, {base - w, e0}, {w, e1}});
+    }
+    const double k = -(r2 / r1) * s2 * (std::expm1(r2 * h) / (r2 * h) - 1.0);
+    at::Tensor e2 = ev.eps(lincomb({{1.0, x}, {-s2 * std::expm1(r2 * h) - k, e0}, {k, e1}}), s2);
+    const double w = -(1.0 / r2) * t * (std::expm1(h) / h - 1.0);
+    return lincomb({{1.0, x}, {base - w, e0}, {w, e2}});
+  }
+
+  at::Tensor data_step(Evaluator& ev, const at::Tensor& x, double s, double t, double h, double r1, double r2,
+                       double s1, double s2) const {
+    at::Tensor d0 = ev.data(x, s);
+    at::Tensor d1 = ev.data(lincomb({{s1 / s, x}, {-std::expm1(-r1 * h), d0}}), s1);
+    const double base = -std::expm1(-h);
+    if (order_ == 2) {
+      const double w = base / (2.0 * r1);
+      return lincomb({{t / s, x}, {base - w, d0}, {w, d1}});
+    }
+    const double k = (r2 / r1) * (std::expm1(-r2 * h) / (r2 * h) + 1.0);
+    at::Tensor d2 = ev.data(lincomb({{s2 / s, x}, {-std::expm1(-r2 * h) - k, d0}, {k, d1}}), s2);
+    const double w = (1.0 / r2) * (std::expm1(-h) / h + 1.0);
+    return lincomb({{t / s, x}, {base - w, d0}, {w, d2}});
+  }
+
+  CommonOptions common_;
+  int order_;
+  bool data_;
+};
+
+}  // namespace
+
+std::vector<SolverEntry> dpm_singlestep_family() {
+  return {{"dpm_single",
+           "singlestep DPM-Solver-2/3 (noise) or DPM-Solver++ 2S/3S (data), one outer step per grid interval",
+           "Lu et al. 2022 (DPM-Solver), Lu et al. 2022 (DPM-Solver++); dpm_solver_pytorch.py singlestep updates",
+           "order·(N−1) (−1 with afs)",
+           "order",
+           {{"order", OptionType::Int, "3", 2, 3, false, false, {}, "2 (r = ½) or 3 (r = ⅓, ⅔), in λ"},
+            {"predict_x0", OptionType::Bool, "false", -1e300, 1e300, false, false, {},
+             "data prediction (DPM-Solver++ 2S/3S) instead of noise prediction (DPM-Solver)"}},
+           [](const Options& o) { return std::make_unique<DpmSinglestepSolver>(o); }}};
+}
+
+}  // namespace dsx
