@@ -10,12 +10,12 @@ printf '| solver (polynomial ρ=7, 64 samples) |'; for n in "${nfes[@]}"; do pri
 printf '|---|'; for _ in "${nfes[@]}"; do printf -- '---|'; done; echo
 for s in $solvers; do
   [ "$s" = amed ] && continue  # needs a trained predictor: see configs/amed_toy_*.yaml
-  per_step=1
-  case $s in heun|dpm2) per_step=2 ;; esac
+  per_step=1 extra=()
+  case $s in heun|dpm2) per_step=2 ;; dpm_single) per_step=2 extra=(--set solver.order=2) ;; esac
   printf '| %s |' "$s"
   for n in "${nfes[@]}"; do
     points=$(( n / per_step + 1 ))
-    out=$("$dsx" sample configs/quickstart.yaml --set solver.name="$s" --set schedule.num_steps="$points" 2>&1) || {
+    out=$("$dsx" sample configs/quickstart.yaml --set solver.name="$s" --set schedule.num_steps="$points" "${extra[@]}" 2>&1) || {
       printf ' n/a |'; continue; }
     rmse=$(sed -n 's/.*rmse_vs_exact \([^ ]*\).*/\1/p' <<<"$out")
     nfe=$(sed -n 's/.*nfe \([0-9]*\).*/\1/p' <<<"$out")
