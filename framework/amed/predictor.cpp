@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "models/denoiser.h"
 #include "store/h5.h"
+#include "store/schedule_attrs.h"
 #include "store/tensor_h5.h"
 
 namespace dsx {
@@ -87,13 +88,7 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
       f.set_attr("student", s.student);
       f.set_attr("teacher", s.teacher);
       f.set_attr("m", int64_t(s.m));
-      f.set_attr("schedule_kind", s.schedule.kind);
-      f.set_attr("num_steps", int64_t(s.schedule.num_steps));
-      f.set_attr("sigma_min", s.schedule.sigma_min);
-      f.set_attr("sigma_max", s.schedule.sigma_max);
-      f.set_attr("rho", s.schedule.rho);
-      f.set_attr("k", s.schedule.k);
-      f.set_attr("eps_s", s.schedule.eps_s);
+      h5::write_schedule_attrs(f, s.schedule, "");
       if (!s.schedule.sigmas.empty()) h5::write_tensor(f, "schedule_sigmas", at::tensor(s.schedule.sigmas, at::kDouble));
       f.set_attr("afs", int64_t(s.afs));
       f.set_attr("max_order", int64_t(s.max_order));
@@ -137,13 +132,7 @@ LoadedPredictor load_predictor(const std::string& path) {
       s.student = f.attr_string("student");
       s.teacher = f.attr_string("teacher");
       s.m = int(f.attr_int("m"));
-      s.schedule.kind = f.attr_string("schedule_kind");
-      s.schedule.num_steps = int(f.attr_int("num_steps"));
-      s.schedule.sigma_min = f.attr_double("sigma_min");
-      s.schedule.sigma_max = f.attr_double("sigma_max");
-      s.schedule.rho = f.attr_double("rho");
-      s.schedule.k = f.attr_double("k");
-      s.schedule.eps_s = f.attr_double("eps_s");
+      s.schedule = h5::read_schedule_attrs(f, "");
       if (f.has("schedule_sigmas")) {
         at::Tensor g = h5::read_tensor(f, "schedule_sigmas", at::kDouble).contiguous();
         s.schedule.sigmas.assign(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());

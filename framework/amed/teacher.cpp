@@ -11,6 +11,7 @@
 #include "core/noise.h"
 #include "solvers/solver.h"
 #include "store/h5.h"
+#include "store/schedule_attrs.h"
 #include "store/tensor_h5.h"
 
 namespace dsx {
@@ -169,13 +170,7 @@ void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, 
   h5::write_tensor(f, "teacher_sigmas", at::tensor(plan.teacher(), at::kDouble));
   f.set_attr("config", provenance);
   const ScheduleSpec& sc = spec.student_schedule;  // the student schedule, for self-describing predictors
-  f.set_attr("schedule_kind", sc.kind);
-  f.set_attr("schedule_num_steps", int64_t(sc.num_steps));
-  f.set_attr("schedule_sigma_min", sc.sigma_min);
-  f.set_attr("schedule_sigma_max", sc.sigma_max);
-  f.set_attr("schedule_rho", sc.rho);
-  f.set_attr("schedule_k", sc.k);
-  f.set_attr("schedule_eps_s", sc.eps_s);
+  h5::write_schedule_attrs(f, sc, "schedule_");
   f.set_attr("model_fingerprint", plan.info().fingerprint);
   f.set_attr("teacher", spec.solver);
   f.set_attr("m", int64_t(spec.m));

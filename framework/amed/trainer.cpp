@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "store/h5.h"
+#include "store/schedule_attrs.h"
 #include "store/tensor_h5.h"
 
 namespace dsx {
@@ -22,13 +23,7 @@ AmedSettings settings_from_trajectories(const std::string& path, const Denoiser&
   if (f.attr_string("model_fingerprint") != model.info().fingerprint)
     fail("{}: trajectories were made with model {}, this model is {}", path, f.attr_string("model_fingerprint"),
          model.info().fingerprint);
-  s.schedule.kind = f.attr_string("schedule_kind");
-  s.schedule.num_steps = int(f.attr_int("schedule_num_steps"));
-  s.schedule.sigma_min = f.attr_double("schedule_sigma_min");
-  s.schedule.sigma_max = f.attr_double("schedule_sigma_max");
-  s.schedule.rho = f.attr_double("schedule_rho");
-  s.schedule.k = f.attr_double("schedule_k");
-  s.schedule.eps_s = f.attr_double("schedule_eps_s");
+  s.schedule = h5::read_schedule_attrs(f, "schedule_");
   s.teacher = f.attr_string("teacher");
   s.m = int(f.attr_int("m"));
   std::vector<double> stored = f.read_double("sigmas");

@@ -1,0 +1,16 @@
+#pragma once
+// A ScheduleSpec as HDF5 root attributes: "schedule_kind" plus prefix + {num_steps, sigma_min, sigma_max,
+// rho, k, eps_s}. Trajectory files use the prefix "schedule_"; predictor files use none, like the
+// official checkpoints' attribute names.
+#include <string>
+
+#include "diffusion/schedule.h"
+#include "store/h5.h"
+
+namespace dsx::h5 {
+
+void write_schedule_attrs(File& f, const ScheduleSpec& s, const std::string& prefix);
+// Reads what write_schedule_attrs wrote (explicit σ lists are stored separately by the caller).
+ScheduleSpec read_schedule_attrs(const File& f, const std::string& prefix);
+
+}  // namespace dsx::h5
