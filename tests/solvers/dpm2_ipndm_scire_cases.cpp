@@ -6,11 +6,6 @@
 namespace dsx::test {
 namespace {
 
-std::vector<double> f32(std::vector<double> v) {
-  for (auto& x : v) x = double(float(x));
-  return v;
-}
-
 using Opts = std::map<std::string, std::string>;
 const std::string kTwoThirds = "0.6666666666666666";
 

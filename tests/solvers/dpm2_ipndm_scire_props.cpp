@@ -17,11 +17,6 @@ namespace {
 
 using Opts = std::map<std::string, std::string>;
 
-std::vector<double> f32(std::vector<double> v) {
-  for (auto& x : v) x = double(float(x));
-  return v;
-}
-
 std::string error_of(const std::string& solver, const Opts& options, const std::vector<double>& sigmas) {
   auto g = gauss3();
   try {

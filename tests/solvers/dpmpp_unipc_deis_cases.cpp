@@ -12,11 +12,6 @@ namespace {
 
 using Opts = std::map<std::string, std::string>;
 
-std::vector<double> f32(std::vector<double> v) {
-  for (auto& x : v) x = double(float(x));
-  return v;
-}
-
 
 Opts dpmpp(int order, bool x0, bool lof) {
   return {{"max_order", std::to_string(order)},

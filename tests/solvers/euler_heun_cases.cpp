@@ -5,11 +5,6 @@
 namespace dsx::test {
 namespace {
 
-std::vector<double> f32(std::vector<double> v) {
-  for (auto& x : v) x = double(float(x));
-  return v;
-}
-
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     {"solvers.md §6.4 karras DDIM", "euler", {}, "gauss3", karras_grid(11), at::kDouble,
      {0.674972532326, -0.881795505660, 1.016688600854}, -1, 10, 1e-10, 1e-11},

@@ -44,6 +44,11 @@ std::vector<double> time_uniform_float32(int n, double rho, double sigma_min, do
   return out;
 }
 
+std::vector<double> f32(std::vector<double> sigmas) {
+  for (auto& s : sigmas) s = double(float(s));
+  return sigmas;
+}
+
 std::unique_ptr<GaussianMixture> gmm_1d() {
   return std::make_unique<GaussianMixture>(at::tensor({-1.0, 2.0}, at::kDouble).reshape({2, 1}),
                                            at::tensor({0.5, 0.3}, at::kDouble), at::tensor({0.3, 0.7}, at::kDouble));

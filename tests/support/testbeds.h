@@ -32,6 +32,9 @@ Toy192 toy192();
 std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002,
                                          double sigma_max = 80.0);
 
+// A σ grid rounded to float32, as the official float32 codes hold it.
+std::vector<double> f32(std::vector<double> sigmas);
+
 // notes/solvers.md §6.2 1-D mixture: π = [0.3, 0.7], μ = [−1, 2], s = [0.5, 0.3].
 std::unique_ptr<GaussianMixture> gmm_1d();
 
