@@ -1,25 +1,35 @@
 // Stage `evaluate`: every method (solver × schedule) at every requested NFE, and the AMED predictors of
 // `predictors` on their own schedules, scored with registry metrics against the exact ODE solution of the
-// same seeds (exact testbeds). Output: rows.json (long form).
+// same seeds (exact testbeds) or against exact data samples (distribution metrics), with the NFE counted
+// and the sampling wall time. Each (method, NFE) is one work item through parallel workers → a sequencer →
+// one serial writer (core/ordered_pipeline.h). Output: rows.json (long form) and optionally samples.h5.
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "amed/predictor.h"
 #include "core/error.h"
 #include "core/noise.h"
+#include "core/ordered_pipeline.h"
+#include "core/progress.h"
 #include "experiments/stages.h"
 #include "metrics/registry.h"
 #include "pipeline/report.h"
 #include "pipeline/sample_config.h"
 #include "solvers/solver.h"
+#include "store/h5.h"
+#include "store/tensor_h5.h"
 
 namespace dsx {
 namespace {
 
-const std::vector<std::string> kKeys = {"kind", "predictors", "seeds", "metrics", "methods", "schedule", "nfe"};
+const std::vector<std::string> kKeys = {"kind",    "predictors",   "seeds",        "metrics", "methods",
+                                        "schedule", "nfe", "data_samples", "save_samples", "workers"};
+// Exact data samples use their own seeds, far from any latent seed, so they are independent of the samples.
+constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 
 struct Method {
   SolverConfig solver;
@@ -32,6 +42,9 @@ struct EvalSpec {
   std::vector<std::string> metrics;
   std::vector<Method> methods;
   std::vector<int64_t> nfe;
+  int64_t data_samples = 0;  // exact data samples for DataSamples metrics (0 when none is asked for)
+  bool save_samples = false;
+  int workers = 1;
 };
 
 ScheduleSpec read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info) {
@@ -61,8 +74,11 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
     for (const auto& n : m) {
       try {
         const MetricEntry& me = find_metric(n.Scalar());
-        if (me.needs_reference && !model.exact)
-          fail("metric '{}' needs the exact reference, which this model does not provide", me.name);
+        if (me.reference == MetricReference::OdeSolution && !model.exact)
+          fail("metric '{}' needs the exact ODE solution, which this model does not provide", me.name);
+        if (me.reference == MetricReference::DataSamples && !model.data)
+          fail("metric '{}' needs exact data samples, which this model cannot draw", me.name);
+        if (me.reference == MetricReference::DataSamples) e.data_samples = 2048;
       } catch (const Error& err) {
         fail("{}: {}", src.where(n, r.path("metrics")), err.what());
       }
@@ -111,6 +127,16 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
   } else {
     e.nfe = {3, 5, 7, 9};
   }
+  if (r.has("data_samples")) {
+    if (e.data_samples == 0)
+      fail("{}: data_samples is only used by metrics against exact data samples (frechet, sliced_wasserstein)",
+           r.where("data_samples"));
+    e.data_samples = r.get_int("data_samples");
+    if (e.data_samples < 2) fail("{}: data_samples = {} must be >= 2", r.where("data_samples"), e.data_samples);
+  }
+  e.save_samples = r.get_bool("save_samples", false);
+  e.workers = int(r.get_int("workers", 1));
+  if (e.workers < 1 || e.workers > 256) fail("{}: workers = {} must be in [1, 256]", r.where("workers"), e.workers);
   r.finish(kKeys);
   json methods = json::array();
   for (const auto& m : e.methods) {
@@ -123,6 +149,9 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
   def.params = {{"predictors", e.predictors}, {"seeds", e.seeds.size()}, {"first_seed", e.seeds.front()},
                 {"seed_hash", cache::CacheKey::of("seeds", 1, e.seeds, {}, "", "").hex},
                 {"metrics", e.metrics}, {"methods", methods}, {"nfe", e.nfe}};
+  // workers is left out: the writer sees items in order and each item's numbers do not depend on it.
+  if (e.data_samples) def.params["data_samples"] = e.data_samples;
+  if (e.save_samples) def.params["save_samples"] = true;
   return e;
 }
 
@@ -146,6 +175,141 @@ int points_for(const Method& m, int64_t nfe, bool* afs) {
   return 0;
 }
 
+// One (method, NFE) or one trained predictor: what a worker samples.
+struct WorkItem {
+  std::string solver, schedule, predictor, options_text;
+  std::map<std::string, RawOption> options;
+  std::vector<double> sigmas;
+};
+
+struct ItemResult {
+  std::vector<MetricRow> rows;
+  at::Tensor samples;  // float32 CPU, only when saved
+};
+
+struct EvalReferences {
+  at::Tensor latents;                                      // [N, *shape] float64 unit noise
+  std::map<std::pair<double, double>, at::Tensor> ode;     // (σ_max, σ_min) → exact ODE solution
+  at::Tensor data;                                         // exact data samples, or undefined
+};
+
+// "k=v k=v" of the options the spec set (sorted: a std::map), so two variants of a solver get two rows.
+std::string options_text(const std::map<std::string, RawOption>& options) {
+  std::string out;
+  for (const auto& [k, v] : options) out += (out.empty() ? "" : " ") + k + "=" + v.text;
+  return out;
+}
+
+std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const Denoiser& net) {
+  std::vector<WorkItem> items;
+  const NoiseProcess* process = net.info().process.get();
+  for (const auto& m : e.methods)
+    for (int64_t nfe : e.nfe) {
+      bool afs = false;
+      int n = points_for(m, nfe, &afs);
+      if (n == 0) {
+        ctx.log(fmt::format("  {}: {} cannot take exactly {} NFE; skipped", ctx.job.label, m.solver.name, nfe));
+        continue;
+      }
+      ScheduleSpec s = m.schedule;
+      s.num_steps = n;
+      auto opts = m.solver.options;
+      opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
+      items.push_back({m.solver.name, s.kind, "", options_text(m.solver.options), opts, make_schedule(s, process)});
+    }
+  for (size_t i = 0; i < e.predictors.size(); ++i) {
+    const Job& p = *ctx.deps.at(i);
+    if (p.kind->name != "train_amed")
+      fail("{}: predictors must name train_amed stages; '{}' is a {} stage", ctx.job.key_path, p.stage, p.kind->name);
+    std::string file = ctx.cache.dir(p.key) + "/predictor.h5";
+    LoadedPredictor lp = load_predictor(file);
+    if (!lp.settings) fail("{}: predictor file carries no sampling settings", file);
+    const AmedSettings& st = *lp.settings;
+    std::map<std::string, RawOption> opts = {{"amed.predictor", {file, p.label}},
+                                             {"afs", {st.afs ? "true" : "false", p.label}}};
+    items.push_back({st.student, st.schedule.kind, p.label, "", opts, make_schedule(st.schedule, process)});
+  }
+  for (const auto& it : items) check_grid(*make_solver(it.solver, it.options), it.sigmas, it.solver);
+  return items;
+}
+
+EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std::vector<WorkItem>& items) {
+  EvalReferences refs;
+  refs.latents = seeded_noise(e.seeds, model.model->info().sample_shape, at::TensorOptions().dtype(at::kDouble));
+  bool ode = false;
+  for (const auto& name : e.metrics) ode = ode || find_metric(name).reference == MetricReference::OdeSolution;
+  if (ode)
+    for (const auto& it : items) {
+      auto key = std::make_pair(it.sigmas.front(), it.sigmas.back());
+      if (!refs.ode.count(key))
+        refs.ode[key] = model.exact->ode_solution(it.sigmas.front() * refs.latents, key.first, key.second);
+    }
+  if (e.data_samples) {
+    std::vector<int64_t> seeds(size_t(e.data_samples));
+    for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = kDataSeedBase + int64_t(i);
+    refs.data = model.data->sample_data(seeds);
+  }
+  return refs;
+}
+
+ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences& refs, LoadedModel& model,
+                    const std::string& stage, at::Device device, at::ScalarType dtype) {
+  auto solver = make_solver(it.solver, it.options);
+  at::Tensor xT = (it.sigmas.front() * refs.latents).to(device, dtype);
+  CountingDenoiser counted(*model.model);
+  auto t0 = std::chrono::steady_clock::now();
+  at::Tensor x = solver->sample(counted, xT, it.sigmas);
+  if (device.is_cuda()) x = x.cpu();  // the copy waits for the device: the time covers the whole sampling
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  x = x.cpu().to(at::kDouble);
+  ItemResult res;
+  auto row = [&](const std::string& metric, double value) {
+    res.rows.push_back({stage, it.solver, it.schedule, it.predictor, metric, counted.nfe(), value, it.options_text});
+  };
+  for (const auto& metric : e.metrics) {
+    const MetricReference kind = find_metric(metric).reference;
+    at::Tensor ref = kind == MetricReference::OdeSolution ? refs.ode.at({it.sigmas.front(), it.sigmas.back()})
+                     : kind == MetricReference::DataSamples ? refs.data
+                                                             : at::Tensor();
+    row(metric, compute_metric(metric, x, ref, model.model.get()));
+  }
+  row("wall_seconds", seconds);
+  if (e.save_samples) res.samples = x.to(at::kFloat);
+  return res;
+}
+
+void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemResult& res) {
+  const std::string name = fmt::format("item_{:04d}", index);
+  h5::write_tensor(f, name, res.samples);
+  f.set_attr("solver", it.solver, name);
+  f.set_attr("schedule", it.schedule, name);
+  f.set_attr("predictor", it.predictor, name);
+  f.set_attr("nfe", res.rows.empty() ? int64_t(0) : res.rows.front().nfe, name);
+}
+
+// What exact data samples (as many as the evaluated seeds, independent of the reference) score on the
+// metrics that do not pair by seed: the finite-sample floor of the distribution metrics and the
+// log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
+void append_data_floor(const EvalSpec& e, const LoadedModel& model, const std::string& stage,
+                       std::vector<MetricRow>& rows) {
+  if (!model.data) return;
+  std::vector<int64_t> seeds(e.seeds.size());
+  for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = kDataSeedBase + e.data_samples + int64_t(i);
+  at::Tensor x;
+  for (const auto& metric : e.metrics) {
+    const MetricReference kind = find_metric(metric).reference;
+    if (kind == MetricReference::OdeSolution) continue;
+    if (!x.defined()) x = model.data->sample_data(seeds);
+    at::Tensor ref;
+    if (kind == MetricReference::DataSamples) {
+      std::vector<int64_t> ref_seeds(size_t(e.data_samples));
+      for (size_t i = 0; i < ref_seeds.size(); ++i) ref_seeds[i] = kDataSeedBase + int64_t(i);
+      ref = model.data->sample_data(ref_seeds);
+    }
+    rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, model.model.get())});
+  }
+}
+
 }  // namespace
 
 StageKind evaluate_stage() {
@@ -165,60 +329,40 @@ StageKind evaluate_stage() {
     EvalSpec e = read_eval(r, *ctx.job.src, model, d);
     const at::Device device = stage_util::device_of(ctx.job);
     const at::ScalarType dtype = stage_util::dtype_of(ctx.job);
-    Denoiser& net = *model.model;
-    net.to(dtype, device);
-    at::Tensor z = seeded_noise(e.seeds, net.info().sample_shape, at::TensorOptions().dtype(at::kDouble));
-    std::map<std::pair<double, double>, at::Tensor> refs;
+    std::vector<WorkItem> items = work_items(e, ctx, *model.model);
+    const EvalReferences refs = references(e, model, items);
     std::vector<MetricRow> rows;
-    auto run_one = [&](const std::string& solver_name, const std::map<std::string, RawOption>& opts,
-                       const std::vector<double>& sigmas, const std::string& schedule, const std::string& predictor) {
-      auto solver = make_solver(solver_name, opts);
-      check_grid(*solver, sigmas, solver_name);
-      at::Tensor xT = sigmas.front() * z;
-      CountingDenoiser counted(net);
-      at::Tensor x = solver->sample(counted, xT.to(device, dtype), sigmas).cpu().to(at::kDouble);
-      at::Tensor ref;
-      if (model.exact) {
-        auto key = std::make_pair(sigmas.front(), sigmas.back());
-        if (!refs.count(key)) refs[key] = model.exact->ode_solution(xT, sigmas.front(), sigmas.back());
-        ref = refs[key];
-      }
-      for (const auto& metric : e.metrics) {
-        MetricRow row{ctx.job.label, solver_name, schedule, predictor, metric, counted.nfe(), 0.0};
-        row.value = compute_metric(metric, x, ref, &net);
-        rows.push_back(row);
-      }
-    };
-    for (const auto& m : e.methods)
-      for (int64_t nfe : e.nfe) {
-        bool afs = false;
-        int n = points_for(m, nfe, &afs);
-        if (n == 0) {
-          ctx.log(fmt::format("  {}: {} cannot take exactly {} NFE; skipped", ctx.job.label, m.solver.name, nfe));
-          continue;
-        }
-        ScheduleSpec s = m.schedule;
-        s.num_steps = n;
-        auto opts = m.solver.options;
-        opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
-        run_one(m.solver.name, opts, make_schedule(s, net.info().process.get()), s.kind, "");
-      }
-    for (size_t i = 0; i < e.predictors.size(); ++i) {
-      const Job& p = *ctx.deps.at(i);
-      if (p.kind->name != "train_amed")
-        fail("{}: predictors must name train_amed stages; '{}' is a {} stage", ctx.job.key_path, p.stage, p.kind->name);
-      std::string file = ctx.cache.dir(p.key) + "/predictor.h5";
-      LoadedPredictor lp = load_predictor(file);
-      if (!lp.settings) fail("{}: predictor file carries no sampling settings", file);
-      const AmedSettings& st = *lp.settings;
-      std::map<std::string, RawOption> opts = {{"amed.predictor", {file, p.label}}, {"afs", {st.afs ? "true" : "false", p.label}}};
-      run_one(st.student, opts, make_schedule(st.schedule, net.info().process.get()), st.schedule.kind, p.label);
+    std::optional<h5::AtomicPath> samples_path;
+    std::optional<h5::File> samples;
+    if (e.save_samples) {
+      samples_path.emplace(ctx.out_dir + "/samples.h5");
+      samples.emplace(h5::File::create(samples_path->temp()));
     }
+    ProgressLine progress(ctx.job.label, "items", int64_t(items.size()), ctx.log);
+    run_ordered<ItemResult>(
+        int64_t(items.size()), e.workers,
+        [&](int64_t i) {
+          LoadedModel m = stage_util::model_of(ctx.job);  // one per item: models keep per-call state
+          m.model->to(dtype, device);
+          return run_item(items[size_t(i)], e, refs, m, ctx.job.label, device, dtype);
+        },
+        [&](int64_t i, ItemResult& res) {
+          rows.insert(rows.end(), res.rows.begin(), res.rows.end());
+          if (samples) write_samples(*samples, i, items[size_t(i)], res);
+          progress.advance(1);
+        });
+    append_data_floor(e, model, ctx.job.label, rows);
     json out = json::array();
     for (const auto& row : rows) out.push_back(to_json(row));
     std::ofstream(ctx.out_dir + "/rows.json") << out.dump(1);
-    ctx.log(fmt::format("  {}: {} metric rows", ctx.job.label, rows.size()));
-    return {{"rows.json"}, json{{"rows", rows.size()}}};
+    std::vector<std::string> files = {"rows.json"};
+    if (samples) {
+      samples->close();
+      samples_path->commit();
+      files.push_back("samples.h5");
+    }
+    ctx.log(fmt::format("  {}: {} metric rows from {} items", ctx.job.label, rows.size(), items.size()));
+    return {files, json{{"rows", rows.size()}}};
   };
   return k;
 }

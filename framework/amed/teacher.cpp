@@ -1,7 +1,6 @@
 #include "amed/teacher.h"
 
 #include <ATen/Parallel.h>
-#include <oneapi/tbb/flow_graph.h>
 
 #include <algorithm>
 #include <chrono>
@@ -9,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/noise.h"
+#include "core/ordered_pipeline.h"
 #include "solvers/solver.h"
 #include "store/h5.h"
 #include "store/schedule_attrs.h"
@@ -30,10 +30,11 @@ class FeatureTap : public Denoiser {
   at::Tensor bottleneck() const override { return {}; }  // per-thread capture lives in features_
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override {
     at::Tensor out, feat;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);  // denoise + bottleneck must come from the same call
-      out = inner_.denoise(x, sigma);
-      feat = inner_.bottleneck();
+    if (inner_.reentrant()) {
+      out = inner_.denoise_with_bottleneck(x, sigma, &feat);
+    } else {  // the feature is the model's last-call state: the pair must come from one locked call
+      std::lock_guard<std::mutex> lock(mutex_);
+      out = inner_.denoise_with_bottleneck(x, sigma, &feat);
     }
     if (feat.defined()) {
       double s = sigma[0].item<double>();
@@ -102,48 +103,9 @@ TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) c
 
 void run_teacher_batches(const TeacherPlan& plan, const std::vector<std::vector<int64_t>>& batches, int workers,
                          const std::function<void(TeacherPlan::Batch&)>& write) {
-  using Batch = TeacherPlan::Batch;
-  using Ticket = int64_t;  // index into `batches`; the seeds are copied only inside the worker
-  workers = std::max(1, workers);
-  // Nested parallelism (TBB workers × OpenMP/OpenBLAS threads) oversubscribes the cores and was measured
-  // slower (DESIGN.md "Platform facts"), so with parallel workers each keeps LibTorch to one thread. The
-  // setting is per OS thread under OpenMP, hence set inside the body as well as here.
-  const int saved_threads = at::get_num_threads();
-  if (workers > 1) at::set_num_threads(1);
-  namespace flow = oneapi::tbb::flow;
-  flow::graph g;
-  Ticket next = 0;
-  const Ticket n = Ticket(batches.size());
-  flow::input_node<Ticket> source(g, [&](oneapi::tbb::flow_control& fc) -> Ticket {
-    if (next >= n) {
-      fc.stop();
-      return 0;
-    }
-    return next++;
-  });
-  flow::limiter_node<Ticket> limiter(g, size_t(workers) + 1);  // batches alive: running + waiting to write
-  flow::function_node<Ticket, std::shared_ptr<Batch>> worker(g, size_t(workers), [&](Ticket t) {
-    if (workers > 1) at::set_num_threads(1);
-    return std::make_shared<Batch>(plan.run(batches[size_t(t)], t));
-  });
-  flow::sequencer_node<std::shared_ptr<Batch>> order(g, [](const std::shared_ptr<Batch>& b) { return size_t(b->index); });
-  flow::function_node<std::shared_ptr<Batch>, flow::continue_msg> writer(g, flow::serial, [&](std::shared_ptr<Batch> b) {
-    write(*b);
-    return flow::continue_msg();
-  });
-  flow::make_edge(source, limiter);
-  flow::make_edge(limiter, worker);
-  flow::make_edge(worker, order);
-  flow::make_edge(order, writer);
-  flow::make_edge(writer, limiter.decrementer());
-  try {
-    source.activate();
-    g.wait_for_all();  // rethrows the first exception of a node body
-  } catch (...) {
-    at::set_num_threads(saved_threads);
-    throw;
-  }
-  at::set_num_threads(saved_threads);
+  run_ordered<TeacherPlan::Batch>(
+      int64_t(batches.size()), workers, [&](int64_t i) { return plan.run(batches[size_t(i)], i); },
+      [&](int64_t, TeacherPlan::Batch& b) { write(b); });
 }
 
 void append_teacher_batch(h5::File& f, const TeacherPlan& plan, const TeacherPlan::Batch& b) {

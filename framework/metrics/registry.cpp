@@ -41,17 +41,24 @@ double model_log_likelihood(const at::Tensor& samples, const Denoiser* model) {
 const std::vector<MetricEntry>& metric_entries() {
   using D = MetricDirection;
   static const std::vector<MetricEntry> entries = {
-      {"rmse_to_reference", "RMSE between samples and reference samples paired by seed (e.g. the exact ODE solution)",
-       D::LowerIsBetter, true, false,
+      {"rmse_to_reference", "RMSE between samples and the exact ODE solution of the same seeds (paired)",
+       D::LowerIsBetter, MetricReference::OdeSolution, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return rmse_to_reference(x, r); }},
-      {"frechet", "Fréchet distance between Gaussian fits of samples and reference samples (FID formula, raw space)",
-       D::LowerIsBetter, true, false,
+      {"frechet", "Fréchet distance between Gaussian fits of the samples and of exact data samples (FID formula, raw space)",
+       D::LowerIsBetter, MetricReference::DataSamples, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return frechet_distance(x, r); }},
-      {"sliced_wasserstein", "sliced Wasserstein-2 distance to reference samples (256 directions, seed 0)",
-       D::LowerIsBetter, true, false,
+      {"sliced_wasserstein", "sliced Wasserstein-2 distance to exact data samples (256 directions, seed 0)",
+       D::LowerIsBetter, MetricReference::DataSamples, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return sliced_wasserstein(x, r); }},
-      {"log_likelihood", "mean exact data log-likelihood under the model, nats per dimension", D::HigherIsBetter,
-       false, true, [](const at::Tensor& x, const at::Tensor&, const Denoiser* m) { return model_log_likelihood(x, m); }},
+      {"frechet_to_reference", "Fréchet distance to the exact ODE solution of the same seeds (no data sampling noise)",
+       D::LowerIsBetter, MetricReference::OdeSolution, false,
+       [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return frechet_distance(x, r); }},
+      {"sliced_wasserstein_to_reference", "sliced Wasserstein-2 distance to the exact ODE solution of the same seeds",
+       D::LowerIsBetter, MetricReference::OdeSolution, false,
+       [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return sliced_wasserstein(x, r); }},
+      {"log_likelihood", "mean exact data log-likelihood of the samples under the model, nats per dimension",
+       D::HigherIsBetter, MetricReference::None, true,
+       [](const at::Tensor& x, const at::Tensor&, const Denoiser* m) { return model_log_likelihood(x, m); }},
   };
   return entries;
 }
@@ -65,10 +72,17 @@ const MetricEntry& find_metric(const std::string& name) {
   fail("metric '{}' is not known; known metrics: {}", name, known);
 }
 
+MetricDirection metric_direction(const std::string& name) {
+  for (const auto& e : metric_entries())
+    if (e.name == name) return e.direction;
+  return MetricDirection::LowerIsBetter;
+}
+
 double compute_metric(const std::string& name, const at::Tensor& samples, const at::Tensor& reference,
                       const Denoiser* model) {
   const MetricEntry& e = find_metric(name);
-  if (e.needs_reference && !reference.defined()) fail("metric '{}' needs reference samples", name);
+  if (e.reference != MetricReference::None && !reference.defined())
+    fail("metric '{}' needs {}", name, e.reference == MetricReference::OdeSolution ? "the reference ODE solution" : "exact data samples");
   if (e.needs_model && model == nullptr) fail("metric '{}' needs a model", name);
   return e.compute(samples, reference, model);
 }

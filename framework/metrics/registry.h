@@ -16,6 +16,11 @@ class Denoiser;
 enum class MetricDirection { LowerIsBetter, HigherIsBetter };
 const char* direction_text(MetricDirection d);  // "lower is better" / "higher is better"
 
+// What a metric compares the samples with. OdeSolution: the exact (or reference) ODE solution of the same
+// seeds, paired row by row — a solver's own error, free of sampling noise. DataSamples: independent exact
+// samples of the data distribution — what FID measures on real models, sampling noise floor included.
+enum class MetricReference { None, OdeSolution, DataSamples };
+
 // samples [N, *shape]; reference [M, *shape] or undefined; model may be null when not needed.
 using MetricFn = std::function<double(const at::Tensor& samples, const at::Tensor& reference, const Denoiser* model)>;
 
@@ -23,7 +28,7 @@ struct MetricEntry {
   std::string name;
   std::string description;
   MetricDirection direction = MetricDirection::LowerIsBetter;
-  bool needs_reference = false;
+  MetricReference reference = MetricReference::None;
   bool needs_model = false;
   MetricFn compute;
 };
@@ -31,6 +36,8 @@ struct MetricEntry {
 const std::vector<MetricEntry>& metric_entries();
 // Unknown names are errors listing the known ones.
 const MetricEntry& find_metric(const std::string& name);
+// Direction of a registered metric; measurements that are not registry metrics (wall time) are lower-is-better.
+MetricDirection metric_direction(const std::string& name);
 // Runs a metric after checking its declared needs (clear error instead of a shape failure deep inside).
 double compute_metric(const std::string& name, const at::Tensor& samples, const at::Tensor& reference,
                       const Denoiser* model);

@@ -31,6 +31,15 @@ class Denoiser {
   // Feature map [B, C, 8, 8] captured during the last denoise() call: the AMED predictor's input (its
   // channel mean). Undefined when the model defines none (AMED then feeds zeros).
   virtual at::Tensor bottleneck() const { return {}; }
+  // denoise() together with the bottleneck of that same call. Reentrant models (reentrant() == true)
+  // compute both without state kept between calls, so concurrent callers (parallel teacher workers) need
+  // no lock; the default goes through denoise() + bottleneck() and callers must serialise it.
+  virtual at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
+    at::Tensor out = denoise(x, sigma);
+    *feature = bottleneck();
+    return out;
+  }
+  virtual bool reentrant() const { return false; }
 };
 
 // Models whose probability-flow ODE solution is known exactly (closed form) or to a reference accuracy far
@@ -40,6 +49,15 @@ class ExactOde {
   virtual ~ExactOde() = default;
   // x(σ_to) on the trajectory through x at σ_from, in x's dtype and device.
   virtual at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const = 0;
+};
+
+// Models that can draw exact samples of their data distribution: the reference of distribution metrics
+// (Fréchet distance, sliced Wasserstein) without a sampler's error in it.
+class DataSampler {
+ public:
+  virtual ~DataSampler() = default;
+  // [N, *sample_shape] float64 on the CPU, one independent generator per seed.
+  virtual at::Tensor sample_data(const std::vector<int64_t>& seeds) const = 0;
 };
 
 // σ as the per-sample tensor the interface takes.

@@ -1,5 +1,7 @@
 #include "models/diagonal_gaussian.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "core/error.h"
 #include "core/hash.h"
 
@@ -29,16 +31,41 @@ void DiagonalGaussian::to(at::ScalarType dtype, at::Device device) {
 at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma) {
   last_x_ = x.detach();
   last_sigma_ = sigma.detach();
+  return denoise_stateless(x, sigma);
+}
+
+at::Tensor DiagonalGaussian::denoise_stateless(const at::Tensor& x, const at::Tensor& sigma) const {
   at::Tensor s2 = std_.square(), v = s2 + per_sample(sigma, x).square();
   return mean_ + s2 / v * (x - mean_);
 }
 
+at::Tensor DiagonalGaussian::denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
+  *feature = feature_of(x.detach(), sigma.detach());
+  return denoise_stateless(x, sigma);
+}
+
 at::Tensor DiagonalGaussian::bottleneck() const {
+  return last_x_.defined() ? feature_of(last_x_, last_sigma_) : at::Tensor();
+}
+
+at::Tensor DiagonalGaussian::feature_of(const at::Tensor& x, const at::Tensor& sigma) const {
   const auto& shape = info_.sample_shape;
   const size_t n = shape.size();
-  if (!last_x_.defined() || n < 2 || n > 3 || shape[n - 1] != 8 || shape[n - 2] != 8) return {};
-  at::Tensor f = last_x_ / at::sqrt(1 + per_sample(last_sigma_, last_x_).square());
-  return f.reshape({last_x_.size(0), n == 3 ? shape[0] : 1, 8, 8});
+  if (n < 2 || n > 3 || shape[n - 1] != 8 || shape[n - 2] != 8) return {};
+  at::Tensor f = x / at::sqrt(1 + per_sample(sigma, x).square());
+  return f.reshape({x.size(0), n == 3 ? shape[0] : 1, 8, 8});
+}
+
+at::Tensor DiagonalGaussian::sample_data(const std::vector<int64_t>& seeds) const {
+  at::Tensor mu = mean_.to(at::kDouble).cpu().flatten(), sd = std_.to(at::kDouble).cpu().flatten();
+  std::vector<int64_t> shape{int64_t(seeds.size())};
+  shape.insert(shape.end(), info_.sample_shape.begin(), info_.sample_shape.end());
+  at::Tensor out = at::empty({int64_t(seeds.size()), mu.numel()}, at::kDouble);
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(seeds[i]));
+    out[int64_t(i)].copy_(mu + sd * at::randn({mu.numel()}, gen, at::TensorOptions().dtype(at::kDouble)));
+  }
+  return out.reshape(shape);
 }
 
 at::Tensor DiagonalGaussian::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {

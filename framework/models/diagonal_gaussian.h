@@ -5,7 +5,7 @@
 
 namespace dsx {
 
-class DiagonalGaussian : public Denoiser, public ExactOde {
+class DiagonalGaussian : public Denoiser, public ExactOde, public DataSampler {
  public:
   // mean and std have the sample shape.
   DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min = 0.002, double sigma_max = 80.0);
@@ -21,8 +21,13 @@ class DiagonalGaussian : public Denoiser, public ExactOde {
   // [B, C, 8, 8] when the sample shape is [C, 8, 8] ([8, 8] gives C = 1); undefined for other shapes.
   // Computed on request from the (detached) inputs of that call, which the caller must not modify in place.
   at::Tensor bottleneck() const override;
+  at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) override;
+  bool reentrant() const override { return true; }
+  at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
 
  private:
+  at::Tensor denoise_stateless(const at::Tensor& x, const at::Tensor& sigma) const;
+  at::Tensor feature_of(const at::Tensor& x, const at::Tensor& sigma) const;
   at::Tensor mean_, std_;
   at::Tensor last_x_, last_sigma_;
   ModelInfo info_;

@@ -57,7 +57,34 @@ void GaussianMixture::to(at::ScalarType dtype, at::Device device) {
   log_weights_ = weights_.log();
 }
 
+namespace {
+// Responsibilities [B, K] as the [B, 1, 8, 8] feature map: component k in slot k mod 64.
+at::Tensor responsibility_slots(const at::Tensor& w) {
+  if (!w.defined()) return {};
+  const int64_t b = w.size(0), k = w.size(1);
+  at::Tensor slots = at::zeros({b, 64}, w.options());
+  if (k <= 64) {
+    slots.narrow(1, 0, k).copy_(w);
+  } else {
+    at::Tensor index = (at::arange(k, w.options().dtype(at::kLong)) % 64).unsqueeze(0).expand({b, k});
+    slots.scatter_add_(1, index, w);
+  }
+  return slots.reshape({b, 1, 8, 8});
+}
+}  // namespace
+
 at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+  return denoise_and_weights(x, sigma, &last_w_);
+}
+
+at::Tensor GaussianMixture::denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
+  at::Tensor w;
+  at::Tensor out = denoise_and_weights(x, sigma, &w);
+  *feature = responsibility_slots(w);
+  return out;
+}
+
+at::Tensor GaussianMixture::denoise_and_weights(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* w_out) const {
   const int64_t b = x.size(0), k = num_components(), d = dim();
   if (x.numel() != b * d) fail("gaussian_mixture: input has {} values per sample, the model {}", x.numel() / b, d);
   at::Tensor xf = x.reshape({b, d});
@@ -68,25 +95,14 @@ at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma
   at::Tensor v = s2 + sigma.reshape({b, 1}).square();          // [B, K]
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
-  last_w_ = w.detach();
+  *w_out = w.detach();
   // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
   at::Tensor a = (w * s2 / v).sum(1, true);
   at::Tensor mix = at::matmul(w * (1 - s2 / v), means_);
   return (a * xf + mix).reshape(x.sizes());
 }
 
-at::Tensor GaussianMixture::bottleneck() const {
-  if (!last_w_.defined()) return {};
-  const int64_t b = last_w_.size(0), k = last_w_.size(1);
-  at::Tensor slots = at::zeros({b, 64}, last_w_.options());
-  if (k <= 64) {
-    slots.narrow(1, 0, k).copy_(last_w_);
-  } else {
-    at::Tensor index = (at::arange(k, last_w_.options().dtype(at::kLong)) % 64).unsqueeze(0).expand({b, k});
-    slots.scatter_add_(1, index, last_w_);
-  }
-  return slots.reshape({b, 1, 8, 8});
-}
+at::Tensor GaussianMixture::bottleneck() const { return responsibility_slots(last_w_); }
 
 std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min,
                                                           double sigma_max) {

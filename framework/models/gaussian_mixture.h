@@ -12,7 +12,7 @@
 
 namespace dsx {
 
-class GaussianMixture : public Denoiser, public ExactOde {
+class GaussianMixture : public Denoiser, public ExactOde, public DataSampler {
  public:
   // means [K, *sample_shape], stds [K] (≥ 0), weights [K] (> 0, normalised here).
   GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights, double sigma_min = 0.002,
@@ -36,7 +36,7 @@ class GaussianMixture : public Denoiser, public ExactOde {
   const at::Tensor& weights() const { return weights_; }
 
   // Exact samples from the data distribution, one CPU generator per seed.
-  at::Tensor sample_data(const std::vector<int64_t>& seeds) const;
+  at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
   // x(σ_to) on the ODE trajectory through x at σ_from: closed form for K = 1, else Dormand–Prince to
   // rtol in float64. Returned in x's dtype/device.
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
@@ -49,9 +49,12 @@ class GaussianMixture : public Denoiser, public ExactOde {
   // exactly what bends the trajectory and what a network bottleneck summarises about it; it is
   // shape-independent and already computed by denoise(). Not raw x (dimension-dependent, no 8×8 layout).
   at::Tensor bottleneck() const override;
+  at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) override;
+  bool reentrant() const override { return true; }
 
  private:
-  at::Tensor last_w_;  // [B, K] detached responsibilities of the last call
+  at::Tensor denoise_and_weights(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* w) const;
+  at::Tensor last_w_;  // [B, K] detached responsibilities of the last denoise() call
   void refresh_info();
   at::Tensor means_, stds_, weights_, log_weights_;
   ModelInfo info_;

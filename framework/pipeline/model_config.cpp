@@ -13,6 +13,7 @@ template <typename M>
 LoadedModel wrap(std::shared_ptr<M> m) {
   LoadedModel out;
   out.exact = m.get();
+  out.data = m.get();
   out.model = std::move(m);
   return out;
 }

@@ -13,7 +13,8 @@ namespace dsx {
 
 struct LoadedModel {
   std::shared_ptr<Denoiser> model;
-  const ExactOde* exact = nullptr;  // points into model when it has an exact solution
+  const ExactOde* exact = nullptr;       // points into model when it has an exact solution
+  const DataSampler* data = nullptr;     // points into model when it can sample its data distribution
 };
 
 struct ModelKind {

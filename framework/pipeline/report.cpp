@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "metrics/registry.h"
 #include "pipeline/run_dir.h"
 
 namespace dsx {
@@ -17,12 +18,13 @@ std::string MetricRow::method() const {
   std::string stage_name = predictor.substr(0, predictor.find('['));
   std::string m = predictor.empty() ? solver
                                     : fmt::format("AMED-{} ({})", solver == "amed" ? "Solver" : "Plugin " + solver, stage_name);
+  if (!options.empty()) m += " [" + options + "]";
   return m + " / " + schedule;
 }
 
 nlohmann::json to_json(const MetricRow& r) {
-  return {{"stage", r.stage}, {"solver", r.solver},   {"schedule", r.schedule}, {"nfe", r.nfe},
-          {"predictor", r.predictor}, {"metric", r.metric}, {"value", r.value}};
+  return {{"stage", r.stage},         {"solver", r.solver}, {"options", r.options}, {"schedule", r.schedule},
+          {"nfe", r.nfe},             {"predictor", r.predictor}, {"metric", r.metric},   {"value", r.value}};
 }
 
 MetricRow row_from_json(const nlohmann::json& j) {
@@ -32,15 +34,17 @@ MetricRow row_from_json(const nlohmann::json& j) {
   r.schedule = j.at("schedule");
   r.nfe = j.at("nfe");
   r.predictor = j.value("predictor", "");
+  r.options = j.value("options", "");
   r.metric = j.at("metric");
   r.value = j.at("value").is_number() ? j.at("value").get<double>() : NAN;
   return r;
 }
 
 std::string metrics_csv(const std::vector<MetricRow>& rows) {
-  std::string s = "stage,solver,schedule,nfe,predictor,metric,value\n";
-  for (const auto& r : rows)
-    s += fmt::format("{},{},{},{},{},{},{:.10g}\n", r.stage, r.solver, r.schedule, r.nfe, r.predictor, r.metric, r.value);
+  std::string s = "stage,solver,options,schedule,nfe,predictor,metric,value\n";
+  for (const auto& r : rows)  // options hold no commas ("k=v k=v"), labels none either
+    s += fmt::format("{},{},{},{},{},{},{},{:.10g}\n", r.stage, r.solver, r.options, r.schedule, r.nfe, r.predictor,
+                     r.metric, r.value);
   return s;
 }
 
@@ -54,22 +58,29 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
     std::set<int64_t> nfes(nfe_columns.begin(), nfe_columns.end());
     if (nfes.empty())
       for (const auto& r : rows)
-        if (r.metric == metric) nfes.insert(r.nfe);
+        if (r.metric == metric && r.solver != kExactData) nfes.insert(r.nfe);
     std::vector<std::string> methods;
     std::map<std::pair<std::string, int64_t>, double> cell;
+    std::string floor;
     for (const auto& r : rows) {
       if (r.metric != metric) continue;
+      if (r.solver == kExactData) {
+        floor = fmt::format("Exact data samples, as many as the evaluated seeds: {:.4g} (the value a perfect "
+                            "sampler gets, up to sampling noise).\n\n", r.value);
+        continue;
+      }
       if (std::find(methods.begin(), methods.end(), r.method()) == methods.end()) methods.push_back(r.method());
       cell[{r.method(), r.nfe}] = r.value;
     }
-    md += fmt::format("## {}\n\n| Method |", metric);
+    md += fmt::format("## {} ({})\n\n| Method |", metric, direction_text(metric_direction(metric)));
     for (auto n : nfes) md += fmt::format(" NFE {} |", n);
     md += "\n|---|";
     for (size_t i = 0; i < nfes.size(); ++i) md += "---:|";
     md += "\n";
+    const bool higher = metric_direction(metric) == MetricDirection::HigherIsBetter;
     std::map<int64_t, double> best;
     for (const auto& [k, v] : cell)
-      if (!best.count(k.second) || v < best[k.second]) best[k.second] = v;
+      if (!best.count(k.second) || (higher ? v > best[k.second] : v < best[k.second])) best[k.second] = v;
     for (const auto& m : methods) {
       md += "| " + m + " |";
       for (auto n : nfes) {
@@ -80,7 +91,7 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
       }
       md += "\n";
     }
-    md += "\n";
+    md += "\n" + floor;
   }
   for (const auto& p : plots) md += fmt::format("![{}]({})\n\n", p, p);
   return md;
@@ -94,7 +105,7 @@ std::string plot_metric(const std::string& dir, const std::string& stem, const s
   }
   std::map<std::string, std::map<int64_t, double>> series;
   for (const auto& r : rows)
-    if (r.metric == metric && std::isfinite(r.value)) series[r.method()][r.nfe] = r.value;
+    if (r.metric == metric && r.solver != kExactData && std::isfinite(r.value)) series[r.method()][r.nfe] = r.value;
   std::string dat, plot;
   int index = 0;
   for (const auto& [m, pts] : series) {

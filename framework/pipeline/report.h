@@ -9,11 +9,15 @@
 
 namespace dsx {
 
+// MetricRow::solver of the rows that score exact data samples (the floor of distribution metrics).
+inline constexpr const char* kExactData = "exact data";
+
 struct MetricRow {
   std::string stage, solver, schedule, predictor, metric;
   int64_t nfe = 0;
   double value = 0;
-  std::string method() const;  // "dpmpp / logsnr", "AMED-Solver (amed) / time_uniform"
+  std::string options;         // solver options the spec set, "k=v k=v" (variants of one solver differ here)
+  std::string method() const;  // "dpmpp / logsnr", "scire [phi=one] / nsr", "AMED-Solver (amed) / time_uniform"
 };
 
 nlohmann::json to_json(const MetricRow& r);

@@ -97,8 +97,17 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(metric_registry)
 
 BOOST_AUTO_TEST_CASE(names_directions_and_unknown_names) {
-  for (const char* name : {"rmse_to_reference", "frechet", "sliced_wasserstein", "log_likelihood"})
+  for (const char* name : {"rmse_to_reference", "frechet", "sliced_wasserstein", "frechet_to_reference",
+                           "sliced_wasserstein_to_reference", "log_likelihood"})
     BOOST_CHECK_EQUAL(find_metric(name).name, name);
+  // What each compares with decides which reference the evaluate stage hands it.
+  BOOST_CHECK(find_metric("rmse_to_reference").reference == MetricReference::OdeSolution);
+  BOOST_CHECK(find_metric("frechet").reference == MetricReference::DataSamples);
+  BOOST_CHECK(find_metric("sliced_wasserstein").reference == MetricReference::DataSamples);
+  BOOST_CHECK(find_metric("frechet_to_reference").reference == MetricReference::OdeSolution);
+  BOOST_CHECK(find_metric("log_likelihood").reference == MetricReference::None);
+  BOOST_CHECK(metric_direction("log_likelihood") == MetricDirection::HigherIsBetter);
+  BOOST_CHECK(metric_direction("wall_seconds") == MetricDirection::LowerIsBetter);  // not a registry metric
   BOOST_CHECK(find_metric("log_likelihood").direction == MetricDirection::HigherIsBetter);
   BOOST_CHECK_EQUAL(direction_text(find_metric("frechet").direction), std::string("lower is better"));
   try {

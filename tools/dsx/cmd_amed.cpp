@@ -6,6 +6,7 @@
 #include "amed/predictor.h"
 #include "amed/teacher_store.h"
 #include "commands.h"
+#include "core/progress.h"
 #include "pipeline/amed_config.h"
 #include "pipeline/sample_config.h"
 
@@ -74,12 +75,8 @@ Action add_teacher(CLI::App& app) {
   return [config, sets, ca] {
     TeacherConfig c = load_teacher_config(*config, *sets);
     c.spec.workers = ca->workers;
-    int64_t last_print = -1;
-    Progress progress = [&](int64_t done, int64_t total) {
-      int64_t pct = 100 * done / total;
-      if (pct / 10 != last_print / 10 || done == total) fmt::print(stderr, "teacher: {}/{} samples\n", done, total);
-      last_print = pct;
-    };
+    ProgressLine line("teacher", "samples", 0, [](const std::string& l) { fmt::print(stderr, "{}\n", l); });
+    Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     if (ca->use || !ca->dir.empty()) return run_cached_teacher(c, ca->dir, ca->export_to, ca->dry, ca->lock_timeout, progress);
     TeacherReport r = generate_teacher(c.spec, *c.model.model, resolve_device(c.device), c.output, progress);
     fmt::print("teacher {} (M={}): {} samples, {} NFE each, {:.2f} s ({:.0f} samples/s)\nwrote {}\n", c.spec.solver,

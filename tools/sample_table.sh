@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs configs/quickstart.yaml for each solver at several NFE and prints RMSE vs the exact solution.
+# Runs configs/sample_gmm.yaml for each solver at several NFE and prints RMSE vs the exact solution.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dsx=${DSX:-build/bin/dsx}
@@ -15,7 +15,7 @@ for s in $solvers; do
   printf '| %s |' "$s"
   for n in "${nfes[@]}"; do
     points=$(( n / per_step + 1 ))
-    out=$("$dsx" sample configs/quickstart.yaml --set solver.name="$s" --set schedule.num_steps="$points" "${extra[@]}" 2>&1) || {
+    out=$("$dsx" sample configs/sample_gmm.yaml --set solver.name="$s" --set schedule.num_steps="$points" "${extra[@]}" 2>&1) || {
       printf ' n/a |'; continue; }
     rmse=$(sed -n 's/.*rmse_vs_exact \([^ ]*\).*/\1/p' <<<"$out")
     nfe=$(sed -n 's/.*nfe \([0-9]*\).*/\1/p' <<<"$out")
