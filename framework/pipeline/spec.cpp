@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <set>
@@ -20,36 +21,207 @@ std::string emit(const YAML::Node& n) {
   return e.c_str();
 }
 
-using Point = std::vector<std::pair<std::string, std::string>>;  // key path, value text
+using Assignment = std::pair<std::string, std::string>;  // key path, value text
+using Point = std::vector<Assignment>;
+// One dimension of a sweep: a grid key (one assignment per value) or a zip group (several per position).
+// Axes are crossed; the entries of one axis are walked in order.
+using Axis = std::vector<Point>;
 
-std::vector<Point> grid_points(const YamlSource& src) {
-  std::vector<Point> points{{}};
-  if (!src.root()["sweep"]) return points;
-  MapReader r(src, src.root()["sweep"], "sweep");
-  for (auto it = src.root()["sweep"].begin(); it != src.root()["sweep"].end(); ++it) {
-    std::string key = it->first.Scalar();
-    YAML::Node values = r.node(key);
-    if (!values.IsSequence() || values.size() == 0)
-      fail("{}: sweep.{} must be a non-empty list of values", r.where(key), key);
-    std::vector<Point> next;
-    for (const auto& p : points)
-      for (const auto& v : values) {
-        Point q = p;
-        q.emplace_back(key, emit(v));
-        next.push_back(q);
-      }
-    points = next;
+// Reads `sweep:`: every key but `zip` is a grid axis; `zip` holds one group {key.path: [values]} or a list
+// of groups, each one axis whose lists are walked together.
+class SweepReader {
+ public:
+  explicit SweepReader(const YamlSource& src) : src_(src) {}
+
+  std::vector<Point> points() {
+    std::vector<Point> points{{}};
+    const YAML::Node& sweep = src_.root()["sweep"];
+    if (!sweep) return points;
+    MapReader checked(src_, sweep, "sweep");  // a mapping, else an error at its location
+    for (auto it = sweep.begin(); it != sweep.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      if (key == "zip") read_zip(it->second);
+      else axes_.push_back(grid_axis(key, it->second));
+    }
+    for (const Axis& axis : axes_) {
+      std::vector<Point> crossed;
+      for (const Point& p : points)
+        for (const Point& entry : axis) {
+          crossed.push_back(p);
+          crossed.back().insert(crossed.back().end(), entry.begin(), entry.end());
+        }
+      points = std::move(crossed);
+    }
+    return points;
   }
-  return points;
-}
 
-std::string point_text(const Point& p) {
+ private:
+  YAML::Node values_of(const YAML::Node& values, const std::string& name, const std::string& location) {
+    if (!values.IsSequence() || values.size() == 0)
+      fail("{}: {} must be a non-empty list of values", src_.where(values, location), name);
+    return values;
+  }
+
+  // A key swept twice would silently keep the last value of each point.
+  void claim(const std::string& key, const std::string& where) {
+    auto [it, fresh] = swept_.emplace(key, where);
+    if (!fresh) fail("{}: '{}' is swept twice (also at {})", where, key, it->second);
+  }
+
+  Axis grid_axis(const std::string& key, const YAML::Node& values) {
+    const std::string location = "sweep." + key;
+    claim(key, src_.where(values, location));
+    Axis axis;
+    for (const auto& v : values_of(values, location, location)) axis.push_back({{key, emit(v)}});
+    return axis;
+  }
+
+  void read_zip(const YAML::Node& zip) {
+    if (zip.IsMap()) {
+      axes_.push_back(zip_axis(zip, "sweep.zip", "sweep.zip", true));
+    } else if (zip.IsSequence() && zip.size() > 0) {
+      for (size_t i = 0; i < zip.size(); ++i)
+        axes_.push_back(zip_axis(zip[i], fmt::format("sweep.zip[{}]", i), "sweep.zip", false));
+    } else {
+      fail("{}: sweep.zip must be a mapping {{key.path: [values], ...}} or a non-empty list of such mappings",
+           src_.where(zip, "sweep.zip"));
+    }
+  }
+
+  // `location`: the key path locations are looked up under (list entries have none of their own).
+  Axis zip_axis(const YAML::Node& group, const std::string& name, const std::string& location, bool keyed) {
+    if (!group.IsMap() || group.size() == 0)
+      fail("{}: {} must be a non-empty mapping {{key.path: [values], ...}}", src_.where(group, location), name);
+    Axis axis;
+    std::string first_key;
+    for (auto it = group.begin(); it != group.end(); ++it) {
+      const std::string key = it->first.Scalar();
+      const std::string at = keyed ? location + "." + key : location;
+      const YAML::Node values = values_of(it->second, name + "." + key, at);
+      claim(key, src_.where(values, at));
+      if (axis.empty()) {
+        axis.resize(values.size());
+        first_key = key;
+      } else if (values.size() != axis.size()) {
+        fail("{}: {}: the lists of a zip group are walked together and must have equal lengths; '{}' has {} "
+             "values, '{}' has {}",
+             src_.where(values, at), name, first_key, axis.size(), key, values.size());
+      }
+      for (size_t i = 0; i < values.size(); ++i) axis[i].emplace_back(key, emit(values[i]));
+    }
+    return axis;
+  }
+
+  const YamlSource& src_;
+  std::vector<Axis> axes_;
+  std::map<std::string, std::string> swept_;  // key path → where it is swept
+};
+
+// Each key by its shortest dotted suffix that no other key of the point ends with, so labels stay short
+// ("num_steps=3") yet unambiguous ("teacher.seeds=0-9,eval.seeds=100-109").
+std::string point_text(const Point& point) {
+  auto suffix = [](const std::string& key, size_t components) {
+    size_t pos = key.size();
+    for (size_t i = 0; i < components && pos != std::string::npos && pos > 0; ++i) pos = key.rfind('.', pos - 1);
+    return pos == std::string::npos ? key : key.substr(pos + 1);
+  };
+  auto ends_with = [](const std::string& key, const std::string& tail) {
+    return key == tail ||
+           (key.size() > tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0 &&
+            key[key.size() - tail.size() - 1] == '.');
+  };
   std::vector<std::string> parts;
-  for (const auto& [k, v] : p) {
-    std::string shortk = k.substr(k.rfind('.') + 1);
-    parts.push_back(shortk + "=" + v);
+  for (const auto& [key, value] : point) {
+    std::string label = key;
+    for (size_t n = 1; suffix(key, n) != key; ++n) {
+      std::string tail = suffix(key, n);
+      bool shared = false;
+      for (const auto& other : point) shared = shared || (other.first != key && ends_with(other.first, tail));
+      if (!shared) {
+        label = tail;
+        break;
+      }
+    }
+    parts.push_back(label + "=" + value);
   }
   return fmt::format("{}", fmt::join(parts, ","));
+}
+
+// A string YAML would read back as something else (a number, a bool, null) must be quoted.
+bool reads_as_non_string(const std::string& text) {
+  try {
+    YAML::Node n = YAML::Load(text);
+    if (!n.IsScalar() || n.Scalar() != text) return true;
+    double d;
+    bool b;
+    return YAML::convert<double>::decode(n, d) || YAML::convert<bool>::decode(n, b);
+  } catch (const YAML::Exception&) {
+    return true;
+  }
+}
+
+void emit_json(YAML::Emitter& out, const json& j) {
+  if (j.is_structured() && j.empty()) out << YAML::Flow;  // "{}" and "[]" rather than a dangling block
+  if (j.is_object()) {
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : j.items()) {
+      out << YAML::Key << k << YAML::Value;
+      emit_json(out, v);
+    }
+    out << YAML::EndMap;
+  } else if (j.is_array()) {
+    bool flat = std::none_of(j.begin(), j.end(), [](const json& e) { return e.is_structured(); });
+    if (flat) out << YAML::Flow;
+    out << YAML::BeginSeq;
+    for (const auto& e : j) emit_json(out, e);
+    out << YAML::EndSeq;
+  } else if (j.is_string()) {
+    const std::string& s = j.get_ref<const std::string&>();
+    if (reads_as_non_string(s)) out << YAML::DoubleQuoted;
+    out << s;
+  } else if (j.is_null()) {
+    out << YAML::Null;
+  } else {
+    out << j.dump();  // numbers and bools: JSON's shortest round-trip text is valid YAML
+  }
+}
+
+// The last document of the resolved spec: what each job will compute, defaults filled in.
+std::string jobs_document(const Plan& plan) {
+  YAML::Emitter out;
+  out << YAML::BeginMap << YAML::Key << "jobs" << YAML::Value << YAML::BeginMap;
+  for (const Job& j : plan.jobs) {
+    out << YAML::Key << j.label << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "kind" << YAML::Value << j.kind->name;
+    if (!j.point.empty()) out << YAML::Key << "sweep_point" << YAML::Value << j.point;
+    if (!j.deps.empty()) {
+      out << YAML::Key << "inputs" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (int d : j.deps) out << plan.jobs[d].label;
+      out << YAML::EndSeq;
+    }
+    out << YAML::Key << "params" << YAML::Value;
+    emit_json(out, j.params);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap << YAML::EndMap;
+  return "# every job (one per distinct computation: sweep points share upstream jobs) with the canonical\n"
+         "# parameters its stage kind resolved, defaults filled in; they are part of its cache key\n" +
+         std::string(out.c_str()) + "\n";
+}
+
+std::string point_document(const YamlSource& src, const Point& point) {
+  YAML::Emitter out;
+  out << src.root();
+  std::string comment = point.empty() ? "" : "# sweep point: " + point_text(point) + "\n";
+  return comment + out.c_str() + "\n---\n";
+}
+
+std::string header(const YamlSource& src, const SpecOptions& opts) {
+  std::string text = "# " + src.path() + " resolved";
+  if (!src.included().empty()) text += fmt::format("; included: {}", fmt::join(src.included(), ", "));
+  if (opts.light) text += "; --light";
+  for (const auto& o : opts.overrides) text += "; --set " + o;
+  return text + "\n";
 }
 
 const StageKind& find_kind(const std::vector<StageKind>& kinds, const std::string& name, const std::string& where) {
@@ -79,8 +251,12 @@ struct Expander {
 
   void add_point(std::shared_ptr<YamlSource> src, const Point& point) {
     MapReader top(*src, src->root(), "");
-    const std::vector<std::string> keys = {"name", "model", "stages", "sweep", "light", "precision", "device"};
+    const std::vector<std::string> keys = {"name",  "model",     "stages", "sweep",
+                                           "light", "precision", "device", "include"};
     top.reject_unknown(keys);
+    // Files merge their includes as they are read (YamlSource), so one here came from --set or light.
+    if (top.node("include").IsDefined())
+      fail("{}: 'include' is only read from spec files; write it in the spec", top.where("include"));
     plan.name = top.get_string("name");
     for (char c : plan.name)
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
@@ -223,19 +399,17 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
   std::shared_ptr<YamlSource> first = load();
   apply(*first);
   if (!first->root().IsMap()) fail("{}: a spec must be a mapping (name, model, stages)", first->path());
-  std::vector<Point> points = grid_points(*first);
+  std::vector<Point> points = SweepReader(*first).points();
   Expander ex{kinds, {}, {}, {}, {}};
   for (size_t i = 0; i < points.size(); ++i) {
     std::shared_ptr<YamlSource> src = i == 0 && points[i].empty() ? first : load();
     if (src != first) apply(*src);
     for (const auto& [k, v] : points[i]) src->apply_override(k + "=" + v);
     ex.add_point(src, points[i]);
-    YAML::Emitter e;
-    e << src->root();
-    if (!points[i].empty()) ex.plan.resolved_yaml += "# sweep point: " + point_text(points[i]) + "\n";
-    ex.plan.resolved_yaml += std::string(e.c_str()) + "\n---\n";
+    ex.plan.resolved_yaml += point_document(*src, points[i]);
   }
   ex.finish();
+  ex.plan.resolved_yaml = header(*first, opts) + ex.plan.resolved_yaml + jobs_document(ex.plan);
   ex.plan.source = first;
   return std::move(ex.plan);
 }
@@ -243,12 +417,12 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
 }  // namespace
 
 Plan load_plan(const std::string& path, const SpecOptions& opts, const std::vector<StageKind>& kinds) {
-  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_file(path)); }, opts, kinds);
+  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_file(path, Includes::merge)); }, opts, kinds);
 }
 
 Plan load_plan_string(const std::string& text, const std::string& name, const SpecOptions& opts,
                       const std::vector<StageKind>& kinds) {
-  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name)); }, opts, kinds);
+  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name, Includes::merge)); }, opts, kinds);
 }
 
 }  // namespace dsx

@@ -1,9 +1,13 @@
 #pragma once
 // `dsx run` experiment specs: named stages of registered kinds that refer to upstream stages by name,
-// an optional grid `sweep` over any key and a `light` set of overrides. Everything is validated (strict
-// keys with did-you-mean, types, dangling references, cycles; file:line:col) before anything runs, and
-// the sweep is expanded into jobs: a stage whose resolved parameters and upstream jobs are identical in
-// two grid points is one job, so shared upstream stages are computed once.
+// an optional `sweep` over any key and a `light` set of overrides. Layers, lowest first: the defaults of
+// the stage kinds < `include:`d files (YamlSource, Includes::merge) < the spec < `light` < --set.
+// `sweep: {a.b: [1, 2], zip: {c: [x, y], d: [u, v]}}`: a grid key is one axis, a zip group (or each of a
+// list of groups) is one axis whose equal-length lists are walked together; axes are crossed (here 2×2
+// points). Everything is validated (strict keys with did-you-mean, types, dangling references, cycles;
+// file:line:col, in the file a key came from) before anything runs, and the sweep is expanded into jobs:
+// a stage whose resolved parameters and upstream jobs are identical in two sweep points is one job, so
+// shared upstream stages are computed once.
 #include <functional>
 #include <memory>
 #include <string>
@@ -68,7 +72,7 @@ struct Job {
   std::shared_ptr<YamlSource> src;
   YAML::Node node;
   std::string key_path;  // "stages.<name>"
-  std::string point;     // "a.b=1, c=2" (the sweep point that created it), "" without a sweep
+  std::string point;     // "b=1,c=x,d=u": every key of the sweep point that created it, "" without a sweep
   std::string model_fingerprint, dtype_device;
   cache::CacheKey key;
 };
@@ -77,7 +81,9 @@ struct Plan {
   std::string name;
   std::shared_ptr<YamlSource> source;  // first sweep point (for the resolved spec)
   std::vector<Job> jobs;               // in topological order
-  std::string resolved_yaml;           // every sweep point's resolved document
+  // The resolved spec, for --print-config and resolved.yaml: one YAML document per sweep point (includes
+  // merged, light and --set applied), then `jobs:` with every job's kind, inputs and canonical params.
+  std::string resolved_yaml;
 };
 
 struct SpecOptions {

@@ -25,26 +25,175 @@ std::string type_name(const YAML::Node& n) {
     default: return "nothing";
   }
 }
-}  // namespace
 
-YamlSource YamlSource::load_file(const std::string& path) {
+using Origins = std::map<std::string, std::string>;  // key path → file; always holds "" (the document's file)
+
+std::string read_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot open the config file", path);
   std::stringstream ss;
   ss << in.rdbuf();
-  return load_string(ss.str(), path);
+  return ss.str();
 }
 
-YamlSource YamlSource::load_string(const std::string& text, const std::string& name) {
-  YamlSource s;
-  s.path_ = name;
+std::string dir_of(const std::string& file) {
+  fs::path p = fs::path(file).parent_path();
+  return p.empty() ? "." : p.string();
+}
+
+YAML::Node parse_mapping(const std::string& text, const std::string& name) {
+  YAML::Node root;
   try {
-    s.root_ = YAML::Load(text);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     fail("{}: YAML syntax error: {}", mark_text(name, e.mark), e.msg);
   }
-  if (s.root_.IsNull()) s.root_ = YAML::Node(YAML::NodeType::Map);
-  if (!s.root_.IsMap()) fail("{}: the config must be a mapping of keys to values", mark_text(name, s.root_.Mark()));
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) fail("{}: the config must be a mapping of keys to values", mark_text(name, root.Mark()));
+  return root;
+}
+
+std::string join_key(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+bool within(const std::string& key_path, const std::string& prefix) {
+  return key_path == prefix || (key_path.size() > prefix.size() && key_path.compare(0, prefix.size(), prefix) == 0 &&
+                                key_path[prefix.size()] == '.');
+}
+
+const std::string& origin_in(const Origins& origins, const std::string& key_path) {
+  for (std::string p = key_path; !p.empty();) {
+    auto it = origins.find(p);
+    if (it != origins.end()) return it->second;
+    size_t dot = p.rfind('.');
+    p = dot == std::string::npos ? "" : p.substr(0, dot);
+  }
+  return origins.at("");
+}
+
+// The winner of a replaced key brings its own origins for the whole subtree.
+void take_origins(Origins& origins, const Origins& winner, const std::string& key_path) {
+  for (auto it = origins.begin(); it != origins.end();) it = within(it->first, key_path) ? origins.erase(it) : ++it;
+  for (const auto& [k, file] : winner)
+    if (!k.empty() && within(k, key_path)) origins[k] = file;
+  origins[key_path] = origin_in(winner, key_path);
+}
+
+// Points map[key] at `value` (key and value nodes as given, marks included) and keeps the map's order.
+// Assigning through a yaml-cpp handle would overwrite the old value node itself, and a YAML alias
+// (`metrics: *metrics`) shares that node with other keys, which would change with it; so the map's
+// entries are re-inserted instead. (A map reached through an alias is still shared when merged into.)
+void put(YAML::Node map, const YAML::Node& key, const YAML::Node& value) {
+  std::vector<std::pair<YAML::Node, YAML::Node>> entries;
+  bool replaced = false;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const bool same = it->first.Scalar() == key.Scalar();
+    entries.emplace_back(same ? key : it->first, same ? value : it->second);
+    replaced = replaced || same;
+  }
+  if (!replaced) {
+    map.force_insert(key, value);
+    return;
+  }
+  for (const auto& [k, v] : entries) map.remove(k.Scalar());
+  for (const auto& [k, v] : entries) map.force_insert(k, v);
+}
+
+// Deep-merges `over` onto `base` in place: maps key by key, anything else replaced whole. A replaced entry
+// takes over's key and value nodes (so their marks point into over's file) but keeps base's position, so
+// key order stays that of the first file that wrote the key.
+void merge_into(YAML::Node base, const YAML::Node& over, const std::string& path, Origins& origins,
+                const Origins& over_origins) {
+  for (auto it = over.begin(); it != over.end(); ++it) {
+    const std::string key_path = join_key(path, it->first.Scalar());
+    const YAML::Node existing = static_cast<const YAML::Node&>(base)[it->first.Scalar()];
+    if (existing.IsDefined() && existing.IsMap() && it->second.IsMap()) {
+      merge_into(existing, it->second, key_path, origins, over_origins);
+      continue;
+    }
+    take_origins(origins, over_origins, key_path);
+    put(base, it->first, it->second);
+  }
+}
+
+std::vector<YAML::Node> include_entries(const YAML::Node& root, const std::string& name) {
+  const YAML::Node& list = root["include"];
+  auto bad = [&](const YAML::Node& at) {
+    fail("{}: 'include' must be a file path or a list of file paths, got {}", mark_text(name, at.Mark()),
+         type_name(at));
+  };
+  std::vector<YAML::Node> entries;
+  if (list.IsScalar()) entries.push_back(list);
+  else if (list.IsSequence())
+    for (const YAML::Node& e : list) entries.push_back(e);
+  else bad(list);
+  for (const auto& e : entries)
+    if (!e.IsScalar() || e.Scalar().empty()) bad(e);
+  return entries;
+}
+
+struct Document {
+  YAML::Node root;
+  YAML::Mark own_mark;
+  Origins origins;
+  std::vector<std::string> included;
+};
+
+struct OpenInclude {
+  std::string canonical, name;
+};
+
+// Parses `text` and merges its includes (recursively) under it. `open`: the files being read, outermost
+// first, to detect cycles.
+Document load_merged(const std::string& text, const std::string& name, std::vector<OpenInclude>& open) {
+  YAML::Node own = parse_mapping(text, name);
+  Document doc{YAML::Node(YAML::NodeType::Map), own.Mark(), {{"", name}}, {}};
+  if (!static_cast<const YAML::Node&>(own)["include"]) {
+    doc.root.reset(own);  // rebinds the handle (assignment would overwrite the empty map's contents)
+    return doc;
+  }
+  for (const YAML::Node& entry : include_entries(own, name)) {
+    const std::string file = (fs::path(dir_of(name)) / entry.Scalar()).lexically_normal().string();
+    const std::string where = mark_text(name, entry.Mark());
+    if (!fs::is_regular_file(file)) fail("{}: include '{}': no such file ({})", where, entry.Scalar(), file);
+    const std::string canonical = fs::weakly_canonical(file).string();
+    for (size_t i = 0; i < open.size(); ++i)
+      if (open[i].canonical == canonical) {
+        std::string chain;
+        for (size_t j = i; j < open.size(); ++j) chain += open[j].name + " -> ";
+        fail("{}: include '{}' makes a cycle: {}{}", where, entry.Scalar(), chain, file);
+      }
+    doc.included.push_back(file);
+    open.push_back({canonical, file});
+    Document inc = load_merged(read_file(file), file, open);
+    open.pop_back();
+    doc.included.insert(doc.included.end(), inc.included.begin(), inc.included.end());
+    merge_into(doc.root, inc.root, "", doc.origins, inc.origins);
+  }
+  own.remove("include");
+  merge_into(doc.root, own, "", doc.origins, {{"", name}});
+  return doc;
+}
+}  // namespace
+
+YamlSource YamlSource::load_file(const std::string& path, Includes includes) {
+  return load_string(read_file(path), path, includes);
+}
+
+YamlSource YamlSource::load_string(const std::string& text, const std::string& name, Includes includes) {
+  YamlSource s;
+  s.path_ = name;
+  if (includes == Includes::none) {
+    s.root_ = parse_mapping(text, name);
+    s.root_mark_ = s.root_.Mark();
+    s.origins_ = {{"", name}};
+    return s;
+  }
+  std::vector<OpenInclude> open{{fs::weakly_canonical(name).string(), name}};
+  Document doc = load_merged(text, name, open);
+  s.root_ = doc.root;
+  s.root_mark_ = doc.own_mark;
+  s.origins_ = std::move(doc.origins);
+  s.included_ = std::move(doc.included);
   return s;
 }
 
@@ -64,28 +213,30 @@ void YamlSource::apply_override(const std::string& assignment) {
     if (p.empty()) fail("--set '{}': empty component in key path", assignment);
     parts.push_back(p);
   }
-  // Walk with fresh handles: yaml-cpp nodes are references, so assigning through a copy edits the tree.
-  std::vector<YAML::Node> chain{root_};
+  // yaml-cpp handles are references: `map` is re-pointed with reset(), never assigned, and values are
+  // replaced with put(), so nothing but the named key changes.
+  YAML::Node map = root_;
   std::string prefix;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     prefix += (i ? "." : "") + parts[i];
-    YAML::Node next = chain.back()[parts[i]];
+    const YAML::Node next = static_cast<const YAML::Node&>(map)[parts[i]];
     if (next.IsDefined() && !next.IsNull() && !next.IsMap())
       fail("--set {}: '{}' is {}, not a mapping", key, prefix, type_name(next));
-    if (!next.IsDefined() || next.IsNull()) {
-      chain.back()[parts[i]] = YAML::Node(YAML::NodeType::Map);
-      next = chain.back()[parts[i]];
+    if (next.IsDefined() && next.IsMap()) {
+      map.reset(next);
+      continue;
     }
-    chain.push_back(next);
+    YAML::Node created(YAML::NodeType::Map);
+    put(map, YAML::Node(parts[i]), created);
+    map.reset(created);
   }
-  chain.back()[parts.back()] = value;
+  put(map, YAML::Node(parts.back()), value);
   overrides_[key] = assignment;
 }
 
-std::string YamlSource::dir() const {
-  fs::path p = fs::path(path_).parent_path();
-  return p.empty() ? "." : p.string();
-}
+std::string YamlSource::dir() const { return dir_of(path_); }
+
+const std::string& YamlSource::origin(const std::string& key_path) const { return origin_in(origins_, key_path); }
 
 const std::string* YamlSource::override_of(const std::string& key_path) const {
   for (std::string p = key_path;;) {
@@ -101,12 +252,13 @@ bool YamlSource::overridden(const std::string& key_path) const { return override
 
 std::string YamlSource::where(const YAML::Node& node, const std::string& key_path) const {
   if (const std::string* o = override_of(key_path)) return "--set " + *o;
-  return mark_text(path_, node.Mark());
+  const bool root = key_path.empty() && node.IsDefined() && node.is(root_);
+  return mark_text(origin(key_path), root ? root_mark_ : node.Mark());
 }
 
 std::string YamlSource::resolve_path(const std::string& value, const std::string& key_path) const {
   if (value.empty() || fs::path(value).is_absolute() || overridden(key_path)) return value;
-  return (fs::path(dir()) / value).lexically_normal().string();
+  return (fs::path(dir_of(origin(key_path))) / value).lexically_normal().string();
 }
 
 MapReader::MapReader(const YamlSource& src, const YAML::Node& node, std::string key_path)

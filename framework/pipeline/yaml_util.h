@@ -1,5 +1,6 @@
 #pragma once
-// Strict YAML reading with locations. A YamlSource owns a parsed document, the file it came from and the
+// Strict YAML reading with locations. A YamlSource owns a parsed document, the file it came from (and,
+// with Includes::merge, the files it included, each key remembering which file it came from) and the
 // --set overrides applied to it; MapReader reads one mapping, checks types with the node's file:line:col
 // and, on finish(), rejects unknown keys with a did-you-mean hint. Nothing is silently ignored.
 #include <map>
@@ -14,27 +15,43 @@
 
 namespace dsx {
 
+// What a top-level `include:` key means. `merge`: it holds a file path or a list of them, relative to the
+// including file; each is loaded (with its own includes) and deep-merged in order under the including file
+// (maps key by key, anything else replaced whole; later files win, the including file wins over all), and
+// the key is removed. `none`: it is an ordinary key, so configs that do not support it reject it.
+enum class Includes { none, merge };
+
 class YamlSource {
  public:
-  static YamlSource load_file(const std::string& path);         // syntax errors carry file:line:col
-  static YamlSource load_string(const std::string& text, const std::string& name);
+  // Syntax errors carry file:line:col; include cycles and missing includes the location of the entry.
+  static YamlSource load_file(const std::string& path, Includes includes = Includes::none);
+  static YamlSource load_string(const std::string& text, const std::string& name, Includes includes = Includes::none);
   // "a.b.c=value": value parsed as YAML (so lists and numbers work); creates missing maps.
   void apply_override(const std::string& assignment);
 
   const YAML::Node& root() const { return root_; }
   const std::string& path() const { return path_; }
   std::string dir() const;  // directory of the file, for relative paths
-  // "file:line:col" of a node, or "--set a.b=v" if that key path was overridden on the command line.
+  const std::vector<std::string>& included() const { return included_; }  // every file merged in, in order
+  // The file that key_path (or its nearest ancestor with a recorded origin) was written in.
+  const std::string& origin(const std::string& key_path) const;
+  // "file:line:col" of a node, or "--set a.b=v" if that key path was overridden on the command line. The
+  // file is the one the key came from, which for a merged include is not path().
   std::string where(const YAML::Node& node, const std::string& key_path) const;
   // True if key_path or one of its parents was set with --set.
   bool overridden(const std::string& key_path) const;
-  // Resolves a path written in the file relative to the file; --set paths relative to the working directory.
+  // Resolves a path written in a file relative to that file (the included one for a key that came from an
+  // include); --set paths relative to the working directory.
   std::string resolve_path(const std::string& value, const std::string& key_path) const;
 
  private:
   const std::string* override_of(const std::string& key_path) const;  // the --set covering key_path
   YAML::Node root_;
+  YAML::Mark root_mark_;  // of path()'s own document: after a merge the root map node may be an include's
   std::string path_;
+  std::vector<std::string> included_;
+  // Key path → file it was written in, for keys that came from another file than their parent ("" → path_).
+  std::map<std::string, std::string> origins_;
   std::map<std::string, std::string> overrides_;  // key path → original assignment text
 };
 

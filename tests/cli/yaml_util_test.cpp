@@ -1,8 +1,13 @@
-// Strict YAML reading: locations, --set overrides (including nested values) and path resolution.
+// Strict YAML reading: locations, --set overrides (including nested values), path resolution and
+// `include:` merging (deep merge order, per-file locations and relative paths, cycles, missing files).
 #include <boost/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "pipeline/yaml_util.h"
+#include "support/scratch.h"
 
 namespace dsx {
 
@@ -36,6 +41,91 @@ BOOST_AUTO_TEST_CASE(syntax_errors_carry_line_and_column) {
     BOOST_TEST(std::string(e.what()).find("bad.yaml:") == 0u);
     BOOST_TEST(std::string(e.what()).find("YAML syntax error") != std::string::npos);
   }
+}
+
+namespace {
+void write_file(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+}  // namespace
+
+// base.yaml < more.yaml (which includes base.yaml) < spec.yaml < --set.
+BOOST_AUTO_TEST_CASE(includes_merge_deep_and_keep_their_locations) {
+  test::TempDir tmp("dsx_yaml");
+  write_file(tmp.file("common/base.yaml"),
+             "solver: {name: euler, order: 2, s_churn: 0.5}\n"
+             "seeds: [1, 2, 3]\n"
+             "output: out/base.h5\n");
+  write_file(tmp.file("common/more.yaml"), "include: base.yaml\nsolver: {order: 3}\nlatents: {file: z.h5}\n");
+  write_file(tmp.file("spec.yaml"), "include: common/more.yaml\nseeds: [7]\nsolver:\n  name: heun\n");
+  YamlSource src = YamlSource::load_file(tmp.file("spec.yaml"), Includes::merge);
+  MapReader top(src, src.root(), "");
+  BOOST_TEST(!top.has("include"));  // consumed by the merge
+  MapReader solver(src, top.node("solver"), "solver");
+  BOOST_TEST(solver.get_string("name") == "heun");        // the spec over its includes
+  BOOST_TEST(solver.get_int("order") == 3);               // an includer over what it includes
+  BOOST_TEST(solver.get_double("s_churn") == 0.5);        // maps merge key by key
+  BOOST_TEST(src.root()["seeds"].size() == 1u);           // lists are replaced whole
+  BOOST_TEST(solver.where("name") == tmp.file("spec.yaml") + ":4:9");
+  BOOST_TEST(solver.where("order") == tmp.file("common/more.yaml") + ":2:17");
+  BOOST_TEST(solver.where("s_churn") == tmp.file("common/base.yaml") + ":1:42");
+  BOOST_TEST(top.where("seeds") == tmp.file("spec.yaml") + ":2:8");
+  // Relative paths follow the file that wrote them.
+  BOOST_TEST(src.resolve_path("out/base.h5", "output") == tmp.file("common/out/base.h5"));
+  BOOST_TEST(src.resolve_path("z.h5", "latents.file") == tmp.file("common/z.h5"));
+  BOOST_TEST(src.resolve_path("x.h5", "solver.name") == tmp.file("x.h5"));
+  BOOST_REQUIRE_EQUAL(src.included().size(), 2u);
+  BOOST_TEST(src.included()[0] == tmp.file("common/more.yaml"));
+  BOOST_TEST(src.included()[1] == tmp.file("common/base.yaml"));
+  // --set applies on top of the merge and names itself.
+  src.apply_override("solver.order=5");
+  MapReader again(src, src.root()["solver"], "solver");
+  BOOST_TEST(again.get_int("order") == 5);
+  BOOST_TEST(again.where("order") == "--set solver.order=5");
+  // Without Includes::merge, `include` is an ordinary key (configs that do not support it reject it).
+  YamlSource plain = YamlSource::load_file(tmp.file("spec.yaml"));
+  BOOST_TEST(plain.root()["include"].Scalar() == "common/more.yaml");
+  BOOST_TEST(plain.included().empty());
+}
+
+// A YAML alias shares one node between keys; overriding one key (--set or an including file) must not
+// change the other, and must keep the key order.
+BOOST_AUTO_TEST_CASE(overrides_through_an_alias_change_only_that_key) {
+  YamlSource src = YamlSource::load_string("a: {m: &m [1, 2], n: 0}\nb: {m: *m}\n", "alias.yaml");
+  src.apply_override("a.m=[3]");
+  BOOST_TEST(src.root()["a"]["m"].size() == 1u);
+  BOOST_TEST(src.root()["b"]["m"].size() == 2u);
+  BOOST_TEST(src.root()["b"]["m"][1].as<int>() == 2);
+  BOOST_TEST(src.root()["a"].begin()->first.Scalar() == "m");
+  test::TempDir tmp("dsx_yaml");
+  write_file(tmp.file("base.yaml"), "x: &x [1]\ny: *x\n");
+  write_file(tmp.file("spec.yaml"), "include: base.yaml\nx: [2, 3]\n");
+  YamlSource merged = YamlSource::load_file(tmp.file("spec.yaml"), Includes::merge);
+  BOOST_TEST(merged.root()["x"].size() == 2u);
+  BOOST_TEST(merged.root()["y"].size() == 1u);
+  BOOST_TEST(merged.root().begin()->first.Scalar() == "x");
+  BOOST_TEST(merged.where(merged.root()["x"], "x") == tmp.file("spec.yaml") + ":2:4");
+}
+
+BOOST_AUTO_TEST_CASE(include_errors_name_the_entry) {
+  test::TempDir tmp("dsx_yaml");
+  write_file(tmp.file("a.yaml"), "x: 1\ninclude: [b.yaml]\n");
+  write_file(tmp.file("b.yaml"), "include: c.yaml\n");
+  write_file(tmp.file("c.yaml"), "y: 2\ninclude: b.yaml\n");
+  std::string e = test::error_message([&] { YamlSource::load_file(tmp.file("a.yaml"), Includes::merge); });
+  BOOST_TEST(e == tmp.file("c.yaml") + ":2:10: include 'b.yaml' makes a cycle: " + tmp.file("b.yaml") + " -> " +
+                      tmp.file("c.yaml") + " -> " + tmp.file("b.yaml"));
+  write_file(tmp.file("c.yaml"), "include: [gone.yaml]\n");
+  e = test::error_message([&] { YamlSource::load_file(tmp.file("a.yaml"), Includes::merge); });
+  BOOST_TEST(e == tmp.file("c.yaml") + ":1:11: include 'gone.yaml': no such file (" + tmp.file("gone.yaml") + ")");
+  write_file(tmp.file("c.yaml"), "include: {file: x.yaml}\n");
+  e = test::error_message([&] { YamlSource::load_file(tmp.file("a.yaml"), Includes::merge); });
+  BOOST_TEST(e == tmp.file("c.yaml") + ":1:10: 'include' must be a file path or a list of file paths, got a mapping");
+  write_file(tmp.file("c.yaml"), "z: [1, 2\n");
+  e = test::error_message([&] { YamlSource::load_file(tmp.file("a.yaml"), Includes::merge); });
+  BOOST_TEST(e.rfind(tmp.file("c.yaml") + ":2:", 0) == 0u);  // syntax errors name the included file
+  BOOST_TEST(e.find("YAML syntax error") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,8 +1,12 @@
-// Spec validation (file:line:col, did-you-mean, dangling references, cycles) and sweep expansion.
+// Spec validation (file:line:col, did-you-mean, dangling references, cycles), includes, grid and zip sweep
+// expansion, and the `dsx run` options that only read the spec (--print-config, --threads).
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "experiments/stages.h"
 #include "pipeline/graph.h"
@@ -25,6 +29,33 @@ const std::string kStages =
     "  amed: {kind: train_amed, teacher: teacher}\n"
     "  eval: {kind: evaluate, predictors: [amed], seeds: 100-103, methods: [{solver: {name: euler}}], nfe: [3]}\n"
     "  report: {kind: report, inputs: [eval]}\n";
+
+namespace fs = std::filesystem;
+
+void write_file(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+const Job& job_labelled(const Plan& p, const std::string& label) {
+  for (const auto& j : p.jobs)
+    if (j.label == label) return j;
+  BOOST_FAIL("no job labelled " + label);
+  return p.jobs.front();
+}
+
+std::map<std::string, int> jobs_per_stage(const Plan& p) {
+  std::map<std::string, int> count;
+  for (const auto& j : p.jobs) count[j.stage]++;
+  return count;
+}
 
 StageKind test_kind(const std::string& name, bool throws) {
   StageKind k;
@@ -123,6 +154,269 @@ BOOST_AUTO_TEST_CASE(sweep_shares_upstream_stages) {
   std::set<std::string> keys;
   for (const auto& j : p.jobs) keys.insert(j.key.hex);
   BOOST_TEST(keys.size() == p.jobs.size());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(spec_include)
+
+// defaults < include (a later include over an earlier one) < the spec < --set, checked on resolved params.
+BOOST_AUTO_TEST_CASE(merge_order_defaults_includes_spec_set) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("first.yaml"),
+             model_line() +
+                 "stages:\n"
+                 "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 4}, seeds: [0, 1, 2, 3],\n"
+                 "            batch: 64, m: 2}\n"
+                 "  amed: {kind: train_amed, teacher: teacher, lr: 0.001, scale_dir: 0.05}\n");
+  write_file(tmp.file("second.yaml"), "stages: {teacher: {batch: 32}}\n");
+  write_file(tmp.file("spec.yaml"),
+             "name: layered\n"
+             "include: [first.yaml, second.yaml]\n"
+             "stages:\n"
+             "  teacher: {m: 3, seeds: [5, 6]}\n");
+  Plan p = load_plan(tmp.file("spec.yaml"), SpecOptions{{"stages.amed.lr=0.002"}, false}, stage_kinds());
+  BOOST_REQUIRE_EQUAL(p.jobs.size(), 2u);
+  const json& teacher = job_labelled(p, "teacher").params;
+  const json& amed = job_labelled(p, "amed").params;
+  BOOST_TEST(teacher["batch"].get<int>() == 32);      // second include over first
+  BOOST_TEST(teacher["m"].get<int>() == 3);           // spec over include
+  BOOST_TEST(teacher["seeds"].get<int>() == 2);       // a list is replaced whole, not merged by position
+  BOOST_TEST(teacher["first_seed"].get<int>() == 5);
+  BOOST_TEST(teacher["schedule"]["rho"].get<double>() == 7.0);  // built-in default under everything
+  BOOST_TEST(amed["lr"].get<double>() == 0.002);       // --set over include
+  BOOST_TEST(amed["scale_dir"].get<double>() == 0.05);  // include over default
+  BOOST_TEST(amed["batch"].get<int>() == 128);          // default
+  BOOST_TEST(p.name == "layered");
+  // Values keep the location of the file that wrote them.
+  BOOST_TEST(p.source->where(p.source->root()["stages"]["teacher"]["batch"], "stages.teacher.batch") ==
+             tmp.file("second.yaml") + ":1:27");
+  BOOST_TEST(p.source->where(p.source->root()["stages"]["teacher"]["m"], "stages.teacher.m") ==
+             tmp.file("spec.yaml") + ":4:16");
+}
+
+// An include of an include, each relative to its own directory; a relative path written in an included
+// file is relative to that file.
+BOOST_AUTO_TEST_CASE(nested_include_and_relative_paths) {
+  test::TempDir tmp("dsx_spec");
+  fs::create_directories(tmp.path / "data");
+  fs::copy_file(std::string(DSX_SOURCE_DIR) + "/data/gmm/mix8_3x8x8.h5", tmp.path / "data" / "x.h5");
+  write_file(tmp.file("configs/common/model.yaml"), "model: {kind: gaussian_mixture, file: ../../data/x.h5}\n");
+  write_file(tmp.file("configs/common/stages.yaml"),
+             "include: model.yaml\n"
+             "stages:\n"
+             "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 4}, seeds: 0-7}\n");
+  write_file(tmp.file("configs/run.yaml"), "name: nested\ninclude: common/stages.yaml\n");
+  Plan p = load_plan(tmp.file("configs/run.yaml"), {}, stage_kinds());
+  BOOST_REQUIRE_EQUAL(p.jobs.size(), 1u);
+  const YamlSource& src = *p.source;
+  BOOST_TEST(src.origin("model.file") == tmp.file("configs/common/model.yaml"));
+  BOOST_TEST(src.origin("stages.teacher.seeds") == tmp.file("configs/common/stages.yaml"));
+  BOOST_TEST(src.origin("name") == tmp.file("configs/run.yaml"));
+  BOOST_TEST(src.resolve_path("../../data/x.h5", "model.file") == tmp.file("data/x.h5"));
+  BOOST_REQUIRE_EQUAL(src.included().size(), 2u);
+  BOOST_TEST(src.included()[0] == tmp.file("configs/common/stages.yaml"));
+  BOOST_TEST(src.included()[1] == tmp.file("configs/common/model.yaml"));
+  // The same model through an absolute path: same content, same fingerprint.
+  Plan direct = load_plan_string("name: direct\n" + model_line() +
+                                     "stages:\n"
+                                     "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 4}, "
+                                     "seeds: 0-7}\n",
+                                 "t.yaml", {}, stage_kinds());
+  BOOST_TEST(p.jobs[0].model_fingerprint == direct.jobs[0].model_fingerprint);
+  BOOST_TEST(p.jobs[0].params == direct.jobs[0].params);
+}
+
+BOOST_AUTO_TEST_CASE(include_cycle_is_an_error) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("a.yaml"), "name: a\ninclude: b.yaml\n" + model_line());
+  write_file(tmp.file("b.yaml"), "include: [a.yaml]\n");
+  std::string e = test::error_message([&] { load_plan(tmp.file("a.yaml"), {}, stage_kinds()); });
+  BOOST_TEST_INFO(e);
+  BOOST_TEST(e.rfind(tmp.file("b.yaml") + ":1:11: include 'a.yaml' makes a cycle: ", 0) == 0u);
+  BOOST_TEST(e.find(tmp.file("a.yaml") + " -> " + tmp.file("b.yaml") + " -> " + tmp.file("a.yaml")) !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(missing_include_has_location) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("common.yaml"), model_line());
+  write_file(tmp.file("spec.yaml"), "name: m\ninclude:\n  - common.yaml\n  - sub/missing.yaml\n");
+  std::string e = test::error_message([&] { load_plan(tmp.file("spec.yaml"), {}, stage_kinds()); });
+  BOOST_TEST_INFO(e);
+  BOOST_TEST(e == tmp.file("spec.yaml") + ":4:5: include 'sub/missing.yaml': no such file (" +
+                      tmp.file("sub/missing.yaml") + ")");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_in_include_has_its_location) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("common.yaml"),
+             model_line() +
+                 "stages:\n"
+                 "  teacher: {kind: teacher, schedule: {kind: polynomial, num_steps: 4}, seedz: 0-7}\n");
+  write_file(tmp.file("spec.yaml"), "name: u\ninclude: common.yaml\nprecision: float64\n");
+  std::string e = test::error_message([&] { load_plan(tmp.file("spec.yaml"), {}, stage_kinds()); });
+  BOOST_TEST_INFO(e);
+  BOOST_TEST(e.rfind(tmp.file("common.yaml") + ":3:72: unknown key 'stages.teacher.seedz'", 0) == 0u);
+  BOOST_TEST(e.find("did you mean 'seeds'") != std::string::npos);
+  // An unknown top-level key of the spec itself still names the spec.
+  write_file(tmp.file("spec.yaml"), "name: u\ninclude: common.yaml\nprecison: float64\n");
+  e = test::error_message([&] { load_plan(tmp.file("spec.yaml"), {}, stage_kinds()); });
+  BOOST_TEST(e.rfind(tmp.file("spec.yaml") + ":3:1: unknown key 'precison' (did you mean 'precision'?)", 0) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(include_cannot_come_from_set) {
+  std::string e = spec_error("name: t\n" + model_line() + kStages, {"include=other.yaml"});
+  BOOST_TEST(e == "--set include=other.yaml: 'include' is only read from spec files; write it in the spec");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(spec_zip)
+
+BOOST_AUTO_TEST_CASE(zip_walks_lists_together_and_shares_upstream) {
+  std::string text = "name: t\n" + model_line() + kStages +
+                     "sweep:\n"
+                     "  zip:\n"
+                     "    stages.amed.scale_dir: [0.01, 0.02, 0.03]\n"
+                     "    stages.amed.lr: [0.001, 0.002, 0.003]\n";
+  Plan p = load_plan_string(text, "t.yaml", {}, stage_kinds());
+  std::map<std::string, int> count = jobs_per_stage(p);
+  BOOST_TEST(p.jobs.size() == 8u);  // not 1 + 9 + 9 + 1: a zip is not a grid
+  BOOST_TEST(count["teacher"] == 1);
+  BOOST_TEST(count["amed"] == 3);
+  BOOST_TEST(count["eval"] == 3);
+  BOOST_TEST(count["report"] == 1);
+  const Job& teacher = job_labelled(p, "teacher");
+  for (const char* point : {"scale_dir=0.01,lr=0.001", "scale_dir=0.02,lr=0.002", "scale_dir=0.03,lr=0.003"}) {
+    const Job& amed = job_labelled(p, std::string("amed[") + point + "]");
+    BOOST_TEST(amed.point == point);
+    BOOST_TEST(amed.params["lr"].get<double>() * 10 == amed.params["scale_dir"].get<double>(),
+               boost::test_tools::tolerance(1e-12));
+    BOOST_REQUIRE_EQUAL(amed.deps.size(), 1u);
+    BOOST_TEST(&p.jobs[amed.deps[0]] == &teacher);  // every point shares the one teacher job
+    const Job& eval = job_labelled(p, std::string("eval[") + point + "]");
+    BOOST_TEST(p.jobs[eval.deps.at(0)].label == amed.label);
+  }
+  BOOST_TEST(p.jobs.back().deps.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(zip_length_mismatch_has_location) {
+  std::string text = "name: t\n" + model_line() + kStages +  // lines 1-7
+                     "sweep:\n"
+                     "  zip:\n"
+                     "    stages.amed.scale_dir: [0.01, 0.02, 0.03]\n"
+                     "    stages.amed.lr: [0.001, 0.002]\n";
+  std::string e = spec_error(text);
+  BOOST_TEST(e == "t.yaml:11:21: sweep.zip: the lists of a zip group are walked together and must have equal "
+                  "lengths; 'stages.amed.scale_dir' has 3 values, 'stages.amed.lr' has 2");
+  // In a list of groups the message names the group.
+  e = spec_error("name: t\n" + model_line() + kStages +
+                 "sweep: {zip: [{stages.amed.lr: [0.1]}, {stages.teacher.m: [1, 2], stages.amed.scale_dir: [0.1]}]}\n");
+  BOOST_TEST(e.rfind("t.yaml:8:", 0) == 0u);
+  BOOST_TEST(e.find("sweep.zip[1]: the lists") != std::string::npos);
+  BOOST_TEST(e.find("'stages.teacher.m' has 2 values, 'stages.amed.scale_dir' has 1") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(key_swept_twice_is_an_error) {
+  std::string e = spec_error("name: t\n" + model_line() + kStages +
+                             "sweep:\n"
+                             "  stages.amed.lr: [0.1, 0.2]\n"
+                             "  zip: {stages.amed.lr: [0.3, 0.4], stages.amed.scale_dir: [0.1, 0.2]}\n");
+  BOOST_TEST(e == "t.yaml:10:25: 'stages.amed.lr' is swept twice (also at t.yaml:9:19)");
+}
+
+// A grid key and two zip groups: 2 × 2 × 2 points; jobs are shared wherever their inputs agree.
+BOOST_AUTO_TEST_CASE(grid_crossed_with_zip_groups) {
+  std::string text = "name: t\n" + model_line() + kStages +
+                     "sweep:\n"
+                     "  stages.teacher.m: [1, 2]\n"
+                     "  zip:\n"
+                     "    - {stages.amed.scale_dir: [0.01, 0.02], stages.amed.lr: [0.001, 0.002]}\n"
+                     "    - {stages.teacher.seeds: [0-7, 0-15], stages.eval.seeds: [100-103, 200-203]}\n";
+  Plan p = load_plan_string(text, "t.yaml", {}, stage_kinds());
+  std::map<std::string, int> count = jobs_per_stage(p);
+  BOOST_TEST(count["teacher"] == 4);  // m × teacher seeds
+  BOOST_TEST(count["amed"] == 8);
+  BOOST_TEST(count["eval"] == 8);
+  BOOST_TEST(count["report"] == 1);
+  BOOST_TEST(p.jobs.size() == 21u);
+  // Every key of the point, by its shortest unambiguous suffix (two keys end in "seeds").
+  const std::string point = "m=2,scale_dir=0.02,lr=0.002,teacher.seeds=0-15,eval.seeds=200-203";
+  const Job& eval = job_labelled(p, "eval[" + point + "]");
+  BOOST_TEST(eval.params["first_seed"].get<int>() == 200);
+  const Job& amed = p.jobs[eval.deps.at(0)];
+  BOOST_TEST(amed.params["lr"].get<double>() == 0.002);
+  const Job& teacher = p.jobs[amed.deps.at(0)];
+  BOOST_TEST(teacher.params["m"].get<int>() == 2);
+  BOOST_TEST(teacher.params["seeds"].get<int>() == 16);
+  BOOST_TEST(teacher.label == "teacher[m=2,scale_dir=0.01,lr=0.001,teacher.seeds=0-15,eval.seeds=200-203]");
+  std::set<int> teachers_of_amed;
+  for (const auto& j : p.jobs)
+    if (j.stage == "amed") teachers_of_amed.insert(j.deps.at(0));
+  BOOST_TEST(teachers_of_amed.size() == 4u);
+  // One resolved document per point, then the jobs.
+  size_t docs = 0;
+  for (size_t at = 0; (at = p.resolved_yaml.find("# sweep point: ", at)) != std::string::npos; ++at) ++docs;
+  BOOST_TEST(docs == 8u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(run_cli)
+
+const std::string kTinyStages =
+    "stages:\n"
+    "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 3}, seeds: 0-3}\n"
+    "  amed: {kind: train_amed, teacher: teacher}\n";
+
+BOOST_AUTO_TEST_CASE(print_config_resolves_and_runs_nothing) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("common.yaml"), model_line() + kTinyStages);
+  write_file(tmp.file("spec.yaml"), "name: pc\ninclude: common.yaml\nsweep: {stages.amed.scale_dir: [0.01, 0.02]}\n");
+  const std::string dirs = " --cache-dir " + tmp.file("cache") + " --runs-dir " + tmp.file("runs");
+  auto r = test::run_dsx("run " + tmp.file("spec.yaml") + " --print-config --set stages.amed.lr=0.004" + dirs);
+  BOOST_TEST_INFO(r.out);
+  BOOST_REQUIRE_EQUAL(r.code, 0);
+  BOOST_TEST(r.out.rfind("# " + tmp.file("spec.yaml") + " resolved; included: " + tmp.file("common.yaml") +
+                             "; --set stages.amed.lr=0.004\n",
+                         0) == 0u);
+  BOOST_TEST(r.out.find("# sweep point: scale_dir=0.02\n") != std::string::npos);
+  BOOST_TEST(r.out.find("amed: {kind: train_amed, teacher: teacher, lr: 0.004, scale_dir: 0.02}") !=
+             std::string::npos);
+  BOOST_TEST(r.out.find("\njobs:\n") != std::string::npos);
+  BOOST_TEST(r.out.find("  amed[scale_dir=0.01]:\n    kind: train_amed\n    sweep_point: scale_dir=0.01\n"
+                        "    inputs: [teacher]\n") != std::string::npos);
+  // Defaults never written anywhere: the AMED student's max_order and the teacher's solver and batch.
+  BOOST_TEST(r.out.find("      max_order: 3\n") != std::string::npos);
+  BOOST_TEST(r.out.find("      solver: heun\n") != std::string::npos);
+  BOOST_TEST(r.out.find("      batch: 256\n") != std::string::npos);
+  BOOST_TEST(!fs::exists(tmp.file("cache")));
+  BOOST_TEST(!fs::exists(tmp.file("runs")));
+  // What a real run records as resolved.yaml is the same text.
+  auto run = test::run_dsx("run " + tmp.file("spec.yaml") + " --set stages.amed.lr=0.004" + dirs);
+  BOOST_TEST_INFO(run.out);
+  BOOST_REQUIRE_EQUAL(run.code, 0);
+  std::vector<fs::path> runs;
+  for (const auto& e : fs::directory_iterator(tmp.file("runs"))) runs.push_back(e.path());
+  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
+  BOOST_TEST(slurp(runs[0] / "resolved.yaml") == r.out);
+}
+
+BOOST_AUTO_TEST_CASE(threads_after_the_subcommand) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("spec.yaml"), "name: th\n" + model_line() + kTinyStages);
+  const std::string args = tmp.file("spec.yaml") + " --dry-run --cache-dir " + tmp.file("cache");
+  for (const std::string& cmd : {"run " + args + " --threads 1", "--threads 1 run " + args}) {
+    auto r = test::run_dsx(cmd);
+    BOOST_TEST_INFO(cmd << "\n" << r.out);
+    BOOST_TEST(r.code == 0);
+    BOOST_TEST(r.out.rfind("RUN    teacher ", 0) == 0u);
+    BOOST_TEST(r.out.find("\nRUN    amed ") != std::string::npos);
+  }
+  auto bad = test::run_dsx("run " + args + " --threads -2");
+  BOOST_TEST(bad.code != 0);
+  BOOST_TEST(bad.out.find("--threads") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

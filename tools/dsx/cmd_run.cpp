@@ -21,18 +21,25 @@ Action add_run(CLI::App& app) {
   struct Args {
     std::string spec, cache_dir, runs_dir = "runs";
     std::vector<std::string> sets, force;
-    bool dry = false, light = false;
+    bool dry = false, light = false, print_config = false;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("spec", a->spec, "experiment spec (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
   cmd->add_flag("--dry-run", a->dry, "print each stage as HIT or RUN with the reason; compute nothing");
   cmd->add_flag("--light", a->light, "apply the spec's `light` overrides (small seed ranges)");
+  cmd->add_flag("--print-config", a->print_config,
+                "print the resolved spec (includes, light and --set applied; one document per sweep point) and "
+                "every job's parameters with defaults filled in; run nothing");
   cmd->add_option("--cache-dir", a->cache_dir, "artifact cache root (default $DSX_CACHE_DIR, else .cache/dsx)");
   cmd->add_option("--force", a->force, "recompute STAGE (name or label) or 'all' (repeatable)");
   cmd->add_option("--runs-dir", a->runs_dir, "where run directories are created (default: runs)");
   return [a] {
     Plan plan = load_plan(a->spec, SpecOptions{a->sets, a->light}, stage_kinds());
+    if (a->print_config) {
+      fmt::print("{}", plan.resolved_yaml);
+      return 0;
+    }
     for (const auto& f : a->force) {
       bool known = f == "all";
       for (const auto& j : plan.jobs) known = known || j.stage == f || j.label == f;

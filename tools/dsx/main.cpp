@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 
 #include "commands.h"
@@ -11,7 +12,11 @@ int main(int argc, char** argv) {
   CLI::App app{"dsx: fast ODE-based sampling of diffusion models (AMED, SciRE and baselines)"};
   app.require_subcommand(1);
   int threads = 0;
-  app.add_option("--threads", threads, "intra-op threads for LibTorch (0 = library default)")->check(CLI::NonNegativeNumber);
+  auto add_threads_option = [&threads](CLI::App& to) {
+    to.add_option("--threads", threads, "intra-op threads for LibTorch (0 = library default)")
+        ->check(CLI::NonNegativeNumber);
+  };
+  add_threads_option(app);
   std::map<CLI::App*, dsx::cli::Action> actions;
   auto add = [&](dsx::cli::Action (*fn)(CLI::App&)) {
     size_t before = app.get_subcommands({}).size();
@@ -27,6 +32,14 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_train_amed);
   add(dsx::cli::add_cache);
   add(dsx::cli::add_run);
+  // Every subcommand takes --threads too, so it may follow the subcommand's arguments (`dsx run S --threads 2`).
+  std::function<void(CLI::App&)> add_threads_everywhere = [&](CLI::App& parent) {
+    for (CLI::App* sub : parent.get_subcommands({})) {
+      if (!sub->get_option_no_throw("--threads")) add_threads_option(*sub);
+      add_threads_everywhere(*sub);
+    }
+  };
+  add_threads_everywhere(app);
   CLI11_PARSE(app, argc, argv);
   try {
     if (threads > 0) at::set_num_threads(threads);
