@@ -1,5 +1,6 @@
 #include "core/progress.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -115,6 +116,12 @@ void ProgressLine::report(bool final) {
     else
       log_(fmt::format("  {}: {}", label_, status(unit_, done_, total_, elapsed)));
   }
+}
+
+double peak_rss_mib() {
+  struct rusage u {};
+  ::getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 }  // namespace dsx

@@ -44,4 +44,7 @@ class ProgressLine {
   std::mutex mutex_;
 };
 
+// Peak resident memory of this process so far, in MiB (getrusage): what benchmarks of long stages report.
+double peak_rss_mib();
+
 }  // namespace dsx

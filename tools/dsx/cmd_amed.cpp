@@ -39,8 +39,9 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
   }
   TeacherStoreReport r = ensure_teacher(store, c.spec, *c.model.model, device, progress, lock_timeout);
   for (const auto& w : r.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
-  fmt::print("{} teacher {}: {} seeds cached, {} computed in {} shards, {:.2f} s\ncache {}\n", r.status, r.key,
-             r.cached, r.computed, r.shards_written, r.seconds, store.dir("teacher", r.key));
+  fmt::print("{} teacher {}: {} seeds cached, {} computed in {} shards, {:.2f} s, peak memory {:.0f} MiB\ncache {}\n",
+             r.status, r.key, r.cached, r.computed, r.shards_written, r.seconds, peak_rss_mib(),
+             store.dir("teacher", r.key));
   if (!export_to.empty()) {
     TeacherShards shards(store, teacher_key(c.spec, c.model.model->info(), device), c.spec.seeds);
     export_teacher(shards, TeacherPlan(c.spec, *c.model.model, device), export_to);
