@@ -306,7 +306,7 @@ void append_data_floor(const EvalSpec& e, const LoadedModel& model, const std::s
       for (size_t i = 0; i < ref_seeds.size(); ++i) ref_seeds[i] = kDataSeedBase + int64_t(i);
       ref = model.data->sample_data(ref_seeds);
     }
-    rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, model.model.get())});
+    rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, model.model.get()), ""});
   }
 }
 

@@ -21,7 +21,12 @@ std::string emit(const YAML::Node& n) {
   return e.c_str();
 }
 
-using Assignment = std::pair<std::string, std::string>;  // key path, value text
+// key path = value, as written in the spec at `written_at` (a sweep entry); text is for labels.
+struct Assignment {
+  std::string key, text;
+  YAML::Node value;
+  std::string written_at;
+};
 using Point = std::vector<Assignment>;
 // One dimension of a sweep: a grid key (one assignment per value) or a zip group (several per position).
 // Axes are crossed; the entries of one axis are walked in order.
@@ -72,7 +77,7 @@ class SweepReader {
     const std::string location = "sweep." + key;
     claim(key, src_.where(values, location));
     Axis axis;
-    for (const auto& v : values_of(values, location, location)) axis.push_back({{key, emit(v)}});
+    for (const auto& v : values_of(values, location, location)) axis.push_back({{key, emit(v), v, location}});
     return axis;
   }
 
@@ -107,7 +112,7 @@ class SweepReader {
              "values, '{}' has {}",
              src_.where(values, at), name, first_key, axis.size(), key, values.size());
       }
-      for (size_t i = 0; i < values.size(); ++i) axis[i].emplace_back(key, emit(values[i]));
+      for (size_t i = 0; i < values.size(); ++i) axis[i].push_back({key, emit(values[i]), values[i], at});
     }
     return axis;
   }
@@ -131,12 +136,12 @@ std::string point_text(const Point& point) {
             key[key.size() - tail.size() - 1] == '.');
   };
   std::vector<std::string> parts;
-  for (const auto& [key, value] : point) {
+  for (const auto& [key, value, node, at] : point) {
     std::string label = key;
     for (size_t n = 1; suffix(key, n) != key; ++n) {
       std::string tail = suffix(key, n);
       bool shared = false;
-      for (const auto& other : point) shared = shared || (other.first != key && ends_with(other.first, tail));
+      for (const auto& other : point) shared = shared || (other.key != key && ends_with(other.key, tail));
       if (!shared) {
         label = tail;
         break;
@@ -392,7 +397,7 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
       if (!src.root()["light"]) fail("{}: --light given but the spec has no 'light' section", src.path());
       MapReader light(src, src.root()["light"], "light");
       for (auto it = src.root()["light"].begin(); it != src.root()["light"].end(); ++it)
-        src.apply_override(it->first.Scalar() + "=" + emit(it->second));
+        src.assign(it->first.Scalar(), it->second, "light." + it->first.Scalar());
     }
     for (const auto& o : opts.overrides) src.apply_override(o);
   };
@@ -404,7 +409,7 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
   for (size_t i = 0; i < points.size(); ++i) {
     std::shared_ptr<YamlSource> src = i == 0 && points[i].empty() ? first : load();
     if (src != first) apply(*src);
-    for (const auto& [k, v] : points[i]) src->apply_override(k + "=" + v);
+    for (const auto& a : points[i]) src->assign(a.key, a.value, a.written_at);
     ex.add_point(src, points[i]);
     ex.plan.resolved_yaml += point_document(*src, points[i]);
   }

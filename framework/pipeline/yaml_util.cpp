@@ -207,10 +207,24 @@ void YamlSource::apply_override(const std::string& assignment) {
   } catch (const YAML::Exception& e) {
     fail("--set {}: cannot parse value '{}': {}", key, text, e.msg);
   }
+  put_path(key, value, "--set " + assignment);
+  overrides_[key] = assignment;
+}
+
+void YamlSource::assign(const std::string& key, const YAML::Node& value, const std::string& written_at) {
+  put_path(key, value, written_at);
+  const std::string file = origin(written_at);
+  auto under = [&](const std::string& k) { return k == key || k.rfind(key + ".", 0) == 0; };
+  for (auto it = overrides_.begin(); it != overrides_.end();) it = under(it->first) ? overrides_.erase(it) : std::next(it);
+  for (auto it = origins_.begin(); it != origins_.end();) it = under(it->first) ? origins_.erase(it) : std::next(it);
+  origins_[key] = file;
+}
+
+void YamlSource::put_path(const std::string& key, const YAML::Node& value, const std::string& what) {
   std::vector<std::string> parts;
   std::stringstream ss(key);
   for (std::string p; std::getline(ss, p, '.');) {
-    if (p.empty()) fail("--set '{}': empty component in key path", assignment);
+    if (p.empty()) fail("{}: empty component in key path '{}'", what, key);
     parts.push_back(p);
   }
   // yaml-cpp handles are references: `map` is re-pointed with reset(), never assigned, and values are
@@ -221,7 +235,7 @@ void YamlSource::apply_override(const std::string& assignment) {
     prefix += (i ? "." : "") + parts[i];
     const YAML::Node next = static_cast<const YAML::Node&>(map)[parts[i]];
     if (next.IsDefined() && !next.IsNull() && !next.IsMap())
-      fail("--set {}: '{}' is {}, not a mapping", key, prefix, type_name(next));
+      fail("{}: '{}' is {}, not a mapping", what, prefix, type_name(next));
     if (next.IsDefined() && next.IsMap()) {
       map.reset(next);
       continue;
@@ -231,7 +245,6 @@ void YamlSource::apply_override(const std::string& assignment) {
     map.reset(created);
   }
   put(map, YAML::Node(parts.back()), value);
-  overrides_[key] = assignment;
 }
 
 std::string YamlSource::dir() const { return dir_of(path_); }

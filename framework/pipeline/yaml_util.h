@@ -28,6 +28,9 @@ class YamlSource {
   static YamlSource load_string(const std::string& text, const std::string& name, Includes includes = Includes::none);
   // "a.b.c=value": value parsed as YAML (so lists and numbers work); creates missing maps.
   void apply_override(const std::string& assignment);
+  // key.path = value, where the value was written in this source's files under the key path `written_at`
+  // (a `sweep:` or `light:` entry): unlike --set, its locations and relative paths stay those of that file.
+  void assign(const std::string& key, const YAML::Node& value, const std::string& written_at);
 
   const YAML::Node& root() const { return root_; }
   const std::string& path() const { return path_; }
@@ -46,6 +49,7 @@ class YamlSource {
 
  private:
   const std::string* override_of(const std::string& key_path) const;  // the --set covering key_path
+  void put_path(const std::string& key, const YAML::Node& value, const std::string& what);
   YAML::Node root_;
   YAML::Mark root_mark_;  // of path()'s own document: after a merge the root map node may be an include's
   std::string path_;

@@ -227,6 +227,30 @@ BOOST_AUTO_TEST_CASE(nested_include_and_relative_paths) {
   BOOST_TEST(p.jobs[0].params == direct.jobs[0].params);
 }
 
+// Sweep and light values are written in the spec: relative paths resolve against that file (not the working
+// directory, as --set values do) and errors point into the sweep list.
+BOOST_AUTO_TEST_CASE(sweep_and_light_values_keep_their_file) {
+  test::TempDir tmp("dsx_spec");
+  fs::create_directories(tmp.path / "data");
+  fs::copy_file(std::string(DSX_SOURCE_DIR) + "/data/gmm/mix8_3x8x8.h5", tmp.path / "data" / "x.h5");
+  write_file(tmp.file("configs/run.yaml"), "name: swept\nmodel: {kind: amed_toy}\n"
+                                            "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}], nfe: [3]}\n"
+                                            "sweep:\n  model: [{kind: gaussian_mixture, file: ../data/x.h5}, {kind: amed_toy}]\n"
+                                            "light:\n  model: {kind: gaussian_mixture, file: ../data/x.h5}\n");
+  Plan p = load_plan(tmp.file("configs/run.yaml"), {}, stage_kinds());
+  BOOST_TEST(p.jobs.size() == 2u);
+  BOOST_TEST(p.jobs[0].model_fingerprint != p.jobs[1].model_fingerprint);
+  Plan light = load_plan(tmp.file("configs/run.yaml"), SpecOptions{{"sweep={}"}, true}, stage_kinds());
+  BOOST_REQUIRE_EQUAL(light.jobs.size(), 1u);
+  BOOST_TEST(light.jobs[0].model_fingerprint == p.jobs[0].model_fingerprint);
+  // A bad value inside the sweep list is reported at its own line and column.
+  write_file(tmp.file("configs/bad.yaml"), "name: bad\nmodel: {kind: amed_toy}\n"
+                                            "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}]}\n"
+                                            "sweep:\n  stages.eval.nfe: [[3], [zero]]\n");
+  std::string e = test::error_message([&] { load_plan(tmp.file("configs/bad.yaml"), {}, stage_kinds()); });
+  BOOST_TEST(e.find(tmp.file("configs/bad.yaml") + ":6:") == 0u, e);
+}
+
 BOOST_AUTO_TEST_CASE(include_cycle_is_an_error) {
   test::TempDir tmp("dsx_spec");
   write_file(tmp.file("a.yaml"), "name: a\ninclude: b.yaml\n" + model_line());
