@@ -9,12 +9,32 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "experiments/stages.h"
 #include "pipeline/graph.h"
 #include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 
 namespace dsx::cli {
+
+namespace {
+
+// The report's first table (its headline metric) on stdout, so a run ends with its result.
+void print_first_table(const std::string& report) {
+  std::ifstream in(report);
+  std::string line, out;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) {
+      if (inside) break;
+      inside = true;
+    }
+    if (inside) out += line + "\n";
+  }
+  if (!out.empty()) fmt::print("\n{}(all tables: {})\n\n", out, report);
+}
+
+}  // namespace
 
 Action add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "run an experiment spec (stages: teacher, train_amed, evaluate, report)");
@@ -80,14 +100,16 @@ Action add_run(CLI::App& app) {
     }
     summary["stages"] = stages;
     summary["ok"] = failed == 0;
+    summary["peak_rss_mib"] = peak_rss_mib();
     std::ifstream results(rd.file("results.json"));
     if (results) summary["results"] = json::parse(results);
     write_text(rd.file("summary.json"), summary.dump(2));
     for (size_t i = 0; i < plan.jobs.size(); ++i)
       rd.log(fmt::format("{:<9} {:<28} {:7.2f} s{}", st[i].state, plan.jobs[i].label, st[i].seconds,
                          st[i].error.empty() ? "" : "  " + st[i].error));
-    rd.log(fmt::format("{} in {:.1f} s; run directory {}", failed ? fmt::format("{} stage(s) failed", failed) : "done",
-                       secs, rd.path));
+    print_first_table(rd.file("report.md"));
+    rd.log(fmt::format("{} in {:.1f} s, peak memory {:.0f} MiB; run directory {}",
+                       failed ? fmt::format("{} stage(s) failed", failed) : "done", secs, peak_rss_mib(), rd.path));
     return failed ? 1 : 0;
   };
 }
