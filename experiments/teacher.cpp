@@ -78,7 +78,6 @@ StageKind teacher_stage() {
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
     LoadedModel m = stage_util::model_of(ctx.job);
     TeacherSpec s = stage_util::teacher_spec_of(ctx.job, m.model->info());
-    if (ctx.force) std::filesystem::remove_all(ctx.cache.dir(ctx.job.key));
     const std::string label = ctx.job.label;
     int64_t last = -1;
     Progress progress = [&](int64_t done, int64_t total) {
@@ -87,7 +86,9 @@ StageKind teacher_stage() {
       last = pct;
     };
     ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
-    TeacherStoreReport r = ensure_teacher(ctx.cache, s, *m.model, stage_util::device_of(ctx.job), progress);
+    // --force: ensure_teacher deletes the entry under the key's lock (a concurrent writer may hold it).
+    TeacherStoreReport r =
+        ensure_teacher(ctx.cache, s, *m.model, stage_util::device_of(ctx.job), progress, -1, ctx.force);
     for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
     ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));
     return {};

@@ -160,13 +160,18 @@ TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& s
 }
 
 TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, Denoiser& model,
-                                  at::Device device, const Progress& progress, double lock_timeout_s) {
+                                  at::Device device, const Progress& progress, double lock_timeout_s, bool reset) {
   if (spec.seeds.empty()) fail("teacher: no seeds given");
   auto t0 = std::chrono::steady_clock::now();
   TeacherStoreReport r;
   cache::CacheKey key = teacher_key(spec, model.info(), device);
   r.key = key.hex;
-  cache::Lock lock = cache.lock(key, lock_timeout_s);
+  cache::Lock lock = cache.lock(key, lock_timeout_s);  // held until return: scan, generation and commits
+  if (reset) {  // the lock file lives beside the entry directory, so removing the entry keeps the lock
+    std::error_code ec;
+    fs::remove_all(cache.dir(key), ec);
+    if (ec) fail("teacher: cannot reset cache entry {}: {}", cache.dir(key), ec.message());
+  }
   std::vector<Shard> shards = scan(cache, key, &r.warnings, true);
   std::vector<int64_t> missing = missing_seeds(spec.seeds, shards);
   r.cached = int64_t(spec.seeds.size() - missing.size());

@@ -38,10 +38,13 @@ struct TeacherStoreReport {
 };
 
 // Makes every seed of spec.seeds available in the cache, computing only the missing ones (spec.batch
-// seeds per shard, spec.workers batches at a time). Holds the key's lock while it works; lock_timeout_s
-// < 0 waits forever.
+// seeds per shard, spec.workers batches at a time). Holds the key's lock from before it looks at the
+// entry until the last shard is committed; lock_timeout_s < 0 waits forever. `reset` (--force) deletes
+// the entry once the lock is held, so every requested seed is recomputed and no concurrent writer of the
+// key can have shards in flight.
 TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, Denoiser& model,
-                                  at::Device device, const Progress& progress = {}, double lock_timeout_s = -1);
+                                  at::Device device, const Progress& progress = {}, double lock_timeout_s = -1,
+                                  bool reset = false);
 
 // What ensure_teacher would do, without computing or locking: HIT/EXTEND/RUN and the counts.
 TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& spec, const ModelInfo& info,
