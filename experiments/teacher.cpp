@@ -5,6 +5,7 @@
 
 #include "amed/teacher_store.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "experiments/stages.h"
 #include "pipeline/sample_config.h"
 
@@ -65,6 +66,11 @@ StageKind teacher_stage() {
     LoadedModel m = stage_util::model_of(job);
     return teacher_key(stage_util::teacher_spec_of(job, m.model->info()), m.model->info(), stage_util::device_of(job));
   };
+  k.output_id = [](const Job& job) {
+    LoadedModel m = stage_util::model_of(job);
+    TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
+    return job.key.hex + "+seeds:" + cache::CacheKey::of("seeds", 1, s.seeds, {}, "", "").hex;
+  };
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
     LoadedModel m = stage_util::model_of(job);
     TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
@@ -73,25 +79,23 @@ StageKind teacher_stage() {
            : p.status == "EXTEND"
                ? fmt::format("{} of {} seeds cached; computing the rest", p.cached, s.seeds.size())
                : "no cached trajectories for these settings";
+    for (const auto& w : p.warnings) *why += "; " + w;  // e.g. a corrupt shard that will be recomputed
     return p.status;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
     LoadedModel m = stage_util::model_of(ctx.job);
     TeacherSpec s = stage_util::teacher_spec_of(ctx.job, m.model->info());
     const std::string label = ctx.job.label;
-    int64_t last = -1;
-    Progress progress = [&](int64_t done, int64_t total) {
-      int64_t pct = 100 * done / total;
-      if (pct / 25 != last / 25 || done == total) ctx.log(fmt::format("  {}: {}/{} samples", label, done, total));
-      last = pct;
-    };
+    ProgressLine line(label, "samples", 0, ctx.log);
+    Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
     // --force: ensure_teacher deletes the entry under the key's lock (a concurrent writer may hold it).
     TeacherStoreReport r =
         ensure_teacher(ctx.cache, s, *m.model, stage_util::device_of(ctx.job), progress, -1, ctx.force);
     for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
+    line.finish();
     ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));
-    return {};
+    return {{}, json{{"computed", r.computed}}};
   };
   return k;
 }

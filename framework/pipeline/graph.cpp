@@ -22,7 +22,10 @@ void compute_keys(Plan& plan) {
       continue;
     }
     std::vector<std::string> up;
-    for (int d : j.deps) up.push_back(plan.jobs[d].key.hex);
+    for (int d : j.deps) {
+      const Job& dep = plan.jobs[d];
+      up.push_back(dep.kind->output_id ? dep.kind->output_id(dep) : dep.key.hex);
+    }
     j.key = cache::CacheKey::of(j.kind->name, j.kind->version, j.params, up, j.model_fingerprint, j.dtype_device);
   }
 }
@@ -64,7 +67,7 @@ std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, 
     if (j.kind->probe) {
       state = j.kind->probe(j, cache, &why);
     } else {
-      state = cache.lookup(j.key, &why, false) ? "HIT" : "RUN";
+      state = cache.lookup(j.key, &why) ? "HIT" : "RUN";  // with checksums: a corrupt file is a RUN here too
       if (state == "RUN") why = miss_reason(j, cache, why);
     }
     if (state == "HIT") {
@@ -73,7 +76,7 @@ std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, 
           state = "RUN";
           why = fmt::format("upstream '{}' will {}", plan.jobs[d].label, st[d].state == "EXTEND" ? "extend" : "run");
           // A HIT downstream of an EXTEND/RUN stays a HIT when its key is unchanged (teacher extension keeps the key).
-          if (cache.lookup(j.key, nullptr, false)) state = "HIT", why = "cached";
+          if (cache.lookup(j.key, nullptr)) state = "HIT", why = "cached";
           break;
         }
       if (why.empty()) why = "cached";
@@ -110,8 +113,12 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
             if (j.kind->probe) {  // manages its own entry
               std::string why;
               std::string state = ctx.force ? "RUN" : j.kind->probe(j, cache, &why);
-              if (state != "HIT") j.kind->run(ctx);
-              st[i] = {state, state == "HIT" ? "cached" : why};
+              if (state != "HIT") {
+                json done = j.kind->run(ctx).second;
+                // Another process computed it while this one waited for the key's lock.
+                if (done.value("computed", int64_t(-1)) == 0) state = "HIT", why = "cached by a concurrent run";
+              }
+              st[i] = {state, state == "HIT" && why.empty() ? "cached" : why};
             } else {
               cache::Lock lock = cache.lock(j.key);
               std::string why;

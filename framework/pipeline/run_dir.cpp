@@ -41,8 +41,8 @@ RunDir RunDir::create(const std::string& root, const std::string& name, const st
   fs::create_directories(root);
   std::string base = fs::path(root) / (std::string(stamp) + "-" + name);
   std::string path = base;
-  for (int i = 1; fs::exists(path); ++i) path = base + "-" + std::to_string(i);
-  fs::create_directories(path);
+  // create_directory is the atomic claim: two runs started in the same second get two directories.
+  for (int i = 1; !fs::create_directory(path); ++i) path = base + "-" + std::to_string(i);
   RunDir r{path};
   fs::copy_file(spec_path, r.file("spec.yaml"));
   write_text(r.file("resolved.yaml"), resolved_yaml);

@@ -59,6 +59,9 @@ struct StageKind {
   // Computes the artifact into out_dir; returns the files written (relative) and extra meta. A stage with
   // `probe` manages its own cache entry and returns nothing.
   std::function<std::pair<std::vector<std::string>, json>(StageRun&)> run;
+  // Optional: what downstream keys depend on, when it is more than the key (teacher: the key leaves the seeds
+  // out, but a predictor trained on its trajectories depends on which seeds there are).
+  std::function<std::string(const Job&)> output_id;
   // Optional: after a HIT or RUN, copies things into the run directory.
   std::function<void(StageRun&)> publish;
 };

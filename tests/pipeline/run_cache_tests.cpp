@@ -4,9 +4,6 @@
 // seed range and `--force teacher` racing another forced run. Results are compared bit for bit: the
 // teacher trajectories seed by seed, the predictor's parameters, every metric value of the evaluate
 // entries (rows.json, full double precision) and the published metrics.csv (wall-clock rows left out).
-// Behaviour that is wrong today is checked with BOOST_TEST_WARN and a "KNOWN BUG" message (the dry run
-// not seeing a same-size corruption of a plain stage's file; train_amed's key ignoring the teacher's
-// seeds): make those BOOST_TEST once fixed.
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -460,9 +457,9 @@ BOOST_AUTO_TEST_CASE(corrupted_cache_files_are_detected_and_rebuilt_identically,
   flip_byte(c / "evaluate" / first.key.at("eval") / "rows.json", 40);
   {
     auto dry = dry_run(spec, cache);
-    // What the dry run reports for a same-size corruption of a plain stage's file (see the report).
-    BOOST_TEST_WARN(dry["eval"].state == "RUN", "KNOWN BUG: dry run says " << dry["eval"].state << " for a corrupt rows.json: "
-                                                                << dry["eval"].reason);
+    // The dry run checks checksums too: a same-size corruption is a RUN with the reason.
+    BOOST_TEST(dry["eval"].state == "RUN", dry["eval"].reason);
+    BOOST_TEST(dry["eval"].reason.find("checksum") != std::string::npos, dry["eval"].reason);
     Outcome o = run_spec(spec, cache, runs);
     BOOST_TEST_CONTEXT(o.out) {
       BOOST_REQUIRE_EQUAL(o.code, 0);
@@ -479,8 +476,8 @@ BOOST_AUTO_TEST_CASE(corrupted_cache_files_are_detected_and_rebuilt_identically,
             std::streamoff(fs::file_size(c / "train_amed" / first.key.at("amed") / "predictor.h5") / 2));
   {
     auto dry = dry_run(spec, cache);
-    BOOST_TEST_WARN(dry["amed"].state == "RUN", "KNOWN BUG: dry run says " << dry["amed"].state << " for a corrupt predictor.h5: "
-                                                                << dry["amed"].reason);
+    BOOST_TEST(dry["amed"].state == "RUN", dry["amed"].reason);
+    BOOST_TEST(dry["amed"].reason.find("predictor.h5") != std::string::npos, dry["amed"].reason);
     Outcome o = run_spec(spec, cache, runs);
     BOOST_TEST_CONTEXT(o.out) {
       BOOST_REQUIRE_EQUAL(o.code, 0);
@@ -526,7 +523,6 @@ BOOST_AUTO_TEST_CASE(corrupted_cache_files_are_detected_and_rebuilt_identically,
 struct ParamCase {
   std::string what, sets;  // --set arguments
   std::string teacher, amed, eval_amed, eval, report;  // expected dry-run states
-  bool known_bug = false;  // expected states are the right ones, but dsx does otherwise today (see the report)
 };
 
 BOOST_AUTO_TEST_CASE(dry_run_hits_and_misses_per_parameter, *boost::unit_test::timeout(90)) {
@@ -569,8 +565,8 @@ BOOST_AUTO_TEST_CASE(dry_run_hits_and_misses_per_parameter, *boost::unit_test::t
       {"precision", "precision=float64", R, R, R, R, R},
       // Seeds: the teacher entry extends (EXTEND) or serves a subset (HIT), and train_amed trains on every
       // teacher seed (max_samples 0): its artifact changes, so it and everything after it must rerun.
-      {"teacher seeds extended", "stages.teacher.seeds=0-59", E, R, R, H, R, true},
-      {"teacher seeds subset", "stages.teacher.seeds=0-19", H, R, R, H, R, true},
+      {"teacher seeds extended", "stages.teacher.seeds=0-59", E, R, R, H, R},
+      {"teacher seeds subset", "stages.teacher.seeds=0-19", H, R, R, H, R},
   };
   for (const auto& c : cases) {
     std::string extra;
@@ -585,10 +581,7 @@ BOOST_AUTO_TEST_CASE(dry_run_hits_and_misses_per_parameter, *boost::unit_test::t
       want_text += l + "=" + want.at(l) + " ";
       same = same && dry[l].state == want.at(l);
     }
-    if (c.known_bug)
-      BOOST_TEST_WARN(same, "KNOWN BUG " << c.what << " (" << c.sets << "): got " << got_text << "want " << want_text);
-    else
-      BOOST_TEST(same, c.what << " (" << c.sets << "): got " << got_text << "want " << want_text);
+    BOOST_TEST(same, c.what << " (" << c.sets << "): got " << got_text << "want " << want_text);
   }
   // A changed key says why: the nearest cached entry's differing params.
   auto nfe = dry_run(spec, cache, "--set " + quote("stages.eval.nfe=[3,7]"));
@@ -661,15 +654,13 @@ BOOST_AUTO_TEST_CASE(teacher_extension_equals_a_fresh_run, *boost::unit_test::ti
   BOOST_TEST(shard_files(grown).size() == 3u + 4u);
   BOOST_TEST(shard_files(fresh).size() == 7u);
 
-  // Downstream of the extension: train_amed trains on every teacher seed, so after the extension it must
-  // train on 250 seeds like the fresh run (known bug: its key ignores the teacher's seeds, so it is a HIT
-  // on the predictor trained on 100).
-  BOOST_TEST_WARN(extended.logged["amed"] == "DONE", "KNOWN BUG: train_amed after a teacher extension was "
-                                                         << extended.logged["amed"]);
-  BOOST_TEST_WARN(eval_values(grown, extended.key.at("eval_amed")) == eval_values(fresh, clean.key.at("eval_amed")),
-                  "KNOWN BUG: eval_amed after a teacher extension differs from a fresh run");
+  // Downstream of the extension: train_amed trains on every teacher seed, so its key follows the teacher's
+  // seeds and it retrains on 250 like the fresh run; every downstream number equals the fresh run's.
+  BOOST_TEST(extended.logged["amed"] == "DONE");
+  BOOST_TEST(extended.key.at("amed") == clean.key.at("amed"));
+  BOOST_TEST(eval_values(grown, extended.key.at("eval_amed")) == eval_values(fresh, clean.key.at("eval_amed")));
   BOOST_TEST(eval_values(grown, extended.key.at("eval")) == eval_values(fresh, clean.key.at("eval")));
-  // Recomputed from the extended entry, every downstream number equals the fresh run's.
+  // Forced again from the extended entry, the downstream stages give the same numbers once more.
   Outcome retrained = run_spec(large, grown, runs, "--force amed --force eval_amed --force report");
   BOOST_TEST_CONTEXT(retrained.out) {
     BOOST_REQUIRE_EQUAL(retrained.code, 0);
