@@ -55,6 +55,8 @@ StageKind train_amed_stage() {
     spec.dtype = stage_util::dtype_of(ctx.job);
     LoadedModel m = stage_util::model_of(ctx.job);
     TeacherSpec ts = stage_util::teacher_spec_of(teacher, m.model->info());
+    // Shared: a forced teacher in another process waits until this training has read its shards.
+    cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
     TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
     torch::manual_seed(spec.seed);
     AmedPredictor net(spec.settings.scale_dir, spec.settings.scale_time);

@@ -119,18 +119,19 @@ std::string file_checksum(const std::string& path) {
 
 // ---- Lock ----
 
-Lock::Lock(const std::string& path, double timeout_s) : path_(path) {
+Lock::Lock(const std::string& path, double timeout_s, LockMode mode) : path_(path) {
+  const int op = mode == LockMode::Shared ? LOCK_SH : LOCK_EX;
   fs::create_directories(fs::path(path).parent_path());
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("cannot open lock file '{}': {}", path, std::strerror(errno));
   if (timeout_s < 0) {
-    while (::flock(fd_, LOCK_EX) != 0)
+    while (::flock(fd_, op) != 0)
       if (errno != EINTR) fail("flock '{}': {}", path, std::strerror(errno));
     return;
   }
   // flock has no timeout: poll with LOCK_NB (the wait is for minutes-long computations, 50 ms is fine).
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
-  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  while (::flock(fd_, op | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) fail("flock '{}': {}", path, std::strerror(errno));
     if (std::chrono::steady_clock::now() >= deadline) {
       ::close(fd_);
@@ -165,7 +166,9 @@ std::string Cache::dir(const std::string& kind, const std::string& key) const {
 std::string Cache::lock_path(const std::string& kind, const std::string& key) const {
   return (fs::path(root_) / kind / (key + ".lock")).string();
 }
-Lock Cache::lock(const CacheKey& k, double timeout_s) const { return Lock(lock_path(k.kind, k.hex), timeout_s); }
+Lock Cache::lock(const CacheKey& k, double timeout_s, LockMode mode) const {
+  return Lock(lock_path(k.kind, k.hex), timeout_s, mode);
+}
 
 std::string Cache::check_file(const std::string& dir, const json& f) {
   fs::path p = fs::path(dir) / f.value("name", std::string());

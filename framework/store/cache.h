@@ -48,12 +48,15 @@ std::vector<std::string> diff_params(const json& before, const json& after);
 // XXH3-128 hex of a file's bytes (streamed).
 std::string file_checksum(const std::string& path);
 
-// Blocking exclusive flock on a lock file, released by the destructor (and by the kernel if the process
-// dies, so a crashed run never leaves a held lock behind).
+// Blocking flock on a lock file, released by the destructor (and by the kernel if the process dies, so a
+// crashed run never leaves a held lock behind). Exclusive for writers of an entry; shared for readers that
+// must not see it deleted under them (training from teacher shards while another run forces the teacher).
+enum class LockMode { Exclusive, Shared };
+
 class Lock {
  public:
   // timeout_s < 0: wait forever; 0: try once. Throws dsx::Error on timeout.
-  Lock(const std::string& path, double timeout_s = -1);
+  Lock(const std::string& path, double timeout_s = -1, LockMode mode = LockMode::Exclusive);
   ~Lock();
   Lock(Lock&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
   Lock(const Lock&) = delete;
@@ -96,7 +99,7 @@ class Cache {
   std::string dir(const std::string& kind, const std::string& key) const;
   std::string dir(const CacheKey& k) const { return dir(k.kind, k.hex); }
   std::string lock_path(const std::string& kind, const std::string& key) const;
-  Lock lock(const CacheKey& k, double timeout_s = -1) const;
+  Lock lock(const CacheKey& k, double timeout_s = -1, LockMode mode = LockMode::Exclusive) const;
 
   // The entry's meta if it is complete and every listed file has its size and checksum; otherwise
   // nullopt with the reason in *why (empty reason: the entry does not exist).

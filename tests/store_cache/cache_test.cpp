@@ -183,6 +183,20 @@ BOOST_AUTO_TEST_CASE(lock_blocks_then_times_out_or_proceeds, *boost::unit_test::
   release.join();
 }
 
+BOOST_AUTO_TEST_CASE(shared_locks_coexist_and_exclude_writers, *boost::unit_test::timeout(30)) {
+  TempDir dir;
+  cache::Cache c(dir.file("cache"));
+  cache::CacheKey k = key_of({{"a", 2}});
+  {
+    cache::Lock r1 = c.lock(k, 0, cache::LockMode::Shared);
+    cache::Lock r2 = c.lock(k, 0, cache::LockMode::Shared);  // readers do not wait for each other
+    BOOST_CHECK_THROW(c.lock(k, 0.1), Error);                 // a writer waits for every reader
+    BOOST_TEST(!cache::Lock::is_free(c.lock_path(k.kind, k.hex)));
+  }
+  cache::Lock w = c.lock(k, 0);
+  BOOST_CHECK_THROW(c.lock(k, 0.1, cache::LockMode::Shared), Error);  // and a reader for the writer
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace dsx::test
