@@ -4,6 +4,7 @@
 // and the sampling wall time. Each (method, NFE) is one work item through parallel workers → a sequencer →
 // one serial writer (core/ordered_pipeline.h). Output: rows.json (long form) and optionally samples.h5.
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -233,7 +234,33 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
   return items;
 }
 
-EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std::vector<WorkItem>& items) {
+// The exact ODE solution of the evaluated seeds over [σ_to, σ_from], itself a cached artifact: every evaluate
+// stage of a spec (and of later specs) on the same model, seeds and σ range shares one Dormand–Prince solve,
+// the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
+at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& model, const EvalSpec& e,
+                               const at::Tensor& latents, double sigma_from, double sigma_to) {
+  const json params = {{"seeds", e.seeds.size()},
+                       {"seed_hash", cache::CacheKey::of("seeds", 1, e.seeds, {}, "", "").hex},
+                       {"sigma_from", sigma_from},
+                       {"sigma_to", sigma_to}};
+  const cache::CacheKey key =
+      cache::CacheKey::of("ode_reference", 1, params, {}, model.model->info().fingerprint, "float64/cpu");
+  const std::string file = cache.dir(key) + "/solution.h5";
+  cache::Lock lock = cache.lock(key);
+  if (cache.lookup(key)) return h5::read_tensor(h5::File::open(file), "solution", at::kDouble);
+  std::filesystem::remove_all(cache.dir(key));
+  std::filesystem::create_directories(cache.dir(key));
+  at::Tensor x = model.exact->ode_solution(sigma_from * latents, sigma_from, sigma_to);
+  {
+    h5::File f = h5::File::create(file);
+    h5::write_tensor(f, "solution", x);
+  }
+  cache.commit(key, {"solution.h5"});
+  return x;
+}
+
+EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std::vector<WorkItem>& items,
+                          const cache::Cache& cache) {
   EvalReferences refs;
   refs.latents = seeded_noise(e.seeds, model.model->info().sample_shape, at::TensorOptions().dtype(at::kDouble));
   bool ode = false;
@@ -242,7 +269,7 @@ EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std
     for (const auto& it : items) {
       auto key = std::make_pair(it.sigmas.front(), it.sigmas.back());
       if (!refs.ode.count(key))
-        refs.ode[key] = model.exact->ode_solution(it.sigmas.front() * refs.latents, key.first, key.second);
+        refs.ode[key] = cached_ode_solution(cache, model, e, refs.latents, key.first, key.second);
     }
   if (e.data_samples) {
     std::vector<int64_t> seeds(size_t(e.data_samples));
@@ -330,7 +357,7 @@ StageKind evaluate_stage() {
     const at::Device device = stage_util::device_of(ctx.job);
     const at::ScalarType dtype = stage_util::dtype_of(ctx.job);
     std::vector<WorkItem> items = work_items(e, ctx, *model.model);
-    const EvalReferences refs = references(e, model, items);
+    const EvalReferences refs = references(e, model, items, ctx.cache);
     std::vector<MetricRow> rows;
     std::optional<h5::AtomicPath> samples_path;
     std::optional<h5::File> samples;

@@ -48,6 +48,10 @@ BOOST_AUTO_TEST_CASE(quickstart_light_end_to_end, *boost::unit_test::timeout(300
   std::string md = slurp(dirs[0] / "report.md");
   BOOST_TEST(md.find("| NFE 3 | NFE 5 | NFE 7 | NFE 9 |") != std::string::npos);
   BOOST_TEST(slurp(dirs[0] / "summary.json").find("\"ok\": true") != std::string::npos);
+  // Five evaluate jobs on the same seeds and σ range share one cached exact ODE solution.
+  int references = 0;
+  for (const auto& e : fs::directory_iterator(tmp.file("cache") + "/ode_reference")) references += e.is_directory();
+  BOOST_TEST(references == 1);
 
   auto dry2 = dsx::test::run_dsx("run " + common + " --dry-run");
   BOOST_TEST_INFO(dry2.out);
