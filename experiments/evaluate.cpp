@@ -241,8 +241,10 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& mod
                                const at::Tensor& latents, double sigma_from, double sigma_to) {
   const json params = {{"seeds", e.seeds.size()},
                        {"seed_hash", cache::CacheKey::of("seeds", 1, e.seeds, {}, "", "").hex},
-                       {"sigma_from", sigma_from},
-                       {"sigma_to", sigma_to}};
+                       // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
+                       // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
+                       {"sigma_from", fmt::format("{:.12g}", sigma_from)},
+                       {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
   const cache::CacheKey key =
       cache::CacheKey::of("ode_reference", 1, params, {}, model.model->info().fingerprint, "float64/cpu");
   const std::string file = cache.dir(key) + "/solution.h5";
