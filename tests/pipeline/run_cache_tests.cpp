@@ -184,30 +184,6 @@ std::map<std::string, DryLine> dry_run(const std::string& spec, const std::strin
   return out;
 }
 
-// fork + exec of `dsx ARGS` with stdout and stderr into `log`.
-pid_t spawn_dsx(const std::vector<std::string>& args, const std::string& log) {
-  std::fflush(nullptr);  // or the child's freopen writes our buffered output a second time
-  pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stdout);
-    (void)f;
-    ::dup2(::fileno(stdout), 2);
-    std::vector<char*> argv{const_cast<char*>(DSX_BINARY)};
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(DSX_BINARY, argv.data());
-    std::_Exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 std::vector<std::string> run_args(const std::string& spec, const std::string& cache, const std::string& runs,
                                   const std::vector<std::string>& extra = {}) {
   std::vector<std::string> a = {"run", spec, "--cache-dir", cache, "--runs-dir", runs};
@@ -315,16 +291,6 @@ bool same_tensors(const std::vector<at::Tensor>& a, const std::vector<at::Tensor
   for (size_t i = 0; i < a.size(); ++i)
     if (!at::equal(a[i], b[i])) return false;
   return true;
-}
-
-void flip_byte(const fs::path& p, std::streamoff offset) {
-  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
-  BOOST_REQUIRE(f);
-  f.seekg(offset);
-  char c = 0;
-  f.get(c);
-  f.seekp(offset);
-  f.put(char(c ^ 0x5a));
 }
 
 // The results of a run that must not depend on how the cache got there.

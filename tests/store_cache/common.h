@@ -18,16 +18,6 @@
 namespace dsx::test {
 namespace fs = std::filesystem;
 
-inline void flip_byte(const fs::path& p, std::streamoff offset) {
-  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
-  BOOST_REQUIRE(f);
-  f.seekg(offset);
-  char c = 0;
-  f.get(c);
-  f.seekp(offset);
-  f.put(char(c ^ 0x5a));
-}
-
 inline std::vector<fs::path> files_matching(const fs::path& dir, const std::string& prefix) {
   std::vector<fs::path> out;
   std::error_code ec;

@@ -6,8 +6,10 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <boost/test/unit_test.hpp>
 
@@ -46,6 +48,41 @@ inline Run run_dsx(const std::string& args) {
   while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
   int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// fork + exec of `dsx ARGS` with stdout and stderr into `log`; wait_exit gives its exit code (-1: killed).
+inline pid_t spawn_dsx(const std::vector<std::string>& args, const std::string& log) {
+  std::fflush(nullptr);  // or the child's freopen writes our buffered output a second time
+  pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    (void)f;
+    ::dup2(::fileno(stdout), 2);
+    std::vector<char*> argv{const_cast<char*>(DSX_BINARY)};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv(DSX_BINARY, argv.data());
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Corrupts one byte of a file in place (same size: only a checksum can tell).
+inline void flip_byte(const std::filesystem::path& p, std::streamoff offset) {
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  BOOST_REQUIRE(f);
+  f.seekg(offset);
+  char c = 0;
+  f.get(c);
+  f.seekp(offset);
+  f.put(char(c ^ 0x5a));
 }
 
 // The message of the dsx::Error `f` throws, or "" if it throws none.
