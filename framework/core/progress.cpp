@@ -54,6 +54,7 @@ void ProgressLine::set_clock(Clock c) {
 
 std::string ProgressLine::duration_text(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
+  if (s < 9.95) return fmt::format("{:.1f} s", s);  // short stages: whole seconds would say "0 s"
   const int64_t t = int64_t(std::llround(s));
   if (t < 60) return fmt::format("{} s", t);
   if (t < 3600) return fmt::format("{} min {:02d} s", t / 60, t % 60);

@@ -15,6 +15,7 @@ BOOST_AUTO_TEST_CASE(status_text_has_rate_and_eta) {
   BOOST_TEST(ProgressLine::status("samples", 250, 1000, 10.0) == "250/1000 samples (25%), 25 samples/s, ETA 30 s");
   BOOST_TEST(ProgressLine::status("samples", 0, 1000, 0.0) == "0/1000 samples (0%)");
   BOOST_TEST(ProgressLine::status("items", 4, 4, 2.0) == "4/4 items (100%), 2 items/s");  // done: no ETA
+  BOOST_TEST(ProgressLine::duration_text(1.23) == "1.2 s");
   BOOST_TEST(ProgressLine::duration_text(59.4) == "59 s");
   BOOST_TEST(ProgressLine::duration_text(245) == "4 min 05 s");
   BOOST_TEST(ProgressLine::duration_text(7380) == "2 h 03 min");
