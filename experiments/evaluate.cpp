@@ -148,7 +148,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
     methods.push_back({{"solver", m.solver.name}, {"options", o}, {"schedule", s}});
   }
   def.params = {{"predictors", e.predictors}, {"seeds", e.seeds.size()}, {"first_seed", e.seeds.front()},
-                {"seed_hash", cache::CacheKey::of("seeds", 1, e.seeds, {}, "", "").hex},
+                {"seed_hash", stage_util::seed_hash(e.seeds)},
                 {"metrics", e.metrics}, {"methods", methods}, {"nfe", e.nfe}};
   // workers is left out: the writer sees items in order and each item's numbers do not depend on it.
   if (e.data_samples) def.params["data_samples"] = e.data_samples;
@@ -240,7 +240,7 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
 at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& model, const EvalSpec& e,
                                const at::Tensor& latents, double sigma_from, double sigma_to) {
   const json params = {{"seeds", e.seeds.size()},
-                       {"seed_hash", cache::CacheKey::of("seeds", 1, e.seeds, {}, "", "").hex},
+                       {"seed_hash", stage_util::seed_hash(e.seeds)},
                        // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
                        // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
                        {"sigma_from", fmt::format("{:.12g}", sigma_from)},
@@ -261,6 +261,13 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& mod
   return x;
 }
 
+// Seeds [first, first + count) of the exact data samples, in their own range (kDataSeedBase).
+std::vector<int64_t> data_seeds(int64_t first, int64_t count) {
+  std::vector<int64_t> seeds(static_cast<size_t>(count));
+  for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = kDataSeedBase + first + int64_t(i);
+  return seeds;
+}
+
 EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std::vector<WorkItem>& items,
                           const cache::Cache& cache) {
   EvalReferences refs;
@@ -273,11 +280,7 @@ EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std
       if (!refs.ode.count(key))
         refs.ode[key] = cached_ode_solution(cache, model, e, refs.latents, key.first, key.second);
     }
-  if (e.data_samples) {
-    std::vector<int64_t> seeds(size_t(e.data_samples));
-    for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = kDataSeedBase + int64_t(i);
-    refs.data = model.data->sample_data(seeds);
-  }
+  if (e.data_samples) refs.data = model.data->sample_data(data_seeds(0, e.data_samples));
   return refs;
 }
 
@@ -319,22 +322,15 @@ void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemRes
 // What exact data samples (as many as the evaluated seeds, independent of the reference) score on the
 // metrics that do not pair by seed: the finite-sample floor of the distribution metrics and the
 // log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
-void append_data_floor(const EvalSpec& e, const LoadedModel& model, const std::string& stage,
-                       std::vector<MetricRow>& rows) {
+void append_data_floor(const EvalSpec& e, const LoadedModel& model, const EvalReferences& refs,
+                       const std::string& stage, std::vector<MetricRow>& rows) {
   if (!model.data) return;
-  std::vector<int64_t> seeds(e.seeds.size());
-  for (size_t i = 0; i < seeds.size(); ++i) seeds[i] = kDataSeedBase + e.data_samples + int64_t(i);
   at::Tensor x;
   for (const auto& metric : e.metrics) {
     const MetricReference kind = find_metric(metric).reference;
     if (kind == MetricReference::OdeSolution) continue;
-    if (!x.defined()) x = model.data->sample_data(seeds);
-    at::Tensor ref;
-    if (kind == MetricReference::DataSamples) {
-      std::vector<int64_t> ref_seeds(size_t(e.data_samples));
-      for (size_t i = 0; i < ref_seeds.size(); ++i) ref_seeds[i] = kDataSeedBase + int64_t(i);
-      ref = model.data->sample_data(ref_seeds);
-    }
+    if (!x.defined()) x = model.data->sample_data(data_seeds(e.data_samples, int64_t(e.seeds.size())));
+    const at::Tensor ref = kind == MetricReference::DataSamples ? refs.data : at::Tensor();
     rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, model.model.get()), ""});
   }
 }
@@ -380,7 +376,7 @@ StageKind evaluate_stage() {
           if (samples) write_samples(*samples, i, items[size_t(i)], res);
           progress.advance(1);
         });
-    append_data_floor(e, model, ctx.job.label, rows);
+    append_data_floor(e, model, refs, ctx.job.label, rows);
     json out = json::array();
     for (const auto& row : rows) out.push_back(to_json(row));
     std::ofstream(ctx.out_dir + "/rows.json") << out.dump(1);

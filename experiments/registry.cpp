@@ -52,5 +52,7 @@ json schedule_json(const ScheduleSpec& s) {
   return j;
 }
 
+std::string seed_hash(const std::vector<int64_t>& seeds) { return cache::CacheKey::of("seeds", 1, seeds, {}, "", "").hex; }
+
 }  // namespace stage_util
 }  // namespace dsx

@@ -21,6 +21,8 @@ LoadedModel model_of(const Job& job);  // a fresh instance (stages run concurren
 at::Device device_of(const Job& job);
 at::ScalarType dtype_of(const Job& job);
 std::vector<int64_t> read_seeds(MapReader& r, const std::string& key);
+// Content hash of a seed list (order matters): how keys depend on exactly which seeds were used.
+std::string seed_hash(const std::vector<int64_t>& seeds);
 // Reads a stage reference (a string naming another stage) and records it in def.
 std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind = "");
 json schedule_json(const ScheduleSpec& s);  // without num_steps when drop_steps

@@ -69,7 +69,7 @@ StageKind teacher_stage() {
   k.output_id = [](const Job& job) {
     LoadedModel m = stage_util::model_of(job);
     TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
-    return job.key.hex + "+seeds:" + cache::CacheKey::of("seeds", 1, s.seeds, {}, "", "").hex;
+    return job.key.hex + "+seeds:" + stage_util::seed_hash(s.seeds);
   };
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
     LoadedModel m = stage_util::model_of(job);

@@ -214,9 +214,8 @@ void YamlSource::apply_override(const std::string& assignment) {
 void YamlSource::assign(const std::string& key, const YAML::Node& value, const std::string& written_at) {
   put_path(key, value, written_at);
   const std::string file = origin(written_at);
-  auto under = [&](const std::string& k) { return k == key || k.rfind(key + ".", 0) == 0; };
-  for (auto it = overrides_.begin(); it != overrides_.end();) it = under(it->first) ? overrides_.erase(it) : std::next(it);
-  for (auto it = origins_.begin(); it != origins_.end();) it = under(it->first) ? origins_.erase(it) : std::next(it);
+  for (auto it = overrides_.begin(); it != overrides_.end();) it = within(it->first, key) ? overrides_.erase(it) : ++it;
+  for (auto it = origins_.begin(); it != origins_.end();) it = within(it->first, key) ? origins_.erase(it) : ++it;
   origins_[key] = file;
 }
 
