@@ -1,4 +1,4 @@
-// Registry glue of AMED (notes/amed.md §5): loads the predictor file, reconciles its stored settings with
+// Registry glue of AMED (docs/amed.md §5): loads the predictor file, reconciles its stored settings with
 // the solver options and the σ grid, and runs an AmedStudent without gradients.
 #include "amed/amed_solvers.h"
 

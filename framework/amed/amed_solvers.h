@@ -1,5 +1,5 @@
 #pragma once
-// AMED solvers in the registry (notes/amed.md §5): the `amed` entry (AMED-Solver) and the AMED-Plugin on
+// AMED solvers in the registry (docs/amed.md §5): the `amed` entry (AMED-Solver) and the AMED-Plugin on
 // euler, dpm2, ipndm and dpmpp, selected by the options amed.predictor (HDF5 weights file) and
 // amed.features (model | zero). Kept free of torch/nn headers so the registry compiles fast.
 #include <memory>

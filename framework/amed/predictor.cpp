@@ -1,4 +1,4 @@
-// AMED predictor: architecture, initialisation and HDF5 weights file (notes/amed.md §6).
+// AMED predictor: architecture, initialisation and HDF5 weights file (docs/amed.md §6).
 #include "amed/predictor.h"
 
 #include <cmath>

@@ -1,5 +1,5 @@
 #pragma once
-// The AMED predictor (Zhou et al. 2024; notes/amed.md §6): ~9k parameters that map (bottleneck feature,
+// The AMED predictor (Zhou et al. 2024; docs/amed.md §6): ~9k parameters that map (bottleneck feature,
 // σ_i, σ_{i+1}) to the intermediate-time ratio r and the scale factors c (scale_dir) and a (scale_time).
 // Parameter names, shapes ([out, in]) and initialisation follow the official implementation.
 #include <optional>

@@ -1,4 +1,4 @@
-// AMED-Solver and AMED-Plugin students (notes/amed.md §5, diff-sampler amed-solver-main/solvers_amed.py).
+// AMED-Solver and AMED-Plugin students (docs/amed.md §5, diff-sampler amed-solver-main/solvers_amed.py).
 // All arithmetic is plain torch (no fused/in-place kernels) so that, with grad mode on, x_{i+1} is
 // differentiable w.r.t. the predictor through r (intermediate time s), c (scale_dir) and a (scale_time).
 #include "amed/student.h"
@@ -78,7 +78,7 @@ at::Tensor AmedStudent::ab_slope(const at::Tensor& d) const {
 
 at::Tensor AmedStudent::dpmpp_update(const at::Tensor& x, const at::Tensor& t, int order,
                                      const at::Tensor& scale) const {
-  // notes/amed.md §4 "DPM-Solver++ multistep, VE form", every σ-dependent factor per sample ([B] → [B,1,..]).
+  // docs/amed.md §4 "DPM-Solver++ multistep, VE form", every σ-dependent factor per sample ([B] → [B,1,..]).
   const size_t n = history_.size();
   if (order < 1 || size_t(order) > n) fail("AMED dpmpp: internal error, order {} with {} history values", order, n);
   auto ps = [&](const at::Tensor& v) { return per_sample(v, x); };

@@ -1,5 +1,5 @@
 #pragma once
-// One AMED-Solver / AMED-Plugin trajectory, advanced interval by interval (notes/amed.md §5). Sampling
+// One AMED-Solver / AMED-Plugin trajectory, advanced interval by interval (docs/amed.md §5). Sampling
 // and training share this code: with grad mode on, the result is differentiable w.r.t. the predictor's
 // parameters (through the frozen model's input x_s and noise level a·s).
 #include <vector>

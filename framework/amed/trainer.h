@@ -1,6 +1,6 @@
 #pragma once
 // AMED predictor training against cached teacher trajectories, with the official procedure
-// (notes/amed.md §7): per batch of trajectories, one Adam step per student interval; loss = squared L2
+// (docs/amed.md §7): per batch of trajectories, one Adam step per student interval; loss = squared L2
 // over pixels averaged over the batch at the student grid point; gradients through the frozen model;
 // teacher forcing for single-step students, the student's own (detached) outputs for multistep ones;
 // NaN-safe gradients. Deterministic for a fixed seed and thread count.

@@ -1,5 +1,5 @@
 #pragma once
-// Noise processes x_t = α_t x0 + σ_t ε and their EDM view x̂ = x/α, σ̂ = σ/α (notes/solvers.md §1).
+// Noise processes x_t = α_t x0 + σ_t ε and their EDM view x̂ = x/α, σ̂ = σ/α (docs/solvers.md §1).
 // Solvers only ever see σ̂; these classes convert times for VP models (model input labels, schedules
 // uniform in t) and are all double precision.
 #include <memory>
@@ -46,7 +46,7 @@ class VeProcess : public NoiseProcess {
 class VpLinearProcess : public NoiseProcess {
  public:
   VpLinearProcess(double beta0 = 0.1, double beta1 = 20.0, double t_end = 1.0);
-  // diff-sampler's VP fit whose σ̂ at t=1 and t=eps_s are exactly sigma_max and sigma_min (notes/amed.md §2).
+  // diff-sampler's VP fit whose σ̂ at t=1 and t=eps_s are exactly sigma_max and sigma_min (docs/amed.md §2).
   static VpLinearProcess fitted_to(double sigma_min, double sigma_max, double eps_s = 1e-3);
   std::string kind() const override { return "vp_linear"; }
   std::string describe() const override;

@@ -61,7 +61,7 @@ std::vector<double> nsr(const ScheduleSpec& s, const NoiseProcess*) {
 std::vector<double> discrete(const ScheduleSpec& s, const NoiseProcess* process) {
   if (process == nullptr || process->is_variance_exploding())
     fail("schedule.kind = discrete needs a VP model (the grid is uniform in the model's own time)");
-  // Uniform in t^{1/ρ}; diff-sampler forgets the 1/ρ on t_max (notes/amed.md §10.3) — identical for ρ = 1.
+  // Uniform in t^{1/ρ}; diff-sampler forgets the 1/ρ on t_max (docs/amed.md §10.3) — identical for ρ = 1.
   std::vector<double> out(s.num_steps);
   double a = std::pow(process->t_of_sigma_hat(s.sigma_max), 1.0 / s.rho);
   double b = std::pow(process->t_of_sigma_hat(s.sigma_min), 1.0 / s.rho);

@@ -1,6 +1,6 @@
 #pragma once
 // Time-step schedules: num_steps grid points σ_0 = σ_max > … > σ_{N−1} = σ_min in EDM σ̂, computed in
-// double precision (notes/amed.md §2, notes/solvers.md §4). Each kind is a registry entry.
+// double precision (docs/amed.md §2, docs/solvers.md §4). Each kind is a registry entry.
 #include <functional>
 #include <string>
 #include <vector>

@@ -1,5 +1,5 @@
 #pragma once
-// Data ~ N(μ, diag(s²)) elementwise: the simplest exact testbed (notes/solvers.md §6.1, notes/amed.md §12.1).
+// Data ~ N(μ, diag(s²)) elementwise: the simplest exact testbed (docs/solvers.md §6.1, docs/amed.md §12.1).
 // D(x,σ) = μ + s²/(s²+σ²)(x − μ); the ODE solution is x(σ) = μ + (x_T − μ)·sqrt(s²+σ²)/sqrt(s²+σ_T²).
 #include "models/denoiser.h"
 
@@ -16,7 +16,7 @@ class DiagonalGaussian : public Denoiser, public ExactOde, public DataSampler {
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   const at::Tensor& mean() const { return mean_; }
   const at::Tensor& std() const { return std_; }
-  // AMED feature of the last denoise() call (notes/amed.md §12.1, the toy the official golden values were
+  // AMED feature of the last denoise() call (docs/amed.md §12.1, the toy the official golden values were
   // produced on): x/sqrt(1+σ²), the input scaled to unit variance as a network would see it, as
   // [B, C, 8, 8] when the sample shape is [C, 8, 8] ([8, 8] gives C = 1); undefined for other shapes.
   // Computed on request from the (detached) inputs of that call, which the caller must not modify in place.

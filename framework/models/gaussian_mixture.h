@@ -1,6 +1,6 @@
 #pragma once
 // Gaussian mixture data model with isotropic components: the exact denoiser (numerically stable
-// log-sum-exp responsibilities, notes/solvers.md §6.2), exact data samples and the exact (K = 1, closed
+// log-sum-exp responsibilities, docs/solvers.md §6.2), exact data samples and the exact (K = 1, closed
 // form) or reference (K > 1, adaptive ODE) solution of the probability-flow ODE. With stds = 0 it is the
 // "empirical" mixture whose optimal denoiser is the dataset itself.
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
 // Turns a VP network (ε-, x0- or v-prediction, fed x_vp = α x̂ and its time label) into an EDM denoiser:
-// α = 1/sqrt(1+σ̂²), t = t(σ̂), D = x̂ − σ̂·ε (notes/solvers.md §1.1, §1.3). Solvers never see VP variables.
+// α = 1/sqrt(1+σ̂²), t = t(σ̂), D = x̂ − σ̂·ε (docs/solvers.md §1.1, §1.3). Solvers never see VP variables.
 #include <memory>
 #include <string>
 

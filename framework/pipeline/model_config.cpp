@@ -83,7 +83,7 @@ LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
   }
 }
 
-// The analytic toy on which the official AMED golden values were produced (notes/amed.md §12.1): data
+// The analytic toy on which the official AMED golden values were produced (docs/amed.md §12.1): data
 // N(μ, diag s²) on 3×8×8 with μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)).
 LoadedModel load_amed_toy(MapReader& r, const YamlSource&) {
   const std::vector<std::string> keys = {"kind", "sigma_min", "sigma_max"};
@@ -105,7 +105,7 @@ const std::vector<ModelKind>& model_kinds() {
       {"gaussian_mixture", "isotropic Gaussian mixture: exact denoiser and ODE reference (file or inline)",
        load_gaussian_mixture},
       {"diagonal_gaussian", "elementwise Gaussian N(mean, std²): closed-form ODE solution", load_diagonal_gaussian},
-      {"amed_toy", "the 3×8×8 Gaussian toy of the official AMED golden values (notes/amed.md §12.1)", load_amed_toy},
+      {"amed_toy", "the 3×8×8 Gaussian toy of the official AMED golden values (docs/amed.md §12.1)", load_amed_toy},
   };
   return kinds;
 }

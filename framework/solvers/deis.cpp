@@ -1,9 +1,9 @@
 // DEIS tAB (Zhang & Chen 2023) as ported to EDM form by diff-sampler (deis_sampler, deis_mode='tab';
-// notes/amed.md §4, notes/solvers.md §3.7): an Adams–Bashforth method whose ε-history is interpolated by a
+// docs/amed.md §4, docs/solvers.md §3.7): an Adams–Bashforth method whose ε-history is interpolated by a
 // Lagrange polynomial in the time t of a VP clock and integrated exactly against dσ̂/dt, so
 //   x̂_{i+1} = x̂_i + Σ_j C_ij ε_{i−j},   C_ij = ∫_{t_i}^{t_{i+1}} (dσ̂/dτ) ℓ_j(τ) dτ.
 // `mode: rhoab` is not offered: diff-sampler's ρAB coefficient lists disagree with its own order rule
-// (ValueError for max_order ≤ 3, stale coefficients for 4; notes/amed.md §10.5).
+// (ValueError for max_order ≤ 3, stale coefficients for 4; docs/amed.md §10.5).
 #include "solvers/adams.h"
 #include "solvers/deis.h"
 

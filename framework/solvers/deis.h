@@ -1,6 +1,6 @@
 #pragma once
-// DEIS tAB coefficients (Zhang & Chen 2023; diff-sampler get_deis_coeff_list, notes/amed.md §4
-// "DEIS-tAB", notes/solvers.md §3.7), exposed for tests and tools.
+// DEIS tAB coefficients (Zhang & Chen 2023; diff-sampler get_deis_coeff_list, docs/amed.md §4
+// "DEIS-tAB", docs/solvers.md §3.7), exposed for tests and tools.
 #include <vector>
 
 namespace dsx {

@@ -1,6 +1,6 @@
-// DPM-Solver-2 in EDM (VE) variables, as diff-sampler's dpm_2_sampler writes it (notes/amed.md §4). The
+// DPM-Solver-2 in EDM (VE) variables, as diff-sampler's dpm_2_sampler writes it (docs/amed.md §4). The
 // intermediate point s = σ_{i+1}^r σ_i^{1−r} is uniform in λ = −log σ, so this is exactly the ε-form
-// exponential-integrator DPM-Solver-2 of notes/solvers.md §3.2 (its t·expm1(h) is σ_i − σ_{i+1} here).
+// exponential-integrator DPM-Solver-2 of docs/solvers.md §3.2 (its t·expm1(h) is σ_i − σ_{i+1} here).
 #include <cmath>
 
 #include "solvers/families.h"

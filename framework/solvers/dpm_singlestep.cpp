@@ -1,6 +1,6 @@
 // Singlestep DPM-Solver-2/3 (noise prediction) and DPM-Solver++ 2S/3S (data prediction), one outer step per
 // grid interval with intermediate points uniform in λ = −log σ (r = ½, or ⅓ and ⅔), 'dpmsolver' update type
-// (notes/solvers.md §3.2–3.3; dpm_solver_pytorch.py singlestep_dpm_solver_{second,third}_update).
+// (docs/solvers.md §3.2–3.3; dpm_solver_pytorch.py singlestep_dpm_solver_{second,third}_update).
 #include <cmath>
 
 #include "solvers/families.h"

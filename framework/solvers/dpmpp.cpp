@@ -1,6 +1,6 @@
 // Multistep DPM-Solver++ (1M/2M/3M, data prediction) and multistep DPM-Solver (noise prediction) in EDM
 // form, as diff-sampler's dpm_pp_sampler / dpm_solver_pytorch.py multistep 'dpmsolver' type
-// (notes/solvers.md §3.4, notes/amed.md §4 "DPM-Solver++ multistep").
+// (docs/solvers.md §3.4, docs/amed.md §4 "DPM-Solver++ multistep").
 //
 // Order schedule is diff-sampler's (1-based step k of N−1, N grid points): with lower_order_final
 // `k < p ? k : min(p, N − k)`, without `min(p, k)`. dpm_solver_pytorch.py lowers the final orders only when
@@ -8,7 +8,7 @@
 //
 // `variant: corrected` doubles the 3M second difference D2: the official D2 = (D1_0 − D1_1)/(r0 + r1)
 // approximates h²f''/2 whereas the φ3 term needs h²f'', so the official 3M is globally 2nd order
-// (notes/solvers.md §0 finding 2); doubled it is 3rd order.
+// (docs/solvers.md §0 finding 2); doubled it is 3rd order.
 #include <deque>
 
 #include "core/error.h"

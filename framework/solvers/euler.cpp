@@ -1,4 +1,4 @@
-// Euler in σ on the EDM ODE = DDIM = DPM-Solver-1 (notes/solvers.md §3.1).
+// Euler in σ on the EDM ODE = DDIM = DPM-Solver-1 (docs/solvers.md §3.1).
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
 

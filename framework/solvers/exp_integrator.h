@@ -2,7 +2,7 @@
 // φ-functions of exponential integrators (DPM-Solver(++), UniPC), host-side double precision.
 // φ_1(z) = (e^z − 1)/z, φ_{k+1}(z) = (φ_k(z) − 1/k!)/z. The official codes evaluate the recursion
 // directly, which cancels catastrophically as the step h → 0 (fine grids in convergence tests); below
-// |z| < 0.5 the Taylor series Σ_j z^j/(j+k)! is used instead (notes/solvers.md §5.7). The two agree to
+// |z| < 0.5 the Taylor series Σ_j z^j/(j+k)! is used instead (docs/solvers.md §5.7). The two agree to
 // ~1e-15 relative where both are accurate, far below any golden tolerance.
 #include <cmath>
 

@@ -1,5 +1,5 @@
 // EDM Heun (Karras et al. 2022, Alg. 1 without churn): 2nd-order correction on every interval, the last
-// one included, since the grid ends at σ_min > 0 (diff-sampler convention; notes/amed.md §4).
+// one included, since the grid ends at σ_min > 0 (diff-sampler convention; docs/amed.md §4).
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
 

@@ -1,5 +1,5 @@
 // iPNDM (equal-step Adams–Bashforth weights applied with the σ step, Zhang & Chen 2023 / diff-sampler) and
-// iPNDM_v (variable-step AB, diff-sampler ipndm_v_sampler), notes/amed.md §4 and notes/solvers.md §3.7.
+// iPNDM_v (variable-step AB, diff-sampler ipndm_v_sampler), docs/amed.md §4 and docs/solvers.md §3.7.
 // Both warm-start: interval i uses min(max_order, i+1) slopes, one model call per interval.
 #include "solvers/ipndm.h"
 
@@ -27,7 +27,7 @@ namespace {
 // diff-sampler's closed forms. hn = σ_{i+1} − σ_i, h1 = σ_i − σ_{i−1}, h2, h3 further back (all negative;
 // only ratios matter). The order-3 term T is parsed as Python does, 1 − [hn/(3(hn+h1))]·[hn(hn+h1)/(h1(h1+h2))],
 // which equals the AB3 correction only when hn = h1 = h2; the order-4 weights do not sum to one on
-// non-uniform grids and on uniform ones are [57, −65, 43, −11]/24, only third-order accurate (solvers.md §0.4).
+// non-uniform grids and on uniform ones are [57, −65, 43, −11]/24, only third-order accurate (docs/solvers.md §0.4).
 std::vector<double> faithful_weights(const std::vector<double>& g, int i, int order) {
   const double hn = g[i + 1] - g[i];
   if (order == 1) return {1.0};

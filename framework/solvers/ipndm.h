@@ -1,5 +1,5 @@
 #pragma once
-// Adams–Bashforth weights of the iPNDM family (notes/amed.md §4, notes/solvers.md §3.7), exposed so tests
+// Adams–Bashforth weights of the iPNDM family (docs/amed.md §4, docs/solvers.md §3.7), exposed so tests
 // can check them directly. Every weight set is for the update
 //   x_{i+1} = x_i + (σ_{i+1} − σ_i) · Σ_k c[k] · d_{i−k},   k = 0 (current slope), 1, 2, ...
 #include <vector>
@@ -10,7 +10,7 @@ namespace dsx {
 std::vector<double> ipndm_weights(int order);
 
 enum class AbVariant {
-  Faithful,   // diff-sampler's ipndm_v closed forms, including its non-AB order-3/4 terms (solvers.md §0.4)
+  Faithful,   // diff-sampler's ipndm_v closed forms, including its non-AB order-3/4 terms (docs/solvers.md §0.4)
   Corrected,  // exact integral of the Lagrange interpolant through σ_i, σ_{i−1}, ... over [σ_i, σ_{i+1}]
 };
 

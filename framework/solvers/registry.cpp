@@ -9,7 +9,7 @@ const std::vector<SolverEntry>& solver_entries() {
     for (auto family : {euler_family, heun_family, dpm2_family, dpm_singlestep_family, ipndm_family, dpmpp_family, unipc_family,
                         deis_family, scire_family, amed_family})
       for (auto& e : family()) all.push_back(std::move(e));
-    // AMED-Plugin (notes/amed.md §5.3): these base solvers accept amed.predictor / amed.features; with a
+    // AMED-Plugin (docs/amed.md §5.3): these base solvers accept amed.predictor / amed.features; with a
     // predictor the factory returns the plugin solver, without one the base solver exactly as before.
     for (auto& e : all) {
       if (!is_amed_plugin_base(e.name)) continue;

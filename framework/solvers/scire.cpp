@@ -1,10 +1,10 @@
-// SciRE-Solver (Li et al., ShiguiLi/SciRE-Solver HEAD `scire_solver.py`) in EDM form, notes/solvers.md §2.
+// SciRE-Solver (Li et al., ShiguiLi/SciRE-Solver HEAD `scire_solver.py`) in EDM form, docs/solvers.md §2.
 // Both algorithms integrate an exact "integrand" form of the ODE with a Taylor step whose derivative is a
 // recursive difference divided by φ:
 //   v1: y = x̂,   m = ε(x̂, ρ),            u = ρ     (dy/du = m)
 //   v2: y = x̂/ρ, m = D(ρ·y, ρ),           u = 1/ρ   (dy/du = m)
 // with ρ = σ̂ = σ. φ ≠ 1 biases the second-order term, so every HEAD mode is first-order convergent
-// (solvers.md §0.1, §2.9); φ = 1 gives the plain finite-difference schemes (order 2).
+// (docs/solvers.md §0.1, §2.9); φ = 1 gives the plain finite-difference schemes (order 2).
 //
 // Grids. multistep: one model call per interval (NFE = N−1), the last step has no trailing call.
 // Singlestep methods take the grid as the OUTER grid (HEAD builds that grid itself from its NFE budget):
@@ -190,7 +190,7 @@ class ScireSolver : public Solver {
       const double a = h / (2 * phi * r);  // y + h·m0 + a·(m0 − m1)
       return {h + a, -a};
     }
-    // HEAD's third order uses ρ differences for v1 and v2 alike (solvers.md §2.3, §5.13):
+    // HEAD's third order uses ρ differences for v1 and v2 alike (docs/solvers.md §2.3, §5.13):
     // y + h·m0 + a·(m0 − m1) + b·(m0 − 2m1 + m2).
     const double p2 = sg[size_t(step - 3)];
     const double r0 = phi * (p0 - p1) / (t - p0), r1 = (phi / (1 + phi)) * (p1 - p2) / (p0 - p1);

@@ -1,5 +1,5 @@
 #pragma once
-// SciRE-Solver's recursive-difference coefficient φ (notes/solvers.md §2.2, §2.4), exposed for tests.
+// SciRE-Solver's recursive-difference coefficient φ (docs/solvers.md §2.2, §2.4), exposed for tests.
 #include <vector>
 
 namespace dsx {

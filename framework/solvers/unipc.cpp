@@ -1,5 +1,5 @@
 // UniPC (Zhao et al. 2023): multistep UniP-p predictor + UniC corrector, B(h) variants bh1/bh2, data or
-// noise prediction, in EDM form (notes/solvers.md §3.6, notes/amed.md §4 "UniPC"; uni_pc.py
+// noise prediction, in EDM form (docs/solvers.md §3.6, docs/amed.md §4 "UniPC"; uni_pc.py
 // multistep_uni_pc_bh_update, diff-sampler unipc_sampler).
 //
 // The model value at the *predicted* point is both the corrector's input and the next step's history

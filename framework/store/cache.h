@@ -1,5 +1,5 @@
 #pragma once
-// Content-addressed artifact cache (DESIGN.md "Pipeline behaviour", ecosystem.md §2.2).
+// Content-addressed artifact cache (docs/design.md "Pipeline behaviour", docs/ecosystem.md §2.2).
 //
 //   <root>/<kind>/<key>/         artifact files + meta.json
 //   <root>/<kind>/<key>.lock     per-key inter-process lock (flock), never deleted while held

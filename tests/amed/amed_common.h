@@ -1,5 +1,5 @@
 #pragma once
-// Shared helpers of the AMED suites: the deterministic predictor of notes/amed.md §12.1 and the grids.
+// Shared helpers of the AMED suites: the deterministic predictor of docs/amed.md §12.1 and the grids.
 #include <cmath>
 #include <functional>
 #include <string>

@@ -1,4 +1,4 @@
-// AMED-Solver and AMED-Plugin runs on the official toy (notes/amed.md §12.3): deterministic predictor,
+// AMED-Solver and AMED-Plugin runs on the official toy (docs/amed.md §12.3): deterministic predictor,
 // heads c (0.01) and a (0.2), N = 4, float32, through the solver registry with a weights file, so the
 // whole path (file → options → student → NFE count) is checked against the official outputs.
 #include <boost/test/unit_test.hpp>

@@ -1,4 +1,4 @@
-// AMED predictor: time embedding, forward pass against the official golden values (notes/amed.md §12.2),
+// AMED predictor: time embedding, forward pass against the official golden values (docs/amed.md §12.2),
 // parameter counts and initialisation (§6), and the HDF5 weights file.
 #include <boost/test/unit_test.hpp>
 

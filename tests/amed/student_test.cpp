@@ -1,6 +1,6 @@
 // AmedStudent and the AMED solvers beyond the golden rows: settings from the weights file against the
 // options and the grid, features = zero, model bottlenecks, and gradients of one training step against
-// the official AMED_loss (notes/amed.md §12.4).
+// the official AMED_loss (docs/amed.md §12.4).
 #include <boost/test/unit_test.hpp>
 
 #include <filesystem>

@@ -1,5 +1,5 @@
 // Teacher trajectories and AMED training: file layout and streaming, one official training step
-// (notes/amed.md §12.4), determinism, and the quality bar of training from 10k cached trajectories.
+// (docs/amed.md §12.4), determinism, and the quality bar of training from 10k cached trajectories.
 #include <boost/test/unit_test.hpp>
 
 #include <torch/utils.h>
@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(training)
 
 BOOST_AUTO_TEST_CASE(official_training_step_loss_and_gradients) {
-  // notes/amed.md §12.4, AMED-Solver / Heun, M=1, unif1, AFS, head c (0.01) only, the 4 toy latents.
+  // docs/amed.md §12.4, AMED-Solver / Heun, M=1, unif1, AFS, head c (0.01) only, the 4 toy latents.
   // The official trainer re-derives each interval as a 2-point float32 time_uniform grid.
   Toy192 toy = toy192();
   toy.model->to(at::kFloat, at::kCPU);

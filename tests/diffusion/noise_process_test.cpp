@@ -1,4 +1,4 @@
-// VP ↔ EDM conversions against notes/solvers.md §6.5.
+// VP ↔ EDM conversions against docs/solvers.md §6.5.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -38,7 +38,7 @@ BOOST_AUTO_TEST_CASE(vp_discrete_ddpm_table) {
   BOOST_TEST(d.lambda(0.5) == -1.230849357905238, close);
   BOOST_TEST(d.log_alpha(1.0) == -5.058856771206551, close);
   BOOST_TEST(d.lambda(1.0) == -5.058836591650515, close);
-  // σ̂ range of DDPM linear (solvers.md §4.6)
+  // σ̂ range of DDPM linear (docs/solvers.md §4.6)
   BOOST_TEST(d.sigma_hat(1e-3) == 0.0100005, boost::test_tools::tolerance(1e-6));
   BOOST_TEST(d.sigma_hat(1.0) == 157.4073, boost::test_tools::tolerance(1e-6));
   BOOST_TEST(d.model_time(1.0) == 999.0, close);
@@ -47,7 +47,7 @@ BOOST_AUTO_TEST_CASE(vp_discrete_ddpm_table) {
 
 BOOST_AUTO_TEST_CASE(fitted_vp_clock_hits_edm_end_points) {
   VpLinearProcess fit = VpLinearProcess::fitted_to(0.002, 80.0, 1e-3);
-  BOOST_TEST(fit.beta1() - fit.beta0() == 17.537957, boost::test_tools::tolerance(1e-7));  // amed.md §2 β_d
+  BOOST_TEST(fit.beta1() - fit.beta0() == 17.537957, boost::test_tools::tolerance(1e-7));  // docs/amed.md §2 β_d
   BOOST_TEST(fit.beta0() == -0.0047690, boost::test_tools::tolerance(1e-4));
   BOOST_TEST(fit.sigma_hat(1.0) == 80.0, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(fit.sigma_hat(1e-3) == 0.002, boost::test_tools::tolerance(1e-9));

@@ -1,4 +1,4 @@
-// Schedules against the golden grids of notes/amed.md §2 and notes/solvers.md §6.4–6.5.
+// Schedules against the golden grids of docs/amed.md §2 and docs/solvers.md §6.4–6.5.
 #include <boost/test/unit_test.hpp>
 
 #include <iomanip>
@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(solvers_section64_grids) {
 }
 
 BOOST_AUTO_TEST_CASE(vp_discrete_logsnr_and_quadratic_time_grids) {
-  // solvers.md §6.5: grids in model time t for VP models.
+  // docs/solvers.md §6.5: grids in model time t for VP models.
   VpDiscreteProcess ddpm(VpDiscreteProcess::ddpm_linear_betas());
   std::vector<double> s = grid("logsnr", 11, 7, &ddpm, ddpm.sigma_hat(1e-3), ddpm.sigma_hat(1.0));
   std::vector<double> t_want = {1.0,          0.8992939547, 0.7858165116, 0.6535899518, 0.4931143521, 0.3033078469,

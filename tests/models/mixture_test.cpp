@@ -1,4 +1,4 @@
-// Gaussian-mixture denoiser, exact sampling and ODE references (notes/solvers.md §6.1–6.2).
+// Gaussian-mixture denoiser, exact sampling and ODE references (docs/solvers.md §6.1–6.2).
 #include <boost/test/unit_test.hpp>
 
 #include "core/error.h"
@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(one_dimensional_reference_ode) {
   at::Tensor z = at::tensor({-1.5, -0.3, 0.2, 1.1}, at::kDouble).reshape({4, 1});
   at::Tensor x = gmm->ode_solution(80.0 * z, 80.0, 0.002);
   test::check_close(x, {-1.3913264840153, 1.6317461960381, 1.9171668392350, 2.2544534700042}, 0, 2e-11,
-                    "DOP853 reference of solvers.md §6.2");
+                    "DOP853 reference of docs/solvers.md §6.2");
 }
 
 BOOST_AUTO_TEST_CASE(closed_form_gaussian_and_generic_reference_agree) {

@@ -12,10 +12,10 @@ namespace dsx::test {
 
 // A full sampling run compared with an official output.
 struct GoldenCase {
-  std::string id;                                // where the number comes from, e.g. "solvers.md §6.4 karras DDIM"
+  std::string id;                                // where the number comes from, e.g. "docs/solvers.md §6.4 karras DDIM"
   std::string solver;
   std::map<std::string, std::string> options;
-  std::string testbed;                           // "gauss3" (solvers.md §6.4) | "toy192" (amed.md §12.1)
+  std::string testbed;                           // "gauss3" (docs/solvers.md §6.4) | "toy192" (docs/amed.md §12.1)
   std::vector<double> sigmas;                    // full grid, σ_max first
   at::ScalarType dtype = at::kDouble;            // gauss3 rows are float64, toy192 rows float32 (official)
   std::vector<double> expected;                  // leading values of the flattened output
@@ -32,7 +32,7 @@ struct OrderCase {
   std::string testbed;                           // "gauss3" | "gmm" (3-component 1-D mixture of §6.2)
   std::string schedule;                          // "logsnr" | "polynomial"
   std::vector<int> num_steps;                    // grid points, e.g. {21, 41, 81, 161}
-  double order;                                  // expected (notes/solvers.md §6.3)
+  double order;                                  // expected (docs/solvers.md §6.3)
   double tolerance = 0.3;
 };
 

@@ -1,4 +1,4 @@
-// DPM-Solver-2, iPNDM(_v) and SciRE rows: notes/solvers.md §6.3–§6.4 (float64 gauss3) and notes/amed.md
+// DPM-Solver-2, iPNDM(_v) and SciRE rows: docs/solvers.md §6.3–§6.4 (float64 gauss3) and docs/amed.md
 // §12.3 (official float32 toy).
 #include "cases.h"
 #include "support/testbeds.h"
@@ -12,54 +12,54 @@ const std::string kTwoThirds = "0.6666666666666666";
 // The toy rows "unif1 ipndm4 N=6" and "poly7 ipndm4 N=4" are checked in dpm2_ipndm_scire_props.cpp with an
 // absolute RMSE tolerance: their official float32 values carry ~1e-6 rounding noise, above the 1e-5 relative
 // RMSE check of golden.cpp.
-// diff-sampler's dpm_2 with r = ½ is DPM-Solver-2 in VE variables, so it must reproduce solvers.md's
+// diff-sampler's dpm_2 with r = ½ is DPM-Solver-2 in VE variables, so it must reproduce docs/solvers.md's
 // "DPM-Solver-2 (r=½) per interval" rows, which came from dpm_solver_pytorch.py.
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"solvers.md §6.4 karras iPNDM", "ipndm", {}, "gauss3", karras_grid(11), at::kDouble,
+    {"docs/solvers.md §6.4 karras iPNDM", "ipndm", {}, "gauss3", karras_grid(11), at::kDouble,
      {0.825254093919, -1.016853027476, 1.025617650010}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 logSNR iPNDM", "ipndm", {}, "gauss3", logsnr_grid(11), at::kDouble,
+    {"docs/solvers.md §6.4 logSNR iPNDM", "ipndm", {}, "gauss3", logsnr_grid(11), at::kDouble,
      {0.821321121966, -1.015877091923, 1.024866326944}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 karras DPM-Solver-2", "dpm2", {}, "gauss3", karras_grid(11), at::kDouble,
+    {"docs/solvers.md §6.4 karras DPM-Solver-2", "dpm2", {}, "gauss3", karras_grid(11), at::kDouble,
      {0.846764761111, -1.032635835680, 1.027464509676}, -1, 20, 1e-9, 1e-11},
-    {"solvers.md §6.4 logSNR DPM-Solver-2", "dpm2", {}, "gauss3", logsnr_grid(11), at::kDouble,
+    {"docs/solvers.md §6.4 logSNR DPM-Solver-2", "dpm2", {}, "gauss3", logsnr_grid(11), at::kDouble,
      {0.839302933659, -1.034462626987, 1.025722762242}, -1, 20, 1e-9, 1e-11},
 
-    {"solvers.md §6.4 SciRE v1 multistep o2", "scire", Opts{{"algorithm", "v1"}, {"order", "2"}}, "gauss3",
+    {"docs/solvers.md §6.4 SciRE v1 multistep o2", "scire", Opts{{"algorithm", "v1"}, {"order", "2"}}, "gauss3",
      nsr_grid(11), at::kDouble, {0.817217156795, -1.012758937652, 1.024128859369}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v1 multistep o3", "scire", Opts{{"algorithm", "v1"}, {"order", "3"}}, "gauss3",
+    {"docs/solvers.md §6.4 SciRE v1 multistep o3", "scire", Opts{{"algorithm", "v1"}, {"order", "3"}}, "gauss3",
      nsr_grid(11), at::kDouble, {0.797378714149, -0.991419182006, 1.023798906502}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v2 multistep o2", "scire", Opts{{"algorithm", "v2"}, {"order", "2"}}, "gauss3",
+    {"docs/solvers.md §6.4 SciRE v2 multistep o2", "scire", Opts{{"algorithm", "v2"}, {"order", "2"}}, "gauss3",
      nsr_grid(11), at::kDouble, {0.932160031231, -1.134998857010, 1.027198910077}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v2 multistep o3", "scire", Opts{{"algorithm", "v2"}, {"order", "3"}}, "gauss3",
+    {"docs/solvers.md §6.4 SciRE v2 multistep o3", "scire", Opts{{"algorithm", "v2"}, {"order", "3"}}, "gauss3",
      nsr_grid(11), at::kDouble, {0.822689840142, -1.003966955142, 1.025703202181}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v1 singlestep_fixed o2", "scire",
+    {"docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2", "scire",
      Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}}, "gauss3", nsr_grid(6), at::kDouble,
      {0.833647023636, -1.047418575774, 1.025722907854}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v1 singlestep_fixed o2 φ≡2/3", "scire",
+    {"docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2 φ≡2/3", "scire",
      Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}}, "gauss3", nsr_grid(6),
      at::kDouble, {0.820690576518, -1.033808995647, 1.025014061570}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v2 singlestep_fixed o2", "scire",
+    {"docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2", "scire",
      Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}}, "gauss3", nsr_grid(6), at::kDouble,
      {0.847826452911, -1.031350162208, 1.025016827446}, -1, 10, 1e-9, 1e-11},
-    {"solvers.md §6.4 SciRE v2 singlestep_fixed o2 φ≡2/3", "scire",
+    {"docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2 φ≡2/3", "scire",
      Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}}, "gauss3", nsr_grid(6),
      at::kDouble, {0.834461145008, -1.018618493871, 1.024404368199}, -1, 10, 1e-9, 1e-11},
 
-    {"amed.md §12.3 poly7 dpm2 r=.5 N=4", "dpm2", Opts{{"r", "0.5"}}, "toy192", f32(karras_grid(4)), at::kFloat,
+    {"docs/amed.md §12.3 poly7 dpm2 r=.5 N=4", "dpm2", Opts{{"r", "0.5"}}, "toy192", f32(karras_grid(4)), at::kFloat,
      {0.351682, 0.864525, -0.37391, 0.611127}, 3.071671e-01, 6, 1e-5, 2e-6},
-    {"amed.md §12.3 unif1 dpm2 N=4", "dpm2", {}, "toy192", time_uniform_float32(4, 1), at::kFloat, {},
+    {"docs/amed.md §12.3 unif1 dpm2 N=4", "dpm2", {}, "toy192", time_uniform_float32(4, 1), at::kFloat, {},
      8.751469e-01, 6},
-    {"amed.md §12.3 logsnr dpm2 N=4", "dpm2", {}, "toy192", f32(logsnr_grid(4)), at::kFloat, {}, 5.077467e-01, 6},
-    {"amed.md §12.3 poly7 ipndm4 N=6", "ipndm", {}, "toy192", f32(karras_grid(6)), at::kFloat,
+    {"docs/amed.md §12.3 logsnr dpm2 N=4", "dpm2", {}, "toy192", f32(logsnr_grid(4)), at::kFloat, {}, 5.077467e-01, 6},
+    {"docs/amed.md §12.3 poly7 ipndm4 N=6", "ipndm", {}, "toy192", f32(karras_grid(6)), at::kFloat,
      {0.212151, 0.570806, 0.03134, 0.479774}, 6.764074e-03, 5, 1e-5, 2e-6},
-    {"amed.md §12.3 logsnr ipndm4 N=6", "ipndm", {}, "toy192", f32(logsnr_grid(6)), at::kFloat, {}, 1.348328e-02, 5},
-    {"amed.md §12.3 poly7 ipndm4 N=10", "ipndm", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
+    {"docs/amed.md §12.3 logsnr ipndm4 N=6", "ipndm", {}, "toy192", f32(logsnr_grid(6)), at::kFloat, {}, 1.348328e-02, 5},
+    {"docs/amed.md §12.3 poly7 ipndm4 N=10", "ipndm", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
      2.068438e-02, 9},
-    {"amed.md §12.3 poly7 ipndm_v4 N=6", "ipndm_v", {}, "toy192", f32(karras_grid(6)), at::kFloat,
+    {"docs/amed.md §12.3 poly7 ipndm_v4 N=6", "ipndm_v", {}, "toy192", f32(karras_grid(6)), at::kFloat,
      {0.16367, 0.478846, 0.11049, 0.470996}, 7.464243e-02, 5, 1e-5, 2e-6},
-    {"amed.md §12.3 poly7 ipndm_v4 N=10", "ipndm_v", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
+    {"docs/amed.md §12.3 poly7 ipndm_v4 N=10", "ipndm_v", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
      1.427231e-02, 9},
-    {"amed.md §12.3 poly7 ipndm_v4 N=4", "ipndm_v", {}, "toy192", f32(karras_grid(4)), at::kFloat, {},
+    {"docs/amed.md §12.3 poly7 ipndm_v4 N=4", "ipndm_v", {}, "toy192", f32(karras_grid(4)), at::kFloat, {},
      8.814730e-02, 3},
 });
 
@@ -76,7 +76,7 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM-Solver-2, Gaussian, polynomial grid", "dpm2", {}, "gauss3", "polynomial", kSteps, 2.0},  // 2.04
     {"DPM-Solver-2, mixture, logSNR grid", "dpm2", {}, "gmm", "logsnr", kSteps, 2.0},              // 2.07
     {"DPM-Solver-2 r=0.3, mixture, polynomial grid", "dpm2", Opts{{"r", "0.3"}}, "gmm", "polynomial", kSteps, 2.0},
-    // Equal-step AB4 weights on non-uniform σ steps: order 2 (solvers.md §5.6).
+    // Equal-step AB4 weights on non-uniform σ steps: order 2 (docs/solvers.md §5.6).
     {"iPNDM const AB4, Gaussian, polynomial grid", "ipndm", {}, "gauss3", "polynomial", kSteps, 2.0},  // 2.10
     {"iPNDM const AB4, mixture, logSNR grid", "ipndm", {}, "gmm", "logsnr", kSteps, 2.0},              // 1.88
     // True variable-step AB: the Euler/AB2/AB3 warm-up barely matters at σ_max = 80 (3.86 / 3.73).
@@ -94,7 +94,7 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
     // Its order-4 weights are inconsistent (slopes 1.1–1.9, erratic): tested through the weights instead.
     {"iPNDM_v faithful 3, Gaussian, polynomial grid", "ipndm_v", Opts{{"max_order", "3"}}, "gauss3", "polynomial",
      kFiner, 3.0},
-    // SciRE with the official φ (≈0.63–0.67 ≠ 1): first order in every mode (solvers.md §0.1); 0.88–1.09.
+    // SciRE with the official φ (≈0.63–0.67 ≠ 1): first order in every mode (docs/solvers.md §0.1); 0.88–1.09.
     {"SciRE HEAD v1 ms-2, Gaussian, polynomial", "scire", scire("v1", "multistep", 2, "official"), "gauss3",
      "polynomial", kFiner, 1.0},
     {"SciRE HEAD v1 ms-3, mixture, logSNR", "scire", scire("v1", "multistep", 3, "official"), "gmm", "logsnr",
@@ -128,7 +128,7 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
      kFiner, 2.0},  // 1.92
     {"SciRE φ=1 v2 single-2, mixture, polynomial", "scire", scire("v2", "singlestep_fixed", 2, "one"), "gmm",
      "polynomial", kFiner, 2.0},  // 1.91
-    // ρ-midpoint superconverges on Gaussian data (solvers.md §2.9): 3.00.
+    // ρ-midpoint superconverges on Gaussian data (docs/solvers.md §2.9): 3.00.
     {"SciRE φ=1 v1 single-2, Gaussian (superconvergent), polynomial", "scire",
      scire("v1", "singlestep_fixed", 2, "one"), "gauss3", "polynomial", kFine, 3.0},
     {"SciRE φ=1 v1 single-3, mixture, polynomial", "scire", scire("v1", "singlestep_fixed", 3, "one"), "gmm",

@@ -1,5 +1,5 @@
 // Properties of dpm2, ipndm, ipndm_v and scire beyond the golden rows: NFE bookkeeping, the iPNDM_v
-// weight defect (notes/solvers.md §0.4), SciRE's φ schedule (§2.4), dtype agreement and option errors.
+// weight defect (docs/solvers.md §0.4), SciRE's φ schedule (§2.4), dtype agreement and option errors.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -208,8 +208,8 @@ BOOST_AUTO_TEST_CASE(toy_rows_within_float32_noise) {
     int64_t nfe;
   };
   const std::vector<Row> rows = {
-      {"amed.md §12.3 unif1 ipndm4 N=6", time_uniform_float32(6, 1), 8.878850e-02, 5},
-      {"amed.md §12.3 poly7 ipndm4 N=4", f32(karras_grid(4)), 4.454250e-02, 3},
+      {"docs/amed.md §12.3 unif1 ipndm4 N=6", time_uniform_float32(6, 1), 8.878850e-02, 5},
+      {"docs/amed.md §12.3 poly7 ipndm4 N=4", f32(karras_grid(4)), 4.454250e-02, 3},
   };
   for (const auto& row : rows) {
     auto t = toy192();

@@ -1,4 +1,4 @@
-// Singlestep DPM-Solver-3 and DPM-Solver++(2S): notes/solvers.md §6.4 "per interval" rows (float64) and
+// Singlestep DPM-Solver-3 and DPM-Solver++(2S): docs/solvers.md §6.4 "per interval" rows (float64) and
 // measured orders (§6.3: 2S → 2, DPM-Solver-3 → 3).
 #include "cases.h"
 
@@ -9,13 +9,13 @@ const std::map<std::string, std::string> kSolver3 = {{"order", "3"}};
 const std::map<std::string, std::string> kPlusPlus2S = {{"order", "2"}, {"predict_x0", "true"}};
 
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"solvers.md §6.4 karras DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", karras_grid(11),
+    {"docs/solvers.md §6.4 karras DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", karras_grid(11),
      at::kDouble, {0.798874231460, -0.994150002597, 1.023810237913}, -1, 30, 1e-10, 1e-11},
-    {"solvers.md §6.4 logSNR DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", logsnr_grid(11),
+    {"docs/solvers.md §6.4 logSNR DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", logsnr_grid(11),
      at::kDouble, {0.799493795645, -0.995021369881, 1.023820101105}, -1, 30, 1e-10, 1e-11},
-    {"solvers.md §6.4 karras DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", karras_grid(11),
+    {"docs/solvers.md §6.4 karras DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", karras_grid(11),
      at::kDouble, {0.766270290538, -0.967027946454, 1.021497094190}, -1, 20, 1e-10, 1e-11},
-    {"solvers.md §6.4 logSNR DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", logsnr_grid(11),
+    {"docs/solvers.md §6.4 logSNR DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", logsnr_grid(11),
      at::kDouble, {0.770393154447, -0.966207794099, 1.022434875437}, -1, 20, 1e-10, 1e-11},
 });
 

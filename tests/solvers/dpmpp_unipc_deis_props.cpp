@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(nfe_is_n_minus_one_and_afs_saves_one) {
 BOOST_AUTO_TEST_CASE(unipc_corrects_a_final_warmup_step) {
   // diff-sampler unipc_sampler: step i with i+1 < max_order is a warm-up step and always runs the corrector,
   // the last step included; so N = 3 with max_order 3 (steps 0, 1 both warm-up) costs 1 + 2 = 3 calls, one
-  // more than N−1 (notes/amed.md §4 "UniPC"). final_corrector=never keeps N−1.
+  // more than N−1 (docs/amed.md §4 "UniPC"). final_corrector=never keeps N−1.
   auto g = gauss3();
   const std::vector<double> sigmas = {80.0, 2.0, 0.002};
   for (std::string x0 : {"true", "false"}) {
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(unipc_corrects_a_final_warmup_step) {
 
 BOOST_AUTO_TEST_CASE(thresholding_changes_data_outside_unit_range) {
   // toy192 data predictions exceed |1| at low σ, so Imagen thresholding must change every solver's output,
-  // and in data-prediction mode it must move it away from the exact solution (notes/solvers.md finding 5).
+  // and in data-prediction mode it must move it away from the exact solution (docs/solvers.md finding 5).
   // (On a coarse grid the solver's own error can mask that, so "worse" is checked on a fine one.)
   auto t = toy192();
   for (int n : {8, 41}) {
@@ -217,7 +217,7 @@ BOOST_AUTO_TEST_CASE(bad_options_name_the_option_and_the_allowed_values) {
 }
 
 BOOST_AUTO_TEST_CASE(deis_coefficients_match_diff_sampler) {
-  // notes/amed.md §4 "DEIS-tAB": diff-sampler's float32 coefficients on unif2 N=6.
+  // docs/amed.md §4 "DEIS-tAB": diff-sampler's float32 coefficients on unif2 N=6.
   const auto sigmas = time_uniform_float32(6, 2);
   const std::vector<std::vector<double>> c3 = {{},
                                                {-6.097571, 1.365042},
@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(deis_coefficients_match_diff_sampler) {
 BOOST_AUTO_TEST_CASE(deis_quadratures_and_consistency) {
   // Σ_j C_ij = ∫ dσ̂ = σ_{i+1} − σ_i (the Lagrange basis sums to 1), exactly for Gauss–Legendre. diff-sampler's
   // endpoint-inclusive sum times Δ/N is close to a trapezoid rule (bias O(1/N²) + O(Δ f'/N)): measured
-  // ≤ 4.3e-5 relative on unif2 N=6, rather than the ~1e-4 notes/solvers.md §3.7 quotes for the JAX sum.
+  // ≤ 4.3e-5 relative on unif2 N=6, rather than the ~1e-4 docs/solvers.md §3.7 quotes for the JAX sum.
   for (const auto& sigmas : {karras_grid(11), logsnr_grid(21), time_uniform_float32(6, 2)}) {
     auto exact = deis_tab_coefficients(sigmas, 4, DeisQuadrature::GaussLegendre);
     auto riemann = deis_tab_coefficients(sigmas, 4, DeisQuadrature::Riemann);

@@ -1,5 +1,5 @@
 #pragma once
-// The exact testbeds the golden values in shared/notes were produced on, rebuilt without torch RNG.
+// The exact testbeds the golden values in docs/ were produced on, rebuilt without torch RNG.
 #include <map>
 #include <memory>
 #include <string>
@@ -12,7 +12,7 @@
 
 namespace dsx::test {
 
-// notes/solvers.md §6.4: per-channel Gaussian μ = [0.3, −0.5, 1.0], s = [0.5, 1.0, 0.1];
+// docs/solvers.md §6.4: per-channel Gaussian μ = [0.3, −0.5, 1.0], s = [0.5, 1.0, 0.1];
 // x_T = 80·[1.0, −0.5, 0.25] (one sample of shape [3]).
 struct Gauss3 {
   std::unique_ptr<DiagonalGaussian> model;
@@ -20,7 +20,7 @@ struct Gauss3 {
 };
 Gauss3 gauss3();
 
-// notes/amed.md §12.1: C=3, H=W=8, μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)),
+// docs/amed.md §12.1: C=3, H=W=8, μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)),
 // latents z[b,k] = √2 sin(2.1k + 1.7b + 0.3), B = 4, x_T = 80 z (float64 here; cast by the caller).
 struct Toy192 {
   std::unique_ptr<DiagonalGaussian> model;
@@ -28,14 +28,14 @@ struct Toy192 {
 };
 Toy192 toy192();
 
-// diff-sampler's time_uniform grid computed in float32 as the official code does (notes/amed.md §2).
+// diff-sampler's time_uniform grid computed in float32 as the official code does (docs/amed.md §2).
 std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002,
                                          double sigma_max = 80.0);
 
 // A σ grid rounded to float32, as the official float32 codes hold it.
 std::vector<double> f32(std::vector<double> sigmas);
 
-// notes/solvers.md §6.2 1-D mixture: π = [0.3, 0.7], μ = [−1, 2], s = [0.5, 0.3].
+// docs/solvers.md §6.2 1-D mixture: π = [0.3, 0.7], μ = [−1, 2], s = [0.5, 0.3].
 std::unique_ptr<GaussianMixture> gmm_1d();
 
 // Runs a registered solver with text options on a model; the NFE is what a CountingDenoiser saw.
