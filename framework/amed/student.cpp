@@ -119,7 +119,7 @@ at::Tensor AmedStudent::step(Denoiser& model, const at::Tensor& x, int i, AmedOu
   const double sc = sigmas_[i], sn = sigmas_[i + 1];
   auto ps = [&](const at::Tensor& v) { return per_sample(v, x); };
 
-  // Evaluation at σ_i (or the analytical first step, notes §3) and the bottleneck of that evaluation.
+  // Evaluation at σ_i (or the analytical first step, docs/amed.md §3) and the bottleneck of that evaluation.
   const bool afs = settings_.afs && i == 0;
   at::Tensor d_i, D_i;
   if (afs) {

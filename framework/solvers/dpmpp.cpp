@@ -81,7 +81,7 @@ class DpmppSolver : public Solver {
   std::vector<double> weights(double s, double t, const std::deque<History>& hist, int order) const {
     const double h = std::log(s / t);
     // Sign convention of the two exponential-integrator forms: data x_t = (t/s)x − φ1·m0 + …,
-    // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (notes §3.4).
+    // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (docs/solvers.md §3.4).
     const double z = predict_x0_ ? -h : h;
     const double phi1 = std::expm1(z);
     const double phi2 = h * expint::phi(2, z);               // data: φ1/h + 1;  noise: φ1/h − 1

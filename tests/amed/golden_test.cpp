@@ -36,7 +36,7 @@ Opts with(Opts a, const Opts& b) {
   a.insert(b.begin(), b.end());
   return a;
 }
-// diff-sampler's DPM++ always thresholds in data-prediction mode (notes §3); eps mode never.
+// diff-sampler's DPM++ always thresholds in data-prediction mode (docs/amed.md §3); eps mode never.
 const Opts kX0{{"max_order", "3"}, {"predict_x0", "true"}, {"lower_order_final", "true"}, {"thresholding", "dynamic"}};
 const Opts kEps{{"max_order", "3"}, {"predict_x0", "false"}, {"lower_order_final", "true"}};
 const Opts kI4{{"max_order", "4"}};

@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(model_bottlenecks) {
   check_close(big->bottleneck().reshape({2, 64}).sum(1), std::vector<double>(2, 1.0), 1e-12, 0, "K > 64");
 }
 
-// One official training step (notes §12.4, step 0): loss Σ_pixels(x_student − x_teacher)²/B and the
+// One official training step (docs/amed.md §12.4, step 0): loss Σ_pixels(x_student − x_teacher)²/B and the
 // gradients of the head biases. Checks that r, c, a reach the output through s, x_s and a·s.
 BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
   struct Case {
@@ -239,7 +239,7 @@ BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
       AmedPredictor net = deterministic_predictor(0.01, c.scale_time);
       AmedStudent st(s, c.student_grid, net, FeatureMode::Model);
       // The official loss calls the student with latents/t_cur and multiplies by the re-derived σ'_0, so
-      // its input is x·σ'_0/σ_0 (unif1 interval 0: 79.998/80; notes §7 says "x = tensor_in").
+      // its input is x·σ'_0/σ_0 (unif1 interval 0: 79.998/80; docs/amed.md §7 says "x = tensor_in").
       // For poly7 the re-derived σ'_0 equals σ_0 = 79.999985 in float32, so the input is the latents.
       at::Tensor x0 = c.student == "amed" ? x_T * float(c.student_grid[0] / c.teacher_grid[0]) : x_T;
       at::Tensor x = st.step(*toy.model, x0, 0);

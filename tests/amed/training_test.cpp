@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(file_layout_streaming_and_batch_invariance) {
   TeacherReport r = generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 20), *toy.model, at::kCPU,
                                      dir.file("a.h5"));
   BOOST_TEST(r.samples == 50);
-  BOOST_TEST(r.nfe_per_sample == 12);  // Heun on 7 points (notes §12.4: 12 NFE teacher)
+  BOOST_TEST(r.nfe_per_sample == 12);  // Heun on 7 points (docs/amed.md §12.4: 12 NFE teacher)
   generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 50), *toy.model, at::kCPU, dir.file("b.h5"));
   h5::File a = h5::File::open(dir.file("a.h5")), b = h5::File::open(dir.file("b.h5"));
   BOOST_TEST(a.attr_int("complete") == 1);
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(deterministic_for_a_seed) {
 }
 
 BOOST_AUTO_TEST_CASE(trained_amed_solver_beats_its_initialisation_3x) {
-  // Official toy run (notes §7): 1.051 → 0.181 (5.8×) for AMED-Solver, Heun teacher M=1, time_uniform ρ=1.
+  // Official toy run (docs/amed.md §7): 1.051 → 0.181 (5.8×) for AMED-Solver, Heun teacher M=1, time_uniform ρ=1.
   Quality q = train_and_measure("amed", "heun", 1, "time_uniform", 1, 0.0);
   BOOST_TEST(q.before / q.after >= 3.0);
   BOOST_TEST(q.neutral / q.after >= 3.0);

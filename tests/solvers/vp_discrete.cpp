@@ -1,6 +1,6 @@
 // VP-discrete end-to-end oracle (docs/solvers.md §6.5): the official dpm_solver_pytorch.py / uni_pc.py with
 // NoiseScheduleVP('discrete') on DDPM betas, driving a Gaussian ε-network, reproduced through the EDM-form
-// solvers + VpDenoiser. notes §1.3 warns that the piecewise-linear t(λ) interpolation of the discrete
+// solvers + VpDenoiser. docs/solvers.md §1.3 warns that the piecewise-linear t(λ) interpolation of the discrete
 // schedule may make VP and EDM implementations differ at 1e-7; measured here: ≤ 4.7e-13.
 //
 // Row settings: dpm_solver_pytorch lowers the final orders only when steps < 10, so its 10-step rows are
