@@ -115,12 +115,13 @@ bool is_amed_plugin_base(const std::string& name) {
 
 std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
   return {
-      {"amed.predictor", OptionType::Path, "", -1e300, 1e300, false, false, {},
-       predictor_required
-           ? "AMED predictor weights (HDF5, official parameter names); required"
-           : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per interval)"},
-      {"amed.features", OptionType::Choice, "model", -1e300, 1e300, false, false, {"model", "zero"},
-       "predictor input: the model's 8x8 bottleneck at σ_i (model) or zeros (a fixed learned schedule)"},
+      opt::path("amed.predictor",
+                predictor_required
+                    ? "AMED predictor weights (HDF5, official parameter names); required"
+                    : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per "
+                      "interval)"),
+      opt::choice("amed.features", {"model", "zero"}, "model",
+                  "predictor input: the model's 8x8 bottleneck at σ_i (model) or zeros (a fixed learned schedule)"),
   };
 }
 

@@ -120,6 +120,65 @@ std::string OptionSpec::allowed() const {
   return "";
 }
 
+namespace opt {
+
+OptionSpec flag(std::string name, bool default_value, std::string help) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = OptionType::Bool;
+  s.default_value = default_value ? "true" : "false";
+  s.help = std::move(help);
+  return s;
+}
+
+OptionSpec integer(std::string name, long default_value, long min, long max, std::string help) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = OptionType::Int;
+  s.default_value = std::to_string(default_value);
+  s.min = double(min), s.max = double(max);
+  s.help = std::move(help);
+  return s;
+}
+
+OptionSpec number(std::string name, double default_value, double min, double max, std::string help) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = OptionType::Double;
+  s.default_value = fmt::format("{}", default_value);  // as to_text() writes a double
+  s.min = min, s.max = max;
+  s.help = std::move(help);
+  return s;
+}
+
+OptionSpec choice(std::string name, std::vector<std::string> choices, std::string default_value, std::string help) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = OptionType::Choice;
+  s.default_value = std::move(default_value);
+  s.choices = std::move(choices);
+  s.help = std::move(help);
+  return s;
+}
+
+OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
+                            double min, double max, std::string help) {
+  OptionSpec s = choice(std::move(name), std::move(choices), std::move(default_value), std::move(help));
+  s.type = OptionType::ChoiceOrNumber;
+  s.min = min, s.max = max;
+  return s;
+}
+
+OptionSpec path(std::string name, std::string help) {
+  OptionSpec s;
+  s.name = std::move(name);
+  s.type = OptionType::Path;
+  s.help = std::move(help);
+  return s;
+}
+
+}  // namespace opt
+
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
   size_t best_d = std::max<size_t>(2, word.size() / 3) + 1;

@@ -5,6 +5,7 @@
 // `dsx solvers` can print the same table the validator enforces.
 #include <map>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -22,7 +23,26 @@ struct OptionSpec {
   std::string help;
 
   std::string allowed() const;          // "integer in [1, 4]", "one of: bh1, bh2", ...
+
+  // Chainable refinements of an opt:: factory's result: make the lower / upper bound exclusive.
+  //   opt::number("r", 0.5, 0.0, 1.0, "...").exclusive_min().exclusive_max()   // r in (0, 1)
+  OptionSpec& exclusive_min() & { return open_min = true, *this; }
+  OptionSpec& exclusive_max() & { return open_max = true, *this; }
+  OptionSpec exclusive_min() && { return open_min = true, std::move(*this); }
+  OptionSpec exclusive_max() && { return open_max = true, std::move(*this); }
 };
+
+// Named factories for OptionSpec tables; defaults are given typed and stored as the text a user would write.
+namespace opt {
+OptionSpec flag(std::string name, bool default_value, std::string help);
+OptionSpec integer(std::string name, long default_value, long min, long max, std::string help);  // [min, max]
+OptionSpec number(std::string name, double default_value, double min, double max, std::string help);  // [min, max]
+OptionSpec choice(std::string name, std::vector<std::string> choices, std::string default_value, std::string help);
+// One of `choices`, or a number in [min, max]; the default may be either (as text).
+OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
+                            double min, double max, std::string help);
+OptionSpec path(std::string name, std::string help);  // a non-empty file path, no default
+}  // namespace opt
 
 // A user-provided value and where it came from ("spec.yaml:12:5" or "--set solver.r").
 struct RawOption {

@@ -165,14 +165,15 @@ class DeisSolver : public Solver {
 
 std::vector<SolverEntry> deis_family() {
   std::vector<OptionSpec> opts = {
-      {"max_order", OptionType::Int, "3", 1, 4, false, false, {},
-       "number of ε points in the Adams–Bashforth interpolation (polynomial degree + 1)"},
-      {"mode", OptionType::Choice, "tab", -1e300, 1e300, false, false, {"tab"},
-       "tAB (Lagrange in VP time); diff-sampler's rhoab is broken officially and not offered"},
-      {"quadrature", OptionType::Choice, "faithful", -1e300, 1e300, false, false, {"faithful", "exact"},
-       "faithful: diff-sampler's 10,000-point sum (≤ 5e-5 relative off on coarse grids); exact: Gauss–Legendre"},
-      {"vp_fit", OptionType::Choice, "fixed", -1e300, 1e300, false, false, {"fixed", "grid"},
-       "VP clock: fixed = diff-sampler's fit to σ ∈ [0.002, 80]; grid = fit to the grid's own end points"},
+      opt::integer("max_order", 3, 1, 4,
+                   "number of ε points in the Adams–Bashforth interpolation (polynomial degree + 1)"),
+      opt::choice("mode", {"tab"}, "tab",
+                  "tAB (Lagrange in VP time); diff-sampler's rhoab is broken officially and not offered"),
+      opt::choice("quadrature", {"faithful", "exact"}, "faithful",
+                  "faithful: diff-sampler's 10,000-point sum (≤ 5e-5 relative off on coarse grids); exact: "
+                  "Gauss–Legendre"),
+      opt::choice("vp_fit", {"fixed", "grid"}, "fixed",
+                  "VP clock: fixed = diff-sampler's fit to σ ∈ [0.002, 80]; grid = fit to the grid's own end points"),
   };
   return {{"deis", "DEIS tAB: Adams–Bashforth on ε with Lagrange interpolation in VP time",
            "Zhang & Chen 2023 (DEIS); diff-sampler deis_sampler (tab)", "N−1 (−1 with afs)", "max_order",

@@ -48,8 +48,10 @@ std::vector<SolverEntry> dpm2_family() {
            "Lu et al. 2022 (DPM-Solver); EDM form of zju-pi/diff-sampler dpm_2_sampler",
            "2(N−1) (−1 with afs)",
            "2",
-           {{"r", OptionType::Double, "0.5", 0.0, 1.0, true, true, {},
-             "position of the intermediate point in log σ (0.5 = geometric mean = λ midpoint)"}},
+           {opt::number("r", 0.5, 0.0, 1.0,
+                        "position of the intermediate point in log σ (0.5 = geometric mean = λ midpoint)")
+                .exclusive_min()
+                .exclusive_max()},
            [](const Options& o) { return std::make_unique<Dpm2Solver>(o); }}};
 }
 

@@ -77,9 +77,9 @@ std::vector<SolverEntry> dpm_singlestep_family() {
            "Lu et al. 2022 (DPM-Solver), Lu et al. 2022 (DPM-Solver++); dpm_solver_pytorch.py singlestep updates",
            "order·(N−1) (−1 with afs)",
            "order",
-           {{"order", OptionType::Int, "3", 2, 3, false, false, {}, "2 (r = ½) or 3 (r = ⅓, ⅔), in λ"},
-            {"predict_x0", OptionType::Bool, "false", -1e300, 1e300, false, false, {},
-             "data prediction (DPM-Solver++ 2S/3S) instead of noise prediction (DPM-Solver)"}},
+           {opt::integer("order", 3, 2, 3, "2 (r = ½) or 3 (r = ⅓, ⅔), in λ"),
+            opt::flag("predict_x0", false,
+                      "data prediction (DPM-Solver++ 2S/3S) instead of noise prediction (DPM-Solver)")},
            [](const Options& o) { return std::make_unique<DpmSinglestepSolver>(o); }}};
 }
 

@@ -125,13 +125,13 @@ class DpmppSolver : public Solver {
 
 std::vector<SolverEntry> dpmpp_family() {
   std::vector<OptionSpec> opts = {
-      {"max_order", OptionType::Int, "3", 1, 3, false, false, {}, "highest multistep order (1M, 2M, 3M)"},
-      {"predict_x0", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
-       "true: DPM-Solver++ (data prediction); false: multistep DPM-Solver (noise prediction)"},
-      {"lower_order_final", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
-       "lower the order on the final steps (diff-sampler rule, for any number of steps)"},
-      {"variant", OptionType::Choice, "faithful", -1e300, 1e300, false, false, {"faithful", "corrected"},
-       "faithful: official 3M (global order 2); corrected: D2 doubled (global order 3)"},
+      opt::integer("max_order", 3, 1, 3, "highest multistep order (1M, 2M, 3M)"),
+      opt::flag("predict_x0", true,
+                "true: DPM-Solver++ (data prediction); false: multistep DPM-Solver (noise prediction)"),
+      opt::flag("lower_order_final", true,
+                "lower the order on the final steps (diff-sampler rule, for any number of steps)"),
+      opt::choice("variant", {"faithful", "corrected"}, "faithful",
+                  "faithful: official 3M (global order 2); corrected: D2 doubled (global order 3)"),
   };
   return {{"dpmpp", "Multistep DPM-Solver++ / DPM-Solver (1M, 2M, 3M) in EDM form",
            "Lu et al. 2022 (DPM-Solver++); dpm_solver_pytorch.py, diff-sampler dpm_pp_sampler", "N−1 (−1 with afs)",

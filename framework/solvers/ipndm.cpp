@@ -110,8 +110,8 @@ class IpndmSolver : public Solver {
 };
 
 OptionSpec max_order_spec() {
-  return {"max_order", OptionType::Int, "4", 1, 4, false, false, {},
-          "most slopes combined per step (warm start: interval i uses min(max_order, i+1))"};
+  return opt::integer("max_order", 4, 1, 4,
+                      "most slopes combined per step (warm start: interval i uses min(max_order, i+1))");
 }
 
 }  // namespace
@@ -126,9 +126,9 @@ std::vector<SolverEntry> ipndm_family() {
        "zju-pi/diff-sampler ipndm_v_sampler (Zhou et al. 2024)", "N−1 (−1 with afs)",
        "faithful 4: 2 on polynomial grids (3 on logSNR), erratic below ~300 points; corrected: max_order",
        {max_order_spec(),
-        {"variant", OptionType::Choice, "faithful", -1e300, 1e300, false, false, {"faithful", "corrected"},
-         "faithful = diff-sampler's formulas (wrong order-3/4 terms on non-uniform grids); corrected = true "
-         "variable-step AB weights"}},
+        opt::choice("variant", {"faithful", "corrected"}, "faithful",
+                    "faithful = diff-sampler's formulas (wrong order-3/4 terms on non-uniform grids); corrected = "
+                    "true variable-step AB weights")},
        [](const Options& o) { return std::make_unique<IpndmSolver>(o, true); }},
   };
 }

@@ -248,18 +248,17 @@ std::vector<SolverEntry> scire_family() {
            "multistep N−1; singlestep_fixed order·(N−1); singlestep_agile order·(N−1)−order(order−1)/2 "
            "(−1 with afs)",
            "1 with the official φ; 2 with phi=one",
-           {{"algorithm", OptionType::Choice, "v1", -1e300, 1e300, false, false, {"v1", "v2"},
-             "v1: noise integrand in ρ = σ; v2: data integrand in τ = 1/σ"},
-            {"method", OptionType::Choice, "multistep", -1e300, 1e300, false, false,
-             {"multistep", "singlestep_fixed", "singlestep_agile"},
-             "multistep: 1 call per interval; singlestep_*: the grid is the outer grid, `order` calls per "
-             "interval (agile lowers the last intervals' orders to [.., 2, 1])"},
-            {"order", OptionType::Int, "2", 1, 3, false, false, {}, "solver order (HEAD: 1, 2 or 3)"},
-            {"phi", OptionType::ChoiceOrNumber, "official", 0.0, 2.0, true, false, {"official", "one"},
-             "recursive-difference factor: official = HEAD per-step series_phi schedule; one = φ ≡ 1 "
-             "(finite differences, order 2); a number = fixed φ (2/3 = the 'rde' files)"},
-            {"lower_order_final", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
-             "multistep: order min(order, steps+1−step) near the end (HEAD always applies it)"}},
+           {opt::choice("algorithm", {"v1", "v2"}, "v1", "v1: noise integrand in ρ = σ; v2: data integrand in τ = 1/σ"),
+            opt::choice("method", {"multistep", "singlestep_fixed", "singlestep_agile"}, "multistep",
+                        "multistep: 1 call per interval; singlestep_*: the grid is the outer grid, `order` calls per "
+                        "interval (agile lowers the last intervals' orders to [.., 2, 1])"),
+            opt::integer("order", 2, 1, 3, "solver order (HEAD: 1, 2 or 3)"),
+            opt::choice_or_number("phi", {"official", "one"}, "official", 0.0, 2.0,
+                                  "recursive-difference factor: official = HEAD per-step series_phi schedule; one = "
+                                  "φ ≡ 1 (finite differences, order 2); a number = fixed φ (2/3 = the 'rde' files)")
+                .exclusive_min(),
+            opt::flag("lower_order_final", true,
+                      "multistep: order min(order, steps+1−step) near the end (HEAD always applies it)")},
            [](const Options& o) { return std::make_unique<ScireSolver>(o); }}};
 }
 

@@ -16,10 +16,10 @@ CommonOptions CommonOptions::from(const Options& o) {
 
 const std::vector<OptionSpec>& common_option_specs() {
   static const std::vector<OptionSpec> specs = {
-      {"afs", OptionType::Bool, "false", -1e300, 1e300, false, false, {},
-       "analytical first step: the first model call is replaced by D = x − σ·x/sqrt(1+σ²) (NFE − 1)"},
-      {"thresholding", OptionType::Choice, "none", -1e300, 1e300, false, false, {"none", "dynamic"},
-       "Imagen dynamic thresholding (q = 0.995, s ≥ 1) of every data prediction"},
+      opt::flag("afs", false,
+                "analytical first step: the first model call is replaced by D = x − σ·x/sqrt(1+σ²) (NFE − 1)"),
+      opt::choice("thresholding", {"none", "dynamic"}, "none",
+                  "Imagen dynamic thresholding (q = 0.995, s ≥ 1) of every data prediction"),
   };
   return specs;
 }

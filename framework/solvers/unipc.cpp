@@ -215,16 +215,15 @@ class UnipcSolver : public Solver {
 
 std::vector<SolverEntry> unipc_family() {
   std::vector<OptionSpec> opts = {
-      {"max_order", OptionType::Int, "3", 1, 3, false, false, {}, "order p of the UniP predictor (UniC adds one)"},
-      {"variant", OptionType::Choice, "bh2", -1e300, 1e300, false, false, {"bh1", "bh2"},
-       "B(h): bh1 = h, bh2 = e^h − 1 (bh1 recommended for < 10 unconditional steps)"},
-      {"predict_x0", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
-       "true: data-prediction form; false: noise-prediction form"},
-      {"lower_order_final", OptionType::Bool, "true", -1e300, 1e300, false, false, {},
-       "lower the order on the final steps to the number of steps left"},
-      {"final_corrector", OptionType::Choice, "warmup", -1e300, 1e300, false, false, {"warmup", "never"},
-       "warmup: as diff-sampler, a last step that is still a warm-up step (grid with fewer intervals than "
-       "max_order) is corrected too, one extra model call (NFE N); never: the last step never corrects (NFE N−1)"},
+      opt::integer("max_order", 3, 1, 3, "order p of the UniP predictor (UniC adds one)"),
+      opt::choice("variant", {"bh1", "bh2"}, "bh2",
+                  "B(h): bh1 = h, bh2 = e^h − 1 (bh1 recommended for < 10 unconditional steps)"),
+      opt::flag("predict_x0", true, "true: data-prediction form; false: noise-prediction form"),
+      opt::flag("lower_order_final", true, "lower the order on the final steps to the number of steps left"),
+      opt::choice("final_corrector", {"warmup", "never"}, "warmup",
+                  "warmup: as diff-sampler, a last step that is still a warm-up step (grid with fewer intervals than "
+                  "max_order) is corrected too, one extra model call (NFE N); never: the last step never corrects "
+                  "(NFE N−1)"),
   };
   return {{"unipc", "UniPC: multistep UniP predictor + UniC corrector (corrector off on the last step unless it is a warm-up step)",
            "Zhao et al. 2023 (UniPC); uni_pc.py, diff-sampler unipc_sampler",
