@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "diffusion/noise_process.h"
 
 namespace dsx {
@@ -91,12 +92,7 @@ const std::vector<ScheduleKind>& schedule_kinds() {
 }
 
 const ScheduleKind& schedule_kind(const std::string& name) {
-  std::string allowed;
-  for (const auto& k : schedule_kinds()) {
-    if (k.name == name) return k;
-    allowed += (allowed.empty() ? "" : ", ") + k.name;
-  }
-  fail("schedule.kind = '{}' is unknown; allowed: {}", name, allowed);
+  return find_entry(schedule_kinds(), name, "schedule.kind");
 }
 
 void validate_sigma_grid(const std::vector<double>& s, const std::string& what) {

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "metrics/frechet.h"
 #include "metrics/likelihood.h"
 #include "metrics/samples.h"
@@ -63,14 +64,7 @@ const std::vector<MetricEntry>& metric_entries() {
   return entries;
 }
 
-const MetricEntry& find_metric(const std::string& name) {
-  std::string known;
-  for (const auto& e : metric_entries()) {
-    if (e.name == name) return e;
-    known += (known.empty() ? "" : ", ") + e.name;
-  }
-  fail("metric '{}' is not known; known metrics: {}", name, known);
-}
+const MetricEntry& find_metric(const std::string& name) { return find_entry(metric_entries(), name, "metric"); }
 
 MetricDirection metric_direction(const std::string& name) {
   for (const auto& e : metric_entries())

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "diffusion/schedule.h"
 
 namespace dsx {
@@ -60,15 +61,7 @@ std::vector<OptionSpec> all_option_specs(const SolverEntry& e) {
 }
 
 const SolverEntry& solver_entry(const std::string& name) {
-  std::vector<std::string> names;
-  for (const auto& e : solver_entries()) {
-    if (e.name == name) return e;
-    names.push_back(e.name);
-  }
-  std::string hint = did_you_mean(name, names), list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  fail("solver.name = '{}' is unknown{}; known solvers: {}", name,
-       hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
+  return find_entry(solver_entries(), name, "solver.name");
 }
 
 std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,

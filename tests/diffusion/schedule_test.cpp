@@ -145,7 +145,9 @@ BOOST_AUTO_TEST_CASE(bad_specs_are_clear_errors) {
   s.sigmas = {80, 1, 0.002};
   BOOST_TEST(make_schedule(s).size() == 3u);
   s.kind = "karras";
-  BOOST_TEST(error_of(s).find("allowed: polynomial") != std::string::npos);
+  BOOST_TEST(error_of(s).find("schedule.kind = 'karras' is unknown; known: polynomial") != std::string::npos);
+  s.kind = "logsrn";
+  BOOST_TEST(error_of(s).find("(did you mean 'logsnr'?)") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

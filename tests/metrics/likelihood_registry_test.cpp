@@ -116,6 +116,13 @@ BOOST_AUTO_TEST_CASE(names_directions_and_unknown_names) {
   } catch (const Error& e) {
     BOOST_CHECK(std::string(e.what()).find("sliced_wasserstein") != std::string::npos);
   }
+  try {
+    find_metric("frechett");
+    BOOST_ERROR("unknown metric accepted");
+  } catch (const Error& e) {
+    const std::string expected = "metric = 'frechett' is unknown (did you mean 'frechet'?); known: rmse_to_reference, ";
+    BOOST_CHECK_EQUAL(std::string(e.what()).rfind(expected, 0), 0u);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(registered_metrics_match_direct_calls) {

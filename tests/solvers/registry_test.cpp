@@ -93,7 +93,9 @@ BOOST_AUTO_TEST_CASE(thresholding_changes_data_outside_unit_range_only) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_names_options_and_grids) {
-  BOOST_TEST(error_of([] { make_solver("dpmpp3", {}); }).find("known solvers") != std::string::npos);
+  const std::string unknown = error_of([] { make_solver("dpmpp3", {}); });
+  BOOST_TEST(unknown.rfind("solver.name = 'dpmpp3' is unknown", 0) == 0u, unknown);
+  BOOST_TEST(unknown.find("; known: euler, heun, ") != std::string::npos, unknown);
   BOOST_TEST(error_of([] { make_solver("eulr", {}); }).find("did you mean 'euler'") != std::string::npos);
   for (const auto& e : solver_entries()) {
     BOOST_TEST_CONTEXT(e.name) {
