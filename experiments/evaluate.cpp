@@ -35,7 +35,23 @@ constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 struct Method {
   SolverConfig solver;
   ScheduleSpec schedule;
+  // Built once when the stage is parsed, with afs off and on: every NFE of the method shares them.
+  std::shared_ptr<const Solver> without_afs, with_afs;
 };
+
+constexpr int kDefaultNumSteps = 8;  // grid points when a schedule names none (evaluate sets them per NFE)
+constexpr int64_t kDefaultDataSamples = 2048;
+const std::vector<int64_t> kDefaultNfe = {3, 5, 7, 9};
+
+Method make_method(SolverConfig solver, ScheduleSpec schedule) {
+  Method m{std::move(solver), std::move(schedule), nullptr, nullptr};
+  for (bool afs : {false, true}) {
+    auto opts = m.solver.options;
+    opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
+    (afs ? m.with_afs : m.without_afs) = make_solver(m.solver.name, opts);
+  }
+  return m;
+}
 
 struct EvalSpec {
   std::vector<std::string> predictors;
@@ -50,15 +66,15 @@ struct EvalSpec {
 
 ScheduleSpec read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info) {
   YAML::Node n = YAML::Clone(node);
-  if (n.IsMap() && !n["num_steps"] && !(n["kind"] && n["kind"].Scalar() == "explicit")) n["num_steps"] = 8;
+  if (n.IsMap() && !n["num_steps"] && !(n["kind"] && n["kind"].Scalar() == "explicit")) n["num_steps"] = kDefaultNumSteps;
   return read_schedule(src, n.IsMap() ? n : node, path, info);
 }
 
-EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model, StageDef& def) {
+EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, StageDef& def) {
   r.reject_unknown(kKeys);
   r.get_string("kind");
   EvalSpec e;
-  const ModelInfo& info = model.model->info();
+  const ModelInfo& info = model.info();
   if (r.has("predictors")) {
     YAML::Node p = r.node("predictors");
     if (!p.IsSequence()) fail("{}: predictors must be a list of train_amed stage names", r.where("predictors"));
@@ -75,11 +91,13 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
     for (const auto& n : m) {
       try {
         const MetricEntry& me = find_metric(n.Scalar());
-        if (me.reference == MetricReference::OdeSolution && !model.exact)
+        if (me.reference == MetricReference::OdeSolution && !model.exact())
           fail("metric '{}' needs the exact ODE solution, which this model does not provide", me.name);
-        if (me.reference == MetricReference::DataSamples && !model.data)
+        if (me.reference == MetricReference::DataSamples && !model.data())
           fail("metric '{}' needs exact data samples, which this model cannot draw", me.name);
-        if (me.reference == MetricReference::DataSamples) e.data_samples = 2048;
+        if (me.needs_model && !model.density())
+          fail("metric '{}' needs a model with an exact data density, which this model is not", me.name);
+        if (me.reference == MetricReference::DataSamples) e.data_samples = kDefaultDataSamples;
       } catch (const Error& err) {
         fail("{}: {}", src.where(n, r.path("metrics")), err.what());
       }
@@ -99,19 +117,20 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
       std::string path = fmt::format("{}[{}]", r.path("methods"), i);
       if (ms[i].IsScalar() && ms[i].Scalar() == "all") {
         for (const auto& s : solver_entries())
-          if (!s.needs_file) e.methods.push_back({{s.name, {}}, default_schedule});
+          if (!s.needs_file) e.methods.push_back(make_method({s.name, {}, nullptr}, default_schedule));
         continue;
       }
       MapReader mr(src, ms[i], path);
       mr.reject_unknown({"solver", "schedule"});
       if (!mr.has("solver")) fail("{}: {} is missing 'solver'", mr.where("solver"), path);
-      Method m{read_solver(src, mr.node("solver"), mr.path("solver")), default_schedule};
-      if (solver_entry(m.solver.name).needs_file)
+      SolverConfig solver = read_solver(src, mr.node("solver"), mr.path("solver"));
+      if (solver_entry(solver.name).needs_file)
         fail("{}: solver '{}' needs a trained predictor: list its train_amed stage under 'predictors'",
-             mr.where("solver"), m.solver.name);
-      if (mr.has("schedule")) m.schedule = read_sched(src, mr.node("schedule"), mr.path("schedule"), info);
+             mr.where("solver"), solver.name);
+      ScheduleSpec schedule =
+          mr.has("schedule") ? read_sched(src, mr.node("schedule"), mr.path("schedule"), info) : default_schedule;
       mr.finish({"solver", "schedule"});
-      e.methods.push_back(m);
+      e.methods.push_back(make_method(std::move(solver), std::move(schedule)));
     }
   }
   if (r.has("nfe")) {
@@ -126,7 +145,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
       if (e.nfe.back() < 1) fail("{}: nfe must be >= 1", src.where(n, r.path("nfe")));
     }
   } else {
-    e.nfe = {3, 5, 7, 9};
+    e.nfe = kDefaultNfe;
   }
   if (r.has("data_samples")) {
     if (e.data_samples == 0)
@@ -156,30 +175,10 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const LoadedModel& model
   return e;
 }
 
-// Grid points giving exactly `nfe` evaluations: afs off first, then on. 0 when none.
-int points_for(const Method& m, int64_t nfe, bool* afs) {
-  for (bool a : {false, true}) {
-    auto opts = m.solver.options;
-    opts["afs"] = RawOption{a ? "true" : "false", "evaluate"};
-    std::unique_ptr<Solver> s;
-    try {
-      s = make_solver(m.solver.name, opts);
-    } catch (const Error&) {
-      continue;
-    }
-    for (int n = std::max(2, s->min_points()); n <= 4 * nfe + 4; ++n)
-      if (s->expected_nfe(n) == nfe) {
-        *afs = a;
-        return n;
-      }
-  }
-  return 0;
-}
-
 // One (method, NFE) or one trained predictor: what a worker samples.
 struct WorkItem {
   std::string solver, schedule, predictor, options_text;
-  std::map<std::string, RawOption> options;
+  std::shared_ptr<const Solver> sampler;  // shared by the items of one method
   std::vector<double> sigmas;
 };
 
@@ -206,38 +205,35 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
   const NoiseProcess* process = net.info().process.get();
   for (const auto& m : e.methods)
     for (int64_t nfe : e.nfe) {
-      bool afs = false;
-      int n = points_for(m, nfe, &afs);
-      if (n == 0) {
+      const NfePlan plan = plan_for_nfe(m.without_afs, m.with_afs, nfe);
+      if (!plan.solver) {
         ctx.log(fmt::format("  {}: {} cannot take exactly {} NFE; skipped", ctx.job.label, m.solver.name, nfe));
         continue;
       }
       ScheduleSpec s = m.schedule;
-      s.num_steps = n;
-      auto opts = m.solver.options;
-      opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
-      items.push_back({m.solver.name, s.kind, "", options_text(m.solver.options), opts, make_schedule(s, process)});
+      s.num_steps = plan.points;
+      items.push_back({m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});
     }
+  // Predictors: train_amed stages (the plan checked the references' kinds); their artifact is the file.
   for (size_t i = 0; i < e.predictors.size(); ++i) {
     const Job& p = *ctx.deps.at(i);
-    if (p.kind->name != "train_amed")
-      fail("{}: predictors must name train_amed stages; '{}' is a {} stage", ctx.job.key_path, p.stage, p.kind->name);
     std::string file = ctx.cache.dir(p.key) + "/predictor.h5";
     LoadedPredictor lp = load_predictor(file);
     if (!lp.settings) fail("{}: predictor file carries no sampling settings", file);
     const AmedSettings& st = *lp.settings;
     std::map<std::string, RawOption> opts = {{"amed.predictor", {file, p.label}},
                                              {"afs", {st.afs ? "true" : "false", p.label}}};
-    items.push_back({st.student, st.schedule.kind, p.label, "", opts, make_schedule(st.schedule, process)});
+    items.push_back({st.student, st.schedule.kind, p.label, "", make_solver(st.student, opts),
+                     make_schedule(st.schedule, process)});
   }
-  for (const auto& it : items) check_grid(*make_solver(it.solver, it.options), it.sigmas, it.solver);
+  for (const auto& it : items) check_grid(*it.sampler, it.sigmas, it.solver);
   return items;
 }
 
 // The exact ODE solution of the evaluated seeds over [σ_to, σ_from], itself a cached artifact: every evaluate
 // stage of a spec (and of later specs) on the same model, seeds and σ range shares one Dormand–Prince solve,
 // the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
-at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& model, const EvalSpec& e,
+at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model, const EvalSpec& e,
                                const at::Tensor& latents, double sigma_from, double sigma_to) {
   const json params = {{"seeds", e.seeds.size()},
                        {"seed_hash", stage_util::seed_hash(e.seeds)},
@@ -246,18 +242,15 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const LoadedModel& mod
                        {"sigma_from", fmt::format("{:.12g}", sigma_from)},
                        {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
   const cache::CacheKey key =
-      cache::CacheKey::of("ode_reference", 1, params, {}, model.model->info().fingerprint, "float64/cpu");
-  const std::string file = cache.dir(key) + "/solution.h5";
-  cache::Lock lock = cache.lock(key);
-  if (cache.lookup(key)) return h5::read_tensor(h5::File::open(file), "solution", at::kDouble);
-  std::filesystem::remove_all(cache.dir(key));
-  std::filesystem::create_directories(cache.dir(key));
-  at::Tensor x = model.exact->ode_solution(sigma_from * latents, sigma_from, sigma_to);
-  {
-    h5::File f = h5::File::create(file);
+      cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
+  at::Tensor x;
+  cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
+    x = model.exact()->ode_solution(sigma_from * latents, sigma_from, sigma_to);
+    h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
-  }
-  cache.commit(key, {"solution.h5"});
+    return cache::Cache::Computed{{"solution.h5"}};
+  });
+  if (!x.defined()) x = h5::read_tensor(h5::File::open(cache.dir(key) + "/solution.h5"), "solution", at::kDouble);
   return x;
 }
 
@@ -268,10 +261,10 @@ std::vector<int64_t> data_seeds(int64_t first, int64_t count) {
   return seeds;
 }
 
-EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std::vector<WorkItem>& items,
+EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::vector<WorkItem>& items,
                           const cache::Cache& cache) {
   EvalReferences refs;
-  refs.latents = seeded_noise(e.seeds, model.model->info().sample_shape, at::TensorOptions().dtype(at::kDouble));
+  refs.latents = seeded_noise(e.seeds, model.info().sample_shape, at::TensorOptions().dtype(at::kDouble));
   bool ode = false;
   for (const auto& name : e.metrics) ode = ode || find_metric(name).reference == MetricReference::OdeSolution;
   if (ode)
@@ -280,18 +273,20 @@ EvalReferences references(const EvalSpec& e, const LoadedModel& model, const std
       if (!refs.ode.count(key))
         refs.ode[key] = cached_ode_solution(cache, model, e, refs.latents, key.first, key.second);
     }
-  if (e.data_samples) refs.data = model.data->sample_data(data_seeds(0, e.data_samples));
+  if (e.data_samples) refs.data = model.data()->sample_data(data_seeds(0, e.data_samples));
   return refs;
 }
 
-ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences& refs, LoadedModel& model,
-                    const std::string& stage, at::Device device, at::ScalarType dtype) {
-  auto solver = make_solver(it.solver, it.options);
-  at::Tensor xT = (it.sigmas.front() * refs.latents).to(device, dtype);
-  CountingDenoiser counted(*model.model);
+// `model` is the run's (shared, stateless) model in the run's precision; metrics that need the model itself
+// (its density) get `exact_model`, the float64 original.
+ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences& refs, const Denoiser& model,
+                    const Denoiser& exact_model, const std::string& stage) {
+  const ModelInfo& info = model.info();
+  at::Tensor xT = (it.sigmas.front() * refs.latents).to(info.device, info.dtype);
+  CountingDenoiser counted(model);
   auto t0 = std::chrono::steady_clock::now();
-  at::Tensor x = solver->sample(counted, xT, it.sigmas);
-  if (device.is_cuda()) x = x.cpu();  // the copy waits for the device: the time covers the whole sampling
+  at::Tensor x = it.sampler->sample(counted, xT, it.sigmas);
+  if (info.device.is_cuda()) x = x.cpu();  // the copy waits for the device: the time covers the whole sampling
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   x = x.cpu().to(at::kDouble);
   ItemResult res;
@@ -303,7 +298,7 @@ ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences&
     at::Tensor ref = kind == MetricReference::OdeSolution ? refs.ode.at({it.sigmas.front(), it.sigmas.back()})
                      : kind == MetricReference::DataSamples ? refs.data
                                                              : at::Tensor();
-    row(metric, compute_metric(metric, x, ref, model.model.get()));
+    row(metric, compute_metric(metric, x, ref, &exact_model));
   }
   row("wall_seconds", seconds);
   if (e.save_samples) res.samples = x.to(at::kFloat);
@@ -322,16 +317,16 @@ void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemRes
 // What exact data samples (as many as the evaluated seeds, independent of the reference) score on the
 // metrics that do not pair by seed: the finite-sample floor of the distribution metrics and the
 // log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
-void append_data_floor(const EvalSpec& e, const LoadedModel& model, const EvalReferences& refs,
+void append_data_floor(const EvalSpec& e, const Denoiser& model, const EvalReferences& refs,
                        const std::string& stage, std::vector<MetricRow>& rows) {
-  if (!model.data) return;
+  if (!model.data()) return;
   at::Tensor x;
   for (const auto& metric : e.metrics) {
     const MetricReference kind = find_metric(metric).reference;
     if (kind == MetricReference::OdeSolution) continue;
-    if (!x.defined()) x = model.data->sample_data(data_seeds(e.data_samples, int64_t(e.seeds.size())));
+    if (!x.defined()) x = model.data()->sample_data(data_seeds(e.data_samples, int64_t(e.seeds.size())));
     const at::Tensor ref = kind == MetricReference::DataSamples ? refs.data : at::Tensor();
-    rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, model.model.get()), ""});
+    rows.push_back({stage, kExactData, "", "", metric, 0, compute_metric(metric, x, ref, &model), ""});
   }
 }
 
@@ -342,20 +337,17 @@ StageKind evaluate_stage() {
   k.name = "evaluate";
   k.description = "sample every method at every NFE and score it against the exact solution";
   k.version = 1;
-  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel& model) {
+  k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
-    read_eval(r, src, model, d);
+    d.typed = read_eval(r, src, *spec.model, d);
     return d;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
-    LoadedModel model = stage_util::model_of(ctx.job);
-    MapReader r(*ctx.job.src, ctx.job.node, ctx.job.key_path);
-    StageDef d;
-    EvalSpec e = read_eval(r, *ctx.job.src, model, d);
-    const at::Device device = stage_util::device_of(ctx.job);
-    const at::ScalarType dtype = stage_util::dtype_of(ctx.job);
-    std::vector<WorkItem> items = work_items(e, ctx, *model.model);
-    const EvalReferences refs = references(e, model, items, ctx.cache);
+    const EvalSpec& e = stage_params<EvalSpec>(ctx.job);
+    const Denoiser& exact_model = *ctx.job.model;  // float64: references and the model's density
+    const ModelPtr model = ctx.job.run_model();    // the run's precision, shared by every worker
+    std::vector<WorkItem> items = work_items(e, ctx, *model);
+    const EvalReferences refs = references(e, exact_model, items, ctx.cache);
     std::vector<MetricRow> rows;
     std::optional<h5::AtomicPath> samples_path;
     std::optional<h5::File> samples;
@@ -366,17 +358,13 @@ StageKind evaluate_stage() {
     ProgressLine progress(ctx.job.label, "items", int64_t(items.size()), ctx.log);
     run_ordered<ItemResult>(
         int64_t(items.size()), e.workers,
-        [&](int64_t i) {
-          LoadedModel m = stage_util::model_of(ctx.job);  // one per item: models keep per-call state
-          m.model->to(dtype, device);
-          return run_item(items[size_t(i)], e, refs, m, ctx.job.label, device, dtype);
-        },
+        [&](int64_t i) { return run_item(items[size_t(i)], e, refs, *model, exact_model, ctx.job.label); },
         [&](int64_t i, ItemResult& res) {
           rows.insert(rows.end(), res.rows.begin(), res.rows.end());
           if (samples) write_samples(*samples, i, items[size_t(i)], res);
           progress.advance(1);
         });
-    append_data_floor(e, model, refs, ctx.job.label, rows);
+    append_data_floor(e, exact_model, refs, ctx.job.label, rows);
     json out = json::array();
     for (const auto& row : rows) out.push_back(to_json(row));
     std::ofstream(ctx.out_dir + "/rows.json") << out.dump(1);

@@ -13,14 +13,6 @@ const std::vector<StageKind>& stage_kinds() {
 
 namespace stage_util {
 
-LoadedModel model_of(const Job& job) { return load_model(*job.src, job.src->root()["model"], "model"); }
-
-at::Device device_of(const Job& job) { return at::Device(job.dtype_device.substr(job.dtype_device.find('/') + 1)); }
-
-at::ScalarType dtype_of(const Job& job) {
-  return parse_precision(job.dtype_device.substr(0, job.dtype_device.find('/')), job.key_path);
-}
-
 std::vector<int64_t> read_seeds(MapReader& r, const std::string& key) {
   YAML::Node n = r.node(key);
   std::string text;

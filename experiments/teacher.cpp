@@ -45,36 +45,25 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
 
 }  // namespace
 
-TeacherSpec stage_util::teacher_spec_of(const Job& job, const ModelInfo& info) {
-  MapReader r(*job.src, job.node, job.key_path);
-  TeacherSpec s = read_teacher(r, *job.src, info, nullptr);
-  s.dtype = dtype_of(job);
-  return s;
-}
+const TeacherSpec& teacher_manifest(const Job& teacher) { return stage_params<TeacherSpec>(teacher); }
 
 StageKind teacher_stage() {
   StageKind k;
   k.name = "teacher";
   k.description = "teacher trajectories for AMED training (cached by seed, extendable)";
   k.version = kTeacherStoreVersion;
-  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel& model) {
+  k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
-    read_teacher(r, src, model.model->info(), &d.params);
+    TeacherSpec t = read_teacher(r, src, spec.model->info(), &d.params);
+    t.dtype = spec.dtype;
+    d.typed = t;
     return d;
   };
-  k.key = [](const Job& job) {
-    LoadedModel m = stage_util::model_of(job);
-    return teacher_key(stage_util::teacher_spec_of(job, m.model->info()), m.model->info(), stage_util::device_of(job));
-  };
-  k.output_id = [](const Job& job) {
-    LoadedModel m = stage_util::model_of(job);
-    TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
-    return job.key.hex + "+seeds:" + stage_util::seed_hash(s.seeds);
-  };
+  k.key = [](const Job& job) { return teacher_key(teacher_manifest(job), job.model->info(), job.device); };
+  k.output_id = [](const Job& job) { return job.key.hex + "+seeds:" + stage_util::seed_hash(teacher_manifest(job).seeds); };
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
-    LoadedModel m = stage_util::model_of(job);
-    TeacherSpec s = stage_util::teacher_spec_of(job, m.model->info());
-    TeacherStoreReport p = probe_teacher(cache, s, m.model->info(), stage_util::device_of(job));
+    const TeacherSpec& s = teacher_manifest(job);
+    TeacherStoreReport p = probe_teacher(cache, s, job.model->info(), job.device);
     *why = p.status == "HIT" ? "cached"
            : p.status == "EXTEND"
                ? fmt::format("{} of {} seeds cached; computing the rest", p.cached, s.seeds.size())
@@ -83,15 +72,14 @@ StageKind teacher_stage() {
     return p.status;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
-    LoadedModel m = stage_util::model_of(ctx.job);
-    TeacherSpec s = stage_util::teacher_spec_of(ctx.job, m.model->info());
+    const TeacherSpec& s = teacher_manifest(ctx.job);
     const std::string label = ctx.job.label;
     ProgressLine line(label, "samples", 0, ctx.log);
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
     // --force: ensure_teacher deletes the entry under the key's lock (a concurrent writer may hold it).
     TeacherStoreReport r =
-        ensure_teacher(ctx.cache, s, *m.model, stage_util::device_of(ctx.job), progress, -1, ctx.force);
+        ensure_teacher(ctx.cache, s, ctx.job.run_model(), ctx.job.device, progress, -1, ctx.force);
     for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
     line.finish();
     ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));

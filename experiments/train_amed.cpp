@@ -39,29 +39,24 @@ StageKind train_amed_stage() {
   k.name = "train_amed";
   k.description = "train an AMED predictor on a teacher stage's trajectories";
   k.version = 1;
-  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel&) {
+  k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& ctx) {
     StageDef d;
-    read_train(r, src, d);
+    TrainSpec spec = read_train(r, src, d);
+    spec.dtype = ctx.dtype;
+    d.typed = spec;
     return d;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
-    const Job& teacher = *ctx.deps.at(0);
-    if (teacher.kind->name != "teacher")
-      fail("{}: 'teacher' must name a teacher stage; '{}' is a {} stage", ctx.job.key_path, teacher.stage,
-           teacher.kind->name);
-    MapReader r(*ctx.job.src, ctx.job.node, ctx.job.key_path);
-    StageDef d;
-    TrainSpec spec = read_train(r, *ctx.job.src, d);
-    spec.dtype = stage_util::dtype_of(ctx.job);
-    LoadedModel m = stage_util::model_of(ctx.job);
-    TeacherSpec ts = stage_util::teacher_spec_of(teacher, m.model->info());
+    const Job& teacher = *ctx.deps.at(0);  // a teacher stage: the plan checked the reference's kind
+    const TrainSpec& spec = stage_params<TrainSpec>(ctx.job);
+    const TeacherSpec& ts = teacher_manifest(teacher);
     // Shared: a forced teacher in another process waits until this training has read its shards.
     cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
     TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
     torch::manual_seed(spec.seed);
     AmedPredictor net(spec.settings.scale_dir, spec.settings.scale_time);
     int64_t last_iter = -1;
-    TrainReport rep = train_amed(spec, *m.model, stage_util::device_of(ctx.job), shards, net, [&](const TrainStepLog& l) {
+    TrainReport rep = train_amed(spec, ctx.job.run_model(), ctx.job.device, shards, net, [&](const TrainStepLog& l) {
       if (l.iteration != last_iter && l.iteration % 10 == 0)
         ctx.log(fmt::format("  {}: iter {} loss {:.4g} r {:.3f}", ctx.job.label, l.iteration, l.loss, l.r_mean));
       last_iter = l.iteration;

@@ -68,7 +68,7 @@ class AmedSolver : public Solver {
     settings_ = s;
   }
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     AmedSettings s = settings_;
     if (from_file_) {
@@ -94,7 +94,7 @@ class AmedSolver : public Solver {
       fail("{}: the AMED predictor was trained on a {}-point grid ({}), but the schedule has {} points", path_,
            want.size(), trained, sigmas.size());
     for (size_t k = 0; k < want.size(); ++k)
-      if (std::abs(sigmas[k] - want[k]) > 1e-6 * want[k])
+      if (!same_sigma(sigmas[k], want[k]))
         fail("{}: the AMED predictor was trained on {} whose sigma[{}] = {}, but the schedule's sigma[{}] = {}",
              path_, trained, k, want[k], k, sigmas[k]);
   }

@@ -40,16 +40,16 @@ void AmedStudent::reset() {
   calls_ = 0;
 }
 
-at::Tensor AmedStudent::data(Denoiser& model, const at::Tensor& x, const at::Tensor& sigma) {
-  at::Tensor d = model.denoise(x, sigma);
+at::Tensor AmedStudent::data(const Denoiser& model, const at::Tensor& x, const at::Tensor& sigma, Features* f) {
+  at::Tensor d = model.denoise(x, sigma, f);
   ++calls_;
   return common_.dynamic_threshold ? dynamic_threshold(d, common_.threshold_quantile) : d;
 }
 
-at::Tensor AmedStudent::features(Denoiser& model, const at::Tensor& x, bool evaluated) const {
+at::Tensor AmedStudent::features(const Features* evaluated, const at::Tensor& x) const {
   const int64_t b = x.size(0);
   if (evaluated && features_ == FeatureMode::Model) {
-    at::Tensor fm = model.bottleneck();
+    const at::Tensor& fm = evaluated->map;
     if (fm.defined()) {
       if (fm.dim() != 4 || fm.size(0) != b || fm.size(2) != 8 || fm.size(3) != 8)
         fail("AMED: the model's bottleneck feature must be [B={}, C, 8, 8], got {}", b, shape_text(fm.sizes()));
@@ -109,7 +109,7 @@ at::Tensor AmedStudent::dpmpp_update(const at::Tensor& x, const at::Tensor& t, i
   return x0 ? ps(t / s0) * x - incr : x - incr;
 }
 
-at::Tensor AmedStudent::step(Denoiser& model, const at::Tensor& x, int i, AmedOutput* out) {
+at::Tensor AmedStudent::step(const Denoiser& model, const at::Tensor& x, int i, AmedOutput* out) {
   const int n = int(sigmas_.size());
   if (i < 0 || i + 1 >= n) fail("AMED: interval {} is outside the {}-point grid", i, n);
   const std::string& st = settings_.student;
@@ -122,15 +122,16 @@ at::Tensor AmedStudent::step(Denoiser& model, const at::Tensor& x, int i, AmedOu
   // Evaluation at σ_i (or the analytical first step, docs/amed.md §3) and the bottleneck of that evaluation.
   const bool afs = settings_.afs && i == 0;
   at::Tensor d_i, D_i;
+  Features f_i;
   if (afs) {
     d_i = x / std::sqrt(1.0 + sc * sc);
     D_i = x - sc * d_i;
     if (common_.dynamic_threshold) D_i = dynamic_threshold(D_i, common_.threshold_quantile);
   } else {
-    D_i = data(model, x, sigma_like(x, sc));
+    D_i = data(model, x, sigma_like(x, sc), features_ == FeatureMode::Model ? &f_i : nullptr);
     d_i = (x - D_i) / sc;
   }
-  at::Tensor h = features(model, x, !afs);
+  at::Tensor h = features(afs ? nullptr : &f_i, x);
 
   AmedOutput o = net_->forward(h, sc, sn);
   at::Tensor r = o.r.to(x.options()), c = o.c.to(x.options()), a = o.a.to(x.options());
@@ -175,7 +176,7 @@ at::Tensor AmedStudent::step(Denoiser& model, const at::Tensor& x, int i, AmedOu
   return x_next;
 }
 
-at::Tensor AmedStudent::sample(Denoiser& model, at::Tensor x, const SampleHooks& hooks) {
+at::Tensor AmedStudent::sample(const Denoiser& model, at::Tensor x, const SampleHooks& hooks) {
   reset();
   for (int i = 0; i + 1 < int(sigmas_.size()); ++i) {
     x = step(model, x, i);

@@ -25,9 +25,9 @@ class AmedStudent {
   // (in x's dtype). i = 0 starts a trajectory (clears the history); multistep students (ipndm, dpmpp) need
   // the intervals in order. Settings used: student, afs (settings, not common), max_order, predict_x0,
   // lower_order_final; common supplies thresholding only.
-  at::Tensor step(Denoiser& model, const at::Tensor& x, int i, AmedOutput* out = nullptr);
+  at::Tensor step(const Denoiser& model, const at::Tensor& x, int i, AmedOutput* out = nullptr);
   // Whole run (sampling): reset, then every interval.
-  at::Tensor sample(Denoiser& model, at::Tensor x, const SampleHooks& hooks = {});
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const SampleHooks& hooks = {});
 
   const AmedSettings& settings() const { return settings_; }
   const std::vector<double>& sigmas() const { return sigmas_; }
@@ -35,9 +35,10 @@ class AmedStudent {
 
  private:
   // D(x, σ) with per-sample σ [B] (thresholded when common.dynamic_threshold), counted.
-  at::Tensor data(Denoiser& model, const at::Tensor& x, const at::Tensor& sigma);
-  // The predictor's bottleneck input [B, 8, 8] after an evaluation at σ_i (zeros when unavailable).
-  at::Tensor features(Denoiser& model, const at::Tensor& x, bool evaluated) const;
+  at::Tensor data(const Denoiser& model, const at::Tensor& x, const at::Tensor& sigma, Features* f = nullptr);
+  // The predictor's input [B, 8, 8] from the features of the evaluation at σ_i (zeros without one: AFS,
+  // features: zero, or a model that defines none).
+  at::Tensor features(const Features* evaluated, const at::Tensor& x) const;
   // ipndm plugin: Adams–Bashforth slope of `d` with the history (fixed iPNDM weights).
   at::Tensor ab_slope(const at::Tensor& d) const;
   // dpmpp plugin: one multistep DPM-Solver++ update from the newest history point to σ_t ([B]).

@@ -17,31 +17,22 @@
 namespace dsx {
 namespace {
 
-// Keeps the channel-mean bottleneck of the latest evaluation at each student σ (teacher evaluations at
-// a grid point come last from the step that starts there, on the state itself).
-class FeatureTap : public Denoiser {
+// Keeps the channel-mean feature of the latest evaluation at each student σ (teacher evaluations at a grid
+// point come last from the step that starts there, on the state itself). One per batch: no shared state.
+class FeatureTap : public DenoiserDecorator {
  public:
-  FeatureTap(Denoiser& inner, const std::vector<double>& student, std::mutex& model_mutex)
-      : inner_(inner), student_(student), mutex_(model_mutex) {
-    features_.resize(student.size());
-  }
-  const ModelInfo& info() const override { return inner_.info(); }
-  void to(at::ScalarType d, at::Device dev) override { inner_.to(d, dev); }
-  at::Tensor bottleneck() const override { return {}; }  // per-thread capture lives in features_
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override {
-    at::Tensor out, feat;
-    if (inner_.reentrant()) {
-      out = inner_.denoise_with_bottleneck(x, sigma, &feat);
-    } else {  // the feature is the model's last-call state: the pair must come from one locked call
-      std::lock_guard<std::mutex> lock(mutex_);
-      out = inner_.denoise_with_bottleneck(x, sigma, &feat);
-    }
-    if (feat.defined()) {
+  FeatureTap(const Denoiser& inner, const std::vector<double>& student)
+      : DenoiserDecorator(inner), student_(student), features_(student.size()) {}
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override {
+    Features f;
+    at::Tensor d = inner_.denoise(x, sigma, &f);
+    if (f.map.defined()) {
       double s = sigma[0].item<double>();
       for (size_t k = 0; k + 1 < student_.size(); ++k)
-        if (std::abs(s - student_[k]) <= 1e-6 * student_[k]) features_[k] = feat.mean(1).detach();  // σ may be float32
+        if (same_sigma(s, student_[k])) features_[k] = f.map.mean(1).detach();  // σ may be float32
     }
-    return out;
+    if (out) *out = f;
+    return d;
   }
   at::Tensor stacked() const {  // [B, P−1, 8, 8] or undefined
     std::vector<at::Tensor> f(features_.begin(), features_.end() - 1);
@@ -51,10 +42,8 @@ class FeatureTap : public Denoiser {
   }
 
  private:
-  Denoiser& inner_;
   std::vector<double> student_;
-  std::mutex& mutex_;
-  std::vector<at::Tensor> features_;
+  mutable std::vector<at::Tensor> features_;  // the batch's own capture (the tap serves one batch)
 };
 
 std::vector<int64_t> row_shape(int64_t n, int64_t p, const std::vector<int64_t>& sample) {
@@ -65,15 +54,14 @@ std::vector<int64_t> row_shape(int64_t n, int64_t p, const std::vector<int64_t>&
 
 }  // namespace
 
-TeacherPlan::TeacherPlan(const TeacherSpec& spec, Denoiser& model, at::Device device)
-    : spec_(spec), model_(model), device_(device) {
+TeacherPlan::TeacherPlan(const TeacherSpec& spec, const ModelPtr& model, at::Device device)
+    : spec_(spec), model_(in_precision(model, spec.dtype, device)), device_(device) {
   if (spec.batch < 1) fail("teacher.batch = {} must be >= 1", spec.batch);
-  const ModelInfo& info = model.info();
+  const ModelInfo& info = model_->info();
   student_ = make_schedule(spec.student_schedule, info.process.get());
   teacher_ = make_schedule(refined(spec.student_schedule, spec.m), info.process.get());
   solver_ = make_solver(spec.solver, spec.solver_options, "teacher.solver.");
   check_grid(*solver_, teacher_, spec.solver);
-  model.to(spec.dtype, device);
 }
 
 TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) const {
@@ -82,7 +70,7 @@ TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) c
   b.index = index;
   at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
   std::vector<at::Tensor> states{teacher_.front() * z};
-  FeatureTap tap(model_, student_, model_mutex_);
+  FeatureTap tap(*model_, student_);
   CountingDenoiser counted(tap);
   SampleHooks hooks;
   hooks.on_step = [&](const StepEvent& e) {
@@ -141,7 +129,7 @@ void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, 
   f.set_attr("complete", int64_t(1));  // last: readers refuse files without it
 }
 
-TeacherReport generate_teacher(const TeacherSpec& spec, Denoiser& model, at::Device device,
+TeacherReport generate_teacher(const TeacherSpec& spec, const ModelPtr& model, at::Device device,
                                const std::string& output, const Progress& progress) {
   if (spec.seeds.empty()) fail("teacher: no seeds given");
   TeacherPlan plan(spec, model, device);

@@ -55,11 +55,12 @@ using Progress = std::function<void(int64_t done, int64_t total)>;
 // batch it was in.
 class TeacherPlan {
  public:
-  TeacherPlan(const TeacherSpec& spec, Denoiser& model, at::Device device);  // moves the model
+  // Runs the model in spec.dtype on device (a converted copy when it lives elsewhere).
+  TeacherPlan(const TeacherSpec& spec, const ModelPtr& model, at::Device device);
   const TeacherSpec& spec() const { return spec_; }
   const std::vector<double>& student() const { return student_; }
   const std::vector<double>& teacher() const { return teacher_; }
-  const ModelInfo& info() const { return model_.info(); }
+  const ModelInfo& info() const { return model_->info(); }
 
   struct Batch {
     int64_t index = 0;            // position in the run: the writer consumes batches in this order
@@ -68,17 +69,15 @@ class TeacherPlan {
     at::Tensor features;          // [B, P−1, 8, 8] or undefined
     int64_t nfe = 0;              // per sample
   };
-  // Safe to call from several threads: model calls are serialised (models keep their last call's
-  // state for bottleneck(), so two concurrent calls would race); solver arithmetic runs in parallel.
+  // Safe to call from several threads: models are stateless (models/denoiser.h).
   Batch run(std::vector<int64_t> seeds, int64_t index) const;
 
  private:
   TeacherSpec spec_;
-  Denoiser& model_;
+  ModelPtr model_;
   at::Device device_;
   std::vector<double> student_, teacher_;
   std::unique_ptr<Solver> solver_;
-  mutable std::mutex model_mutex_;
 };
 
 // Runs `batches` through a oneTBB flow graph shaped like oneTBB's fgbzip2 example:
@@ -95,7 +94,7 @@ void append_teacher_batch(h5::File& f, const TeacherPlan& plan, const TeacherPla
 void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, int64_t nfe,
                          const std::string& provenance);
 
-TeacherReport generate_teacher(const TeacherSpec& spec, Denoiser& model, at::Device device,
+TeacherReport generate_teacher(const TeacherSpec& spec, const ModelPtr& model, at::Device device,
                                const std::string& output, const Progress& progress = {});
 
 }  // namespace dsx

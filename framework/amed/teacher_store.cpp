@@ -159,12 +159,12 @@ TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& s
   return r;
 }
 
-TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, Denoiser& model,
+TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, const ModelPtr& model,
                                   at::Device device, const Progress& progress, double lock_timeout_s, bool reset) {
   if (spec.seeds.empty()) fail("teacher: no seeds given");
   auto t0 = std::chrono::steady_clock::now();
   TeacherStoreReport r;
-  cache::CacheKey key = teacher_key(spec, model.info(), device);
+  cache::CacheKey key = teacher_key(spec, model->info(), device);
   r.key = key.hex;
   cache::Lock lock = cache.lock(key, lock_timeout_s);  // held until return: scan, generation and commits
   if (reset) {  // the lock file lives beside the entry directory, so removing the entry keeps the lock

@@ -42,7 +42,7 @@ struct TeacherStoreReport {
 // entry until the last shard is committed; lock_timeout_s < 0 waits forever. `reset` (--force) deletes
 // the entry once the lock is held, so every requested seed is recomputed and no concurrent writer of the
 // key can have shards in flight.
-TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, Denoiser& model,
+TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, const ModelPtr& model,
                                   at::Device device, const Progress& progress = {}, double lock_timeout_s = -1,
                                   bool reset = false);
 

@@ -30,7 +30,7 @@ AmedSettings settings_from_trajectories(const std::string& path, const Denoiser&
   std::vector<double> rebuilt = make_schedule(s.schedule, model.info().process.get());
   if (stored.size() != rebuilt.size()) fail("{}: sigmas do not match the schedule attributes", path);
   for (size_t i = 0; i < stored.size(); ++i)
-    if (std::abs(stored[i] - rebuilt[i]) > 1e-12 * stored[i])
+    if (!same_sigma(stored[i], rebuilt[i]))
       fail("{}: sigma[{}] = {} but the schedule attributes give {}", path, i, stored[i], rebuilt[i]);
   return s;
 }
@@ -41,14 +41,16 @@ at::Tensor TrajectoryFile::states(int64_t first, int64_t count, at::ScalarType d
   return h5::read_rows(file_, "states", first, count, dtype);
 }
 
-TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
-  settings_from_trajectories(trajectories, model, spec.settings);  // checks `complete` before reading rows
+  settings_from_trajectories(trajectories, *model, spec.settings);  // checks `complete` before reading rows
   return train_amed(spec, model, device, TrajectoryFile(trajectories), net, on_step);
 }
 
-TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const TrajectorySource& source,
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Device device, const TrajectorySource& source,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
+  const ModelPtr run_model = in_precision(model_in, spec.dtype, device);
+  const Denoiser& model = *run_model;
   TrainReport report;
   const std::string trajectories = source.attributes_path();
   report.settings = settings_from_trajectories(trajectories, model, spec.settings);
@@ -62,7 +64,6 @@ TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device
   const std::vector<double> sigmas = f.read_double("sigmas");
   const int intervals = int(sigmas.size()) - 1;
 
-  model.to(spec.dtype, device);
   net->to(device, spec.dtype);
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(spec.lr).betas({0.9, 0.999}).eps(1e-8));
   AmedStudent student(settings, sigmas, net, spec.features);

@@ -70,9 +70,9 @@ class TrajectoryFile : public TrajectorySource {
 // made with this model, and matches the settings.
 AmedSettings settings_from_trajectories(const std::string& path, const Denoiser& model, AmedSettings settings);
 
-TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const std::string& trajectories,
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
-TrainReport train_amed(const TrainSpec& spec, Denoiser& model, at::Device device, const TrajectorySource& trajectories,
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const TrajectorySource& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
 
 // True for students whose training input is the teacher point (AMED-Solver, Euler, DPM-Solver-2).

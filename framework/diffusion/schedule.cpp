@@ -144,4 +144,13 @@ ScheduleSpec refined(const ScheduleSpec& spec, int m) {
   return out;
 }
 
+bool same_sigma(double a, double b) { return std::abs(a - b) <= kSameSigmaRtol * std::max(std::abs(a), std::abs(b)); }
+
+bool same_grid(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!same_sigma(a[i], b[i])) return false;
+  return true;
+}
+
 }  // namespace dsx

@@ -37,6 +37,13 @@ std::vector<double> make_schedule(const ScheduleSpec& spec, const NoiseProcess* 
 // Strictly decreasing and positive, at least 2 points; `what` names the list in the error.
 void validate_sigma_grid(const std::vector<double>& sigmas, const std::string& what);
 
+// One tolerance for "the same σ" across dsx: 1e-6 relative. Grids are computed in float64 but a float32 run
+// holds them rounded to float32 (relative error ≤ 6e-8), and distinct points of any grid dsx builds differ
+// by far more (≥ 1e-3 relative for 1000 steps), so 1e-6 tells "the same point, rounded" from "another point".
+constexpr double kSameSigmaRtol = 1e-6;
+bool same_sigma(double a, double b);
+bool same_grid(const std::vector<double>& a, const std::vector<double>& b);
+
 // The teacher grid of AMED: the same schedule with (M+1)(N−1)+1 points (every student point included).
 ScheduleSpec refined(const ScheduleSpec& spec, int m);
 

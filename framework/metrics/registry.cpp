@@ -10,8 +10,7 @@
 #include "metrics/likelihood.h"
 #include "metrics/samples.h"
 #include "metrics/sliced_wasserstein.h"
-#include "models/diagonal_gaussian.h"
-#include "models/gaussian_mixture.h"
+#include "models/denoiser.h"
 
 namespace dsx {
 
@@ -30,10 +29,8 @@ double rmse_to_reference(const at::Tensor& samples, const at::Tensor& reference)
 namespace {
 
 double model_log_likelihood(const at::Tensor& samples, const Denoiser* model) {
-  if (auto* g = dynamic_cast<const GaussianMixture*>(model)) return log_likelihood(*g, samples).per_dim;
-  if (auto* g = dynamic_cast<const DiagonalGaussian*>(model)) return log_likelihood(*g, samples).per_dim;
-  // Wrappers (CountingDenoiser, adapters) hide the analytic density: pass the exact model object itself.
-  fail("log_likelihood: needs an exact GaussianMixture or DiagonalGaussian object (not a wrapper), got kind '{}'",
+  if (const Density* density = model ? model->density() : nullptr) return log_likelihood(*density, samples).per_dim;
+  fail("log_likelihood: needs a model with an exact data density (gaussian_mixture, diagonal_gaussian), got kind '{}'",
        model ? model->info().kind : std::string("none"));
 }
 

@@ -4,6 +4,12 @@
 
 namespace dsx {
 
+ModelPtr in_precision(const ModelPtr& model, at::ScalarType dtype, at::Device device) {
+  const ModelInfo& info = model->info();
+  if (info.dtype == dtype && info.device == device) return model;
+  return model->converted(dtype, device);
+}
+
 at::Tensor sigma_like(const at::Tensor& x, double sigma) {
   return at::full({x.size(0)}, sigma, x.options());
 }
@@ -20,14 +26,14 @@ at::Tensor per_sample(const at::Tensor& v, const at::Tensor& x) {
   return v.reshape(shape);
 }
 
-at::Tensor CountingDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+at::Tensor CountingDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
   ++nfe_;
-  at::Tensor out = inner_.denoise(x, sigma);
-  if (check_ && !at::isfinite(out).all().item<bool>()) {
+  at::Tensor d = inner_.denoise(x, sigma, out);
+  if (check_ && !at::isfinite(d).all().item<bool>()) {
     fail("model '{}' returned NaN/Inf at evaluation {} (sigma in [{}, {}])", inner_.info().kind, nfe_,
          sigma.min().item<double>(), sigma.max().item<double>());
   }
-  return out;
+  return d;
 }
 
 }  // namespace dsx

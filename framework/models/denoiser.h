@@ -1,5 +1,10 @@
 #pragma once
 // The model interface every solver sees: an EDM denoiser D(x, σ) ≈ E[x0 | x_σ = x0 + σn].
+// A Denoiser is a stateless, shared resource: denoise() is const, keeps nothing between calls and may be
+// called from several threads at once, so one loaded model serves every stage and worker of a process
+// (models/model_pool.h). What one call computes besides D (the AMED feature) comes back through the
+// optional Features out-parameter. Capabilities a model may offer (exact ODE solution, exact data samples,
+// density) are separate interfaces reached through exact()/data()/density(), never by dynamic_cast.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,29 +23,42 @@ struct ModelInfo {
   std::string kind;                   // registry name ("gaussian_mixture", "vp_eps", ...)
   std::string fingerprint;            // content hash of parameters: part of cache keys
   std::shared_ptr<const NoiseProcess> process = std::make_shared<VeProcess>();
+  at::ScalarType dtype = at::kDouble; // where the parameters live now (converted() changes both)
+  at::Device device = at::kCPU;
 };
+
+// What one denoise() call may return besides D(x, σ).
+struct Features {
+  // [B, C, 8, 8]: the AMED predictor's input (its channel mean), as the official code taps the network's
+  // last 8×8 encoder block. Left undefined by models that define none.
+  at::Tensor map;
+};
+
+class ExactOde;
+class DataSampler;
+class Density;
 
 class Denoiser {
  public:
   virtual ~Denoiser() = default;
   virtual const ModelInfo& info() const = 0;
-  // x: [B, *sample_shape]; sigma: [B] per-sample noise levels, same dtype and device as x.
-  virtual at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) = 0;
-  // Moves parameters; the whole run (model included) uses one dtype and device.
-  virtual void to(at::ScalarType dtype, at::Device device) = 0;
-  // Feature map [B, C, 8, 8] captured during the last denoise() call: the AMED predictor's input (its
-  // channel mean). Undefined when the model defines none (AMED then feeds zeros).
-  virtual at::Tensor bottleneck() const { return {}; }
-  // denoise() together with the bottleneck of that same call. Reentrant models (reentrant() == true)
-  // compute both without state kept between calls, so concurrent callers (parallel teacher workers) need
-  // no lock; the default goes through denoise() + bottleneck() and callers must serialise it.
-  virtual at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
-    at::Tensor out = denoise(x, sigma);
-    *feature = bottleneck();
-    return out;
-  }
-  virtual bool reentrant() const { return false; }
+  // x: [B, *sample_shape]; sigma: [B] per-sample noise levels, same dtype and device as x. Fills
+  // out->map when out is given and the model has features.
+  virtual at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const = 0;
+  // Whether denoise() fills Features::map (AMED stages that need features check it before any work).
+  virtual bool has_features() const { return false; }
+  // A copy with its parameters in dtype on device (the model itself is left as it is).
+  virtual std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const = 0;
+
+  virtual const ExactOde* exact() const { return nullptr; }
+  virtual const DataSampler* data() const { return nullptr; }
+  virtual const Density* density() const { return nullptr; }
 };
+
+using ModelPtr = std::shared_ptr<const Denoiser>;
+
+// `model` itself when it already lives in dtype on device, else a converted copy.
+ModelPtr in_precision(const ModelPtr& model, at::ScalarType dtype, at::Device device);
 
 // Models whose probability-flow ODE solution is known exactly (closed form) or to a reference accuracy far
 // below any solver's error: the "exact testbeds" that measure a solver's true error without FID noise.
@@ -60,6 +78,14 @@ class DataSampler {
   virtual at::Tensor sample_data(const std::vector<int64_t>& seeds) const = 0;
 };
 
+// Models with an exact data density: the log_likelihood metric.
+class Density {
+ public:
+  virtual ~Density() = default;
+  // log p(x) in nats per sample, x [N, *sample_shape] (any dtype; float64 result [N] on the CPU).
+  virtual at::Tensor log_density(const at::Tensor& x) const = 0;
+};
+
 // σ as the per-sample tensor the interface takes.
 at::Tensor sigma_like(const at::Tensor& x, double sigma);
 // "[2, 3, 8, 8]" for messages.
@@ -67,22 +93,42 @@ std::string shape_text(at::IntArrayRef shape);
 // Broadcast a per-sample [B] tensor against x's shape ([B, 1, 1, ...]).
 at::Tensor per_sample(const at::Tensor& v, const at::Tensor& x);
 
-// Counts network evaluations (NFE is what this wrapper saw, never the solver's own arithmetic) and turns
-// non-finite model outputs into an error that names the σ and the call.
-class CountingDenoiser : public Denoiser {
+// Base of per-run views of a model (counting, timing, feature taps): forwards every member to the inner
+// model, so a subclass overrides only what it adds and no capability gets lost on the way.
+class DenoiserDecorator : public Denoiser {
  public:
-  explicit CountingDenoiser(Denoiser& inner, bool check_finite = true) : inner_(inner), check_(check_finite) {}
+  explicit DenoiserDecorator(const Denoiser& inner) : inner_(inner) {}
   const ModelInfo& info() const override { return inner_.info(); }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
-  void to(at::ScalarType dtype, at::Device device) override { inner_.to(dtype, device); }
-  at::Tensor bottleneck() const override { return inner_.bottleneck(); }
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override {
+    return inner_.denoise(x, sigma, out);
+  }
+  bool has_features() const override { return inner_.has_features(); }
+  // A view converts to a converted copy of the model it views (without the view's own behaviour).
+  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override {
+    return inner_.converted(dtype, device);
+  }
+  const ExactOde* exact() const override { return inner_.exact(); }
+  const DataSampler* data() const override { return inner_.data(); }
+  const Density* density() const override { return inner_.density(); }
+  const Denoiser& inner() const { return inner_; }
+
+ protected:
+  const Denoiser& inner_;
+};
+
+// Counts network evaluations (NFE is what this wrapper saw, never the solver's own arithmetic) and turns
+// non-finite model outputs into an error that names the σ and the call. One per sampling run.
+class CountingDenoiser : public DenoiserDecorator {
+ public:
+  explicit CountingDenoiser(const Denoiser& inner, bool check_finite = true)
+      : DenoiserDecorator(inner), check_(check_finite) {}
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
   int64_t nfe() const { return nfe_; }
   void reset() { nfe_ = 0; }
 
  private:
-  Denoiser& inner_;
   bool check_;
-  int64_t nfe_ = 0;
+  mutable int64_t nfe_ = 0;  // a run's own counter: the view belongs to one sampling run (one thread)
 };
 
 }  // namespace dsx

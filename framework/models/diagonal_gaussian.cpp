@@ -26,32 +26,40 @@ DiagonalGaussian::DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma
 void DiagonalGaussian::to(at::ScalarType dtype, at::Device device) {
   mean_ = mean_.to(device, dtype);
   std_ = std_.to(device, dtype);
+  info_.dtype = dtype;
+  info_.device = device;
 }
 
-at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma) {
-  last_x_ = x.detach();
-  last_sigma_ = sigma.detach();
-  return denoise_stateless(x, sigma);
+std::shared_ptr<const Denoiser> DiagonalGaussian::converted(at::ScalarType dtype, at::Device device) const {
+  auto copy = std::make_shared<DiagonalGaussian>(*this);
+  copy->to(dtype, device);
+  return copy;
 }
 
-at::Tensor DiagonalGaussian::denoise_stateless(const at::Tensor& x, const at::Tensor& sigma) const {
+at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
+  if (out && has_features()) out->map = feature_of(x.detach(), sigma.detach());
   at::Tensor s2 = std_.square(), v = s2 + per_sample(sigma, x).square();
   return mean_ + s2 / v * (x - mean_);
 }
 
-at::Tensor DiagonalGaussian::denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
-  *feature = feature_of(x.detach(), sigma.detach());
-  return denoise_stateless(x, sigma);
+bool DiagonalGaussian::has_features() const {
+  const auto& shape = info_.sample_shape;
+  const size_t n = shape.size();
+  return n >= 2 && n <= 3 && shape[n - 1] == 8 && shape[n - 2] == 8;
 }
 
-at::Tensor DiagonalGaussian::bottleneck() const {
-  return last_x_.defined() ? feature_of(last_x_, last_sigma_) : at::Tensor();
+at::Tensor DiagonalGaussian::log_density(const at::Tensor& samples) const {
+  at::Tensor mu = mean_.to(at::kCPU, at::kDouble).reshape({1, -1});
+  at::Tensor s = std_.to(at::kCPU, at::kDouble).reshape({1, -1});
+  at::Tensor x = samples.to(at::kCPU, at::kDouble).reshape({samples.size(0), -1});
+  if (x.size(1) != mu.size(1)) fail("log_likelihood: samples have {} values each, the model {}", x.size(1), mu.size(1));
+  if (!(s > 0).all().item<bool>()) fail("log_likelihood: the Gaussian has an element with std 0 (no density)");
+  return (-0.5 * at::log(2 * M_PI * s.square()) - (x - mu).square() / (2 * s.square())).sum(1);
 }
 
 at::Tensor DiagonalGaussian::feature_of(const at::Tensor& x, const at::Tensor& sigma) const {
   const auto& shape = info_.sample_shape;
   const size_t n = shape.size();
-  if (n < 2 || n > 3 || shape[n - 1] != 8 || shape[n - 2] != 8) return {};
   at::Tensor f = x / at::sqrt(1 + per_sample(sigma, x).square());
   return f.reshape({x.size(0), n == 3 ? shape[0] : 1, 8, 8});
 }

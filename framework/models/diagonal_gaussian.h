@@ -5,31 +5,34 @@
 
 namespace dsx {
 
-class DiagonalGaussian : public Denoiser, public ExactOde, public DataSampler {
+class DiagonalGaussian : public Denoiser, public ExactOde, public DataSampler, public Density {
  public:
   // mean and std have the sample shape.
   DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min = 0.002, double sigma_max = 80.0);
   const ModelInfo& info() const override { return info_; }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
-  void to(at::ScalarType dtype, at::Device device) override;
+  // Fills out->map with the AMED feature (see has_features below).
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
+  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
+  // In place: only while the model is not shared yet (construction, tests).
+  void to(at::ScalarType dtype, at::Device device);
+  const ExactOde* exact() const override { return this; }
+  const DataSampler* data() const override { return this; }
+  const Density* density() const override { return this; }
   // Closed-form ODE solution from σ_from to σ_to (float64 internally).
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   const at::Tensor& mean() const { return mean_; }
   const at::Tensor& std() const { return std_; }
-  // AMED feature of the last denoise() call (docs/amed.md §12.1, the toy the official golden values were
+  // AMED feature of a denoise() call (docs/amed.md §12.1, the toy the official golden values were
   // produced on): x/sqrt(1+σ²), the input scaled to unit variance as a network would see it, as
-  // [B, C, 8, 8] when the sample shape is [C, 8, 8] ([8, 8] gives C = 1); undefined for other shapes.
-  // Computed on request from the (detached) inputs of that call, which the caller must not modify in place.
-  at::Tensor bottleneck() const override;
-  at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) override;
-  bool reentrant() const override { return true; }
+  // [B, C, 8, 8] when the sample shape is [C, 8, 8] ([8, 8] gives C = 1); none for other shapes.
+  bool has_features() const override;
   at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
+  // log N(x; μ, diag(s²)) per sample, [N] float64.
+  at::Tensor log_density(const at::Tensor& x) const override;
 
  private:
-  at::Tensor denoise_stateless(const at::Tensor& x, const at::Tensor& sigma) const;
   at::Tensor feature_of(const at::Tensor& x, const at::Tensor& sigma) const;
   at::Tensor mean_, std_;
-  at::Tensor last_x_, last_sigma_;
   ModelInfo info_;
 };
 

@@ -55,6 +55,14 @@ void GaussianMixture::to(at::ScalarType dtype, at::Device device) {
   stds_ = stds_.to(device, dtype);
   weights_ = weights_.to(device, dtype);
   log_weights_ = weights_.log();
+  info_.dtype = dtype;
+  info_.device = device;
+}
+
+std::shared_ptr<const Denoiser> GaussianMixture::converted(at::ScalarType dtype, at::Device device) const {
+  auto copy = std::make_shared<GaussianMixture>(*this);
+  copy->to(dtype, device);
+  return copy;
 }
 
 namespace {
@@ -73,18 +81,7 @@ at::Tensor responsibility_slots(const at::Tensor& w) {
 }
 }  // namespace
 
-at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma) {
-  return denoise_and_weights(x, sigma, &last_w_);
-}
-
-at::Tensor GaussianMixture::denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) {
-  at::Tensor w;
-  at::Tensor out = denoise_and_weights(x, sigma, &w);
-  *feature = responsibility_slots(w);
-  return out;
-}
-
-at::Tensor GaussianMixture::denoise_and_weights(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* w_out) const {
+at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
   const int64_t b = x.size(0), k = num_components(), d = dim();
   if (x.numel() != b * d) fail("gaussian_mixture: input has {} values per sample, the model {}", x.numel() / b, d);
   at::Tensor xf = x.reshape({b, d});
@@ -95,14 +92,31 @@ at::Tensor GaussianMixture::denoise_and_weights(const at::Tensor& x, const at::T
   at::Tensor v = s2 + sigma.reshape({b, 1}).square();          // [B, K]
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
-  *w_out = w.detach();
+  if (out) out->map = responsibility_slots(w.detach());
   // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
   at::Tensor a = (w * s2 / v).sum(1, true);
-  at::Tensor mix = at::matmul(w * (1 - s2 / v), means_);
+  // Σ_k c_k μ_k as K fused passes in a fixed order, not a matmul: OpenBLAS's sgemm gives a row other low bits
+  // when the other rows of the batch change (measured here), and a seed must give the same sample in any batch.
+  at::Tensor c = w * (1 - s2 / v);
+  at::Tensor mix = c.select(1, 0).unsqueeze(1) * means_[0];
+  for (int64_t j = 1; j < k; ++j) mix.addcmul_(c.select(1, j).unsqueeze(1), means_[j]);
   return (a * xf + mix).reshape(x.sizes());
 }
 
-at::Tensor GaussianMixture::bottleneck() const { return responsibility_slots(last_w_); }
+at::Tensor GaussianMixture::log_density(const at::Tensor& samples) const {
+  const int64_t k = num_components(), d = dim();
+  at::Tensor x = samples.to(at::kCPU, at::kDouble).reshape({samples.size(0), -1});
+  if (x.size(1) != d) fail("log_likelihood: samples have {} values each, the model {}", x.size(1), d);
+  at::Tensor mu = means_.to(at::kCPU, at::kDouble), s = stds_.to(at::kCPU, at::kDouble);
+  at::Tensor logw = weights_.to(at::kCPU, at::kDouble).log();
+  if (!(s > 0).all().item<bool>()) fail("log_likelihood: the mixture has a component with std 0 (no density)");
+  // Direct differences per component, not |x|² − 2x·μ + |μ|², which cancels for samples near a mean.
+  at::Tensor d2 = at::empty({x.size(0), k}, at::kDouble);
+  for (int64_t j = 0; j < k; ++j) d2.select(1, j).copy_((x - mu[j]).square().sum(1));
+  at::Tensor v = s.square().unsqueeze(0);  // [1, K]
+  at::Tensor logits = logw.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
+  return at::logsumexp(logits, {1});
+}
 
 std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min,
                                                           double sigma_max) {

@@ -12,7 +12,7 @@
 
 namespace dsx {
 
-class GaussianMixture : public Denoiser, public ExactOde, public DataSampler {
+class GaussianMixture : public Denoiser, public ExactOde, public DataSampler, public Density {
  public:
   // means [K, *sample_shape], stds [K] (≥ 0), weights [K] (> 0, normalised here).
   GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights, double sigma_min = 0.002,
@@ -26,8 +26,14 @@ class GaussianMixture : public Denoiser, public ExactOde, public DataSampler {
                                                  double spread = 1.0, double std_lo = 0.05, double std_hi = 0.5);
 
   const ModelInfo& info() const override { return info_; }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
-  void to(at::ScalarType dtype, at::Device device) override;
+  // Fills out->map with the posterior responsibilities (see has_features below).
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
+  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
+  // In place: only while the model is not shared yet (construction, tests).
+  void to(at::ScalarType dtype, at::Device device);
+  const ExactOde* exact() const override { return this; }
+  const DataSampler* data() const override { return this; }
+  const Density* density() const override { return this; }
 
   int64_t num_components() const { return means_.size(0); }
   int64_t dim() const { return means_.size(1); }
@@ -42,19 +48,19 @@ class GaussianMixture : public Denoiser, public ExactOde, public DataSampler {
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   void set_reference_rtol(double rtol) { reference_rtol_ = rtol; }
 
-  // AMED feature of the last denoise() call: the posterior responsibilities w_k(x, σ) = P(component k |
+  // log Σ_k w_k N(x; μ_k, s_k² I) per sample with log-sum-exp, [N] float64. Components with s_k = 0 (the
+  // "empirical" mixture) have no density: that is an error, not −inf.
+  at::Tensor log_density(const at::Tensor& x) const override;
+
+  // AMED feature of a denoise() call: the posterior responsibilities w_k(x, σ) = P(component k |
   // x_σ = x), as [B, 1, 8, 8] (64 slots, component k in slot k, unused slots 0; for K > 64 component k
   // adds to slot k mod 64). Why this: a mixture's ODE trajectory is a blend of the per-component straight
   // Gaussian flows weighted by w, so w — which mode the sample is heading to and how decided it is — is
   // exactly what bends the trajectory and what a network bottleneck summarises about it; it is
   // shape-independent and already computed by denoise(). Not raw x (dimension-dependent, no 8×8 layout).
-  at::Tensor bottleneck() const override;
-  at::Tensor denoise_with_bottleneck(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* feature) override;
-  bool reentrant() const override { return true; }
+  bool has_features() const override { return true; }
 
  private:
-  at::Tensor denoise_and_weights(const at::Tensor& x, const at::Tensor& sigma, at::Tensor* w) const;
-  at::Tensor last_w_;  // [B, K] detached responsibilities of the last denoise() call
   void refresh_info();
   at::Tensor means_, stds_, weights_, log_weights_;
   ModelInfo info_;

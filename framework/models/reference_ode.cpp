@@ -24,7 +24,7 @@ constexpr double kE[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 
 
 }  // namespace
 
-OdeSolution solve_reference_ode(Denoiser& model, const at::Tensor& x0, double sigma_from, double sigma_to,
+OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, double sigma_from, double sigma_to,
                                 double rtol, double atol) {
   if (!(sigma_from > 0 && sigma_to > 0)) fail("reference ODE: sigmas must be positive");
   OdeSolution out;

@@ -17,7 +17,7 @@ struct OdeSolution {
 
 // One step size for the whole batch; error = max over all elements of |err|/(atol + rtol·|x|).
 // Runs in the dtype of x (use float64 for reference values; tolerances near 1e-12 need it).
-OdeSolution solve_reference_ode(Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
+OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                                 double rtol = 1e-12, double atol = 1e-12);
 
 }  // namespace dsx

@@ -13,13 +13,13 @@ Prediction parse_prediction(const std::string& name) {
   fail("prediction = '{}' is unknown; allowed: eps, x0, v", name);
 }
 
-VpDenoiser::VpDenoiser(std::shared_ptr<VpNetwork> net, Prediction prediction, ModelInfo info)
+VpDenoiser::VpDenoiser(std::shared_ptr<const VpNetwork> net, Prediction prediction, ModelInfo info)
     : net_(std::move(net)), prediction_(prediction), info_(std::move(info)) {
   if (!info_.process || info_.process->is_variance_exploding())
     fail("VpDenoiser needs a VP noise process, got '{}'", info_.process ? info_.process->kind() : "none");
 }
 
-at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
+at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features*) const {
   // Time conversion is host-side double math on B scalars; tensors stay on x's device.
   at::Tensor s_host = sigma.to(at::kDouble).cpu().contiguous();
   const double* s = s_host.data_ptr<double>();
@@ -39,6 +39,13 @@ at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma) {
     case Prediction::V: return alpha * x_vp - (sig * alpha) * out;  // x0 = α x_vp − σ_vp v
   }
   return out;
+}
+
+std::shared_ptr<const Denoiser> VpDenoiser::converted(at::ScalarType dtype, at::Device device) const {
+  ModelInfo info = info_;
+  info.dtype = dtype;
+  info.device = device;
+  return std::make_shared<VpDenoiser>(net_->converted(dtype, device), prediction_, info);
 }
 
 }  // namespace dsx

@@ -12,8 +12,10 @@ class VpNetwork {
  public:
   virtual ~VpNetwork() = default;
   // x_vp: [B, ...]; t_label: [B] model input times (process->model_time(t)).
-  virtual at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) = 0;
-  virtual void to(at::ScalarType dtype, at::Device device) = 0;
+  // Stateless and safe from several threads, like Denoiser::denoise.
+  virtual at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) const = 0;
+  // A copy with its parameters in dtype on device.
+  virtual std::shared_ptr<const VpNetwork> converted(at::ScalarType dtype, at::Device device) const = 0;
 };
 
 enum class Prediction { Eps, X0, V };
@@ -22,13 +24,13 @@ Prediction parse_prediction(const std::string& name);  // "eps" | "x0" | "v"
 class VpDenoiser : public Denoiser {
  public:
   // `info.process` must be a VP process; its σ̂ range bounds the σ a caller may pass.
-  VpDenoiser(std::shared_ptr<VpNetwork> net, Prediction prediction, ModelInfo info);
+  VpDenoiser(std::shared_ptr<const VpNetwork> net, Prediction prediction, ModelInfo info);
   const ModelInfo& info() const override { return info_; }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override;
-  void to(at::ScalarType dtype, at::Device device) override { net_->to(dtype, device); }
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
+  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
 
  private:
-  std::shared_ptr<VpNetwork> net_;
+  std::shared_ptr<const VpNetwork> net_;
   Prediction prediction_;
   ModelInfo info_;
 };

@@ -45,7 +45,7 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
   require(top, src, {"model", "schedule", "seeds", "output"});
   TeacherConfig c;
   c.model = load_model(src, top.node("model"), "model");
-  c.spec.student_schedule = read_schedule(src, top.node("schedule"), "schedule", c.model.model->info());
+  c.spec.student_schedule = read_schedule(src, top.node("schedule"), "schedule", c.model->info());
   if (top.has("teacher")) {
     MapReader t(src, top.node("teacher"), "teacher");
     t.reject_unknown({"solver", "m"});

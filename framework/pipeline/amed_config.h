@@ -10,14 +10,14 @@
 namespace dsx {
 
 struct TeacherConfig {
-  LoadedModel model;
+  ModelPtr model;
   TeacherSpec spec;
   std::string device = "auto";
   std::string output;
 };
 
 struct TrainConfig {
-  LoadedModel model;
+  ModelPtr model;
   TrainSpec spec;
   std::string trajectories;
   std::string device = "auto";

@@ -120,18 +120,16 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
               }
               st[i] = {state, state == "HIT" && why.empty() ? "cached" : why};
             } else {
-              cache::Lock lock = cache.lock(j.key);
-              std::string why;
-              if (!ctx.force && cache.lookup(j.key, &why)) {
-                st[i] = {"HIT", "cached"};
-              } else {
-                fs::remove_all(ctx.out_dir);
-                fs::create_directories(ctx.out_dir);
-                log(fmt::format("RUN {} ({})", j.label, ctx.force ? "forced" : why.empty() ? "not cached" : why));
-                auto [files, extra] = j.kind->run(ctx);
-                cache.commit(j.key, files, extra);
-                st[i] = {"RUN", ctx.force ? "forced" : why.empty() ? "not cached" : why};
-              }
+              cache::Cache::Outcome done = cache.compute_or_get(
+                  j.key,
+                  [&](const std::string& dir, const std::string& reason) {
+                    log(fmt::format("RUN {} ({})", j.label, reason));
+                    ctx.out_dir = dir;
+                    auto [files, extra] = j.kind->run(ctx);
+                    return cache::Cache::Computed{files, extra};
+                  },
+                  ctx.force);
+              st[i] = done.hit ? JobStatus{"HIT", "cached"} : JobStatus{"RUN", done.reason};
             }
             if (j.kind->publish) j.kind->publish(ctx);
             st[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -5,18 +5,11 @@
 #include "core/error.h"
 #include "models/diagonal_gaussian.h"
 #include "models/gaussian_mixture.h"
+#include "models/testbeds.h"
+#include "core/registry.h"
 
 namespace dsx {
 namespace {
-
-template <typename M>
-LoadedModel wrap(std::shared_ptr<M> m) {
-  LoadedModel out;
-  out.exact = m.get();
-  out.data = m.get();
-  out.model = std::move(m);
-  return out;
-}
 
 // means: nested list [K][...] of numbers → tensor; the nesting defines the sample shape.
 at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const std::string& key_path) {
@@ -42,7 +35,7 @@ at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const st
   return at::tensor(flat, at::kDouble).reshape(shape);
 }
 
-LoadedModel load_gaussian_mixture(MapReader& r, const YamlSource& src) {
+ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src) {
   const std::vector<std::string> keys = {"kind", "file", "means", "stds", "weights", "sigma_min", "sigma_max"};
   r.reject_unknown(keys);
   double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
@@ -66,10 +59,10 @@ LoadedModel load_gaussian_mixture(MapReader& r, const YamlSource& src) {
     }
   }
   r.finish(keys);
-  return wrap(m);
+  return m;
 }
 
-LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
+ModelPtr load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
   const std::vector<std::string> keys = {"kind", "mean", "std", "sigma_min", "sigma_max"};
   r.reject_unknown(keys);
   at::Tensor mean = nested_to_tensor(src, r.node("mean"), r.path("mean"));
@@ -77,25 +70,18 @@ LoadedModel load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
   double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
   r.finish(keys);
   try {
-    return wrap(std::make_shared<DiagonalGaussian>(mean, std, smin, smax));
+    return std::make_shared<DiagonalGaussian>(mean, std, smin, smax);
   } catch (const Error& e) {
     fail("{}: {}", r.where("mean"), e.what());
   }
 }
 
-// The analytic toy on which the official AMED golden values were produced (docs/amed.md §12.1): data
-// N(μ, diag s²) on 3×8×8 with μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)).
-LoadedModel load_amed_toy(MapReader& r, const YamlSource&) {
+ModelPtr load_amed_toy(MapReader& r, const YamlSource&) {
   const std::vector<std::string> keys = {"kind", "sigma_min", "sigma_max"};
   r.reject_unknown(keys);
   double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
   r.finish(keys);
-  at::Tensor mu = at::empty({192}, at::kDouble), s = at::empty({192}, at::kDouble);
-  for (int k = 0; k < 192; ++k) {
-    mu[k] = 0.5 * std::sin(0.37 * k);
-    s[k] = 0.05 + 0.45 * (0.5 + 0.5 * std::cos(0.91 * k));
-  }
-  return wrap(std::make_shared<DiagonalGaussian>(mu.reshape({3, 8, 8}), s.reshape({3, 8, 8}), smin, smax));
+  return testbeds::amed_toy(smin, smax);
 }
 
 }  // namespace
@@ -110,18 +96,14 @@ const std::vector<ModelKind>& model_kinds() {
   return kinds;
 }
 
-LoadedModel load_model(const YamlSource& src, const YAML::Node& node, const std::string& key_path) {
+ModelPtr load_model(const YamlSource& src, const YAML::Node& node, const std::string& key_path) {
   MapReader r(src, node, key_path);
-  std::string kind = r.get_string("kind");
-  std::vector<std::string> names;
-  for (const auto& k : model_kinds()) {
-    if (k.name == kind) return k.load(r, src);
-    names.push_back(k.name);
-  }
-  std::string hint = did_you_mean(kind, names), list;
-  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  fail("{}: model.kind = '{}' is unknown{}; known kinds: {}", r.where("kind"), kind,
-       hint.empty() ? "" : " (did you mean '" + hint + "'?)", list);
+  const ModelKind& kind = find_entry(model_kinds(), r.get_string("kind"), "model.kind", r.where("kind"));
+  // What identifies the definition: its text and where it was written (relative paths resolve there).
+  YAML::Emitter text;
+  text << node;
+  const std::string source_key = kind.name + "@" + src.where(node, key_path) + "\n" + text.c_str();
+  return ModelPool::process().load(source_key, [&] { return kind.load(r, src); });
 }
 
 }  // namespace dsx

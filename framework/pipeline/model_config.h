@@ -1,30 +1,27 @@
 #pragma once
 // Models a config can name: `model: {kind: ..., ...}`. A registry of loaders, each reading its own keys
-// strictly. Models that know their exact ODE solution also expose it (ExactOde) for error metrics.
+// strictly; the testbeds themselves are defined in models/. Loaded models go through the process's
+// ModelPool, so one definition is read once per process however many stages and sweep points use it.
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "models/denoiser.h"
+#include "models/model_pool.h"
 #include "pipeline/yaml_util.h"
 
 namespace dsx {
 
-struct LoadedModel {
-  std::shared_ptr<Denoiser> model;
-  const ExactOde* exact = nullptr;       // points into model when it has an exact solution
-  const DataSampler* data = nullptr;     // points into model when it can sample its data distribution
-};
-
 struct ModelKind {
   std::string name;
   std::string description;
-  std::function<LoadedModel(MapReader&, const YamlSource&)> load;
+  std::function<ModelPtr(MapReader&, const YamlSource&)> load;
 };
 
 const std::vector<ModelKind>& model_kinds();
-// Reads the `model` mapping (kind + that kind's keys).
-LoadedModel load_model(const YamlSource& src, const YAML::Node& node, const std::string& key_path = "model");
+// Reads the `model` mapping (kind + that kind's keys), through ModelPool::process(): the same mapping
+// (same text, written at the same place) gives the same object. float64 on the CPU.
+ModelPtr load_model(const YamlSource& src, const YAML::Node& node, const std::string& key_path = "model");
 
 }  // namespace dsx

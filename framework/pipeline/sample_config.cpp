@@ -82,7 +82,7 @@ SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const st
     if (!std::filesystem::exists(it->second.text))
       fail("{}: {} '{}' does not exist", it->second.where, r.path(spec.name), it->second.text);
   }
-  make_solver(c.name, c.options, key_path + ".");  // option errors carry their own locations
+  c.solver = make_solver(c.name, c.options, key_path + ".");  // option errors carry their own locations
   return c;
 }
 
@@ -139,7 +139,7 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   }
   lat.finish({"file", "dataset", "seeds"});
 
-  c.schedule = read_schedule(src, top.node("schedule"), "schedule", c.model.model->info());
+  c.schedule = read_schedule(src, top.node("schedule"), "schedule", c.model->info());
   c.solver = read_solver(src, top.node("solver"), "solver");
   c.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
   c.device = top.get_string("device", std::string("auto"));

@@ -3,6 +3,7 @@
 // (unknown keys, wrong types and missing files are errors with file:line:col); defaults < file < --set.
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,13 +17,16 @@
 
 namespace dsx {
 
+class Solver;
+
 struct SolverConfig {
   std::string name;
   std::map<std::string, RawOption> options;  // validated by the solver registry
+  std::shared_ptr<const Solver> solver;      // built from them once, when the section was read
 };
 
 struct SampleConfig {
-  LoadedModel model;
+  ModelPtr model;
   std::string latents_file;                  // dataset `latents_dataset` [B, *shape]
   std::string latents_dataset = "latents";
   std::vector<int64_t> seeds;                // alternative to a latents file: per-seed noise

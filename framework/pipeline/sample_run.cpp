@@ -30,15 +30,15 @@ at::Tensor load_latents(const SampleConfig& c, const ModelInfo& info) {
 }  // namespace
 
 SampleOutcome run_sample(const SampleConfig& c) {
-  Denoiser& model = *c.model.model;
   const at::Device device = resolve_device(c.device);
-  const auto solver = make_solver(c.solver.name, c.solver.options);
+  const ModelPtr run_model = in_precision(c.model, c.dtype, device);
+  const Denoiser& model = *run_model;
+  const auto& solver = c.solver.solver;  // built when the config was read
   SampleOutcome out;
   out.sigmas = make_schedule(c.schedule, model.info().process.get());
   check_grid(*solver, out.sigmas, c.solver.name);
   at::Tensor z = load_latents(c, model.info());
 
-  model.to(c.dtype, device);
   at::Tensor x_T = (out.sigmas.front() * z).to(device, c.dtype);
   CountingDenoiser counted(model);
   auto t0 = std::chrono::steady_clock::now();
@@ -50,8 +50,8 @@ SampleOutcome run_sample(const SampleConfig& c) {
   if (out.nfe != solver->expected_nfe(int(out.sigmas.size())))
     fail("internal: solver '{}' used {} model calls, its NFE rule says {}", c.solver.name, out.nfe,
          solver->expected_nfe(int(out.sigmas.size())));
-  if (c.model.exact) {
-    at::Tensor ref = c.model.exact->ode_solution(x_T.to(at::kDouble).cpu(), out.sigmas.front(), out.sigmas.back());
+  if (const ExactOde* exact = c.model->exact()) {
+    at::Tensor ref = exact->ode_solution(x_T.to(at::kDouble).cpu(), out.sigmas.front(), out.sigmas.back());
     out.rmse = (out.samples.to(at::kDouble) - ref).square().mean().sqrt().item<double>();
   }
 

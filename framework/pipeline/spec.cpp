@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "core/options.h"
 #include "pipeline/sample_config.h"
 
@@ -230,14 +231,7 @@ std::string header(const YamlSource& src, const SpecOptions& opts) {
 }
 
 const StageKind& find_kind(const std::vector<StageKind>& kinds, const std::string& name, const std::string& where) {
-  std::vector<std::string> names;
-  for (const auto& k : kinds) {
-    if (k.name == name) return k;
-    names.push_back(k.name);
-  }
-  std::string hint = did_you_mean(name, names);
-  fail("{}: unknown stage kind '{}'{}; allowed: {}", where, name, hint.empty() ? "" : " (did you mean '" + hint + "'?)",
-       fmt::join(names, ", "));
+  return find_entry(kinds, name, "stage kind", where);
 }
 
 struct ParsedStage {
@@ -266,11 +260,11 @@ struct Expander {
     for (char c : plan.name)
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
         fail("{}: name '{}' may only hold letters, digits, '_', '-' and '.'", top.where("name"), plan.name);
-    LoadedModel model = load_model(*src, top.node("model"), "model");
+    ModelPtr model = load_model(*src, top.node("model"), "model");  // once per process: the ModelPool
     std::string precision = top.get_string("precision", std::string("float32"));
-    parse_precision(precision, top.where("precision"));
-    std::string device = top.get_string("device", std::string("auto"));
-    std::string dtype_device = precision + "/" + resolve_device(device).str();
+    const at::ScalarType dtype = parse_precision(precision, top.where("precision"));
+    const at::Device device = resolve_device(top.get_string("device", std::string("auto")));
+    std::string dtype_device = precision + "/" + device.str();
     top.node("sweep");
     top.node("light");
     YAML::Node stages_node = top.node("stages");
@@ -286,7 +280,7 @@ struct Expander {
       MapReader r(*src, node, path);
       if (!r.has("kind")) fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
       const StageKind& kind = find_kind(kinds, r.get_string("kind"), r.where("kind"));
-      ParsedStage ps{name, &kind, kind.parse(r, *src, model), node};
+      ParsedStage ps{name, &kind, kind.parse(r, *src, SpecContext{model, dtype, device}), node};
       index[name] = int(parsed.size());
       parsed.push_back(std::move(ps));
     }
@@ -341,7 +335,7 @@ struct Expander {
       std::vector<int> deps;
       for (const auto& ref : p.def.refs) deps.push_back(job_of.at(ref.stage));
       std::string identity = p.kind->name + "|" + p.name + "|" + cache::canonical_text(p.def.params) + "|" +
-                             dtype_device + "|" + model.model->info().fingerprint + "|" +
+                             dtype_device + "|" + model->info().fingerprint + "|" +
                              fmt::format("{}", fmt::join(deps, ","));
       auto hit = by_identity.find(identity);
       if (hit != by_identity.end()) {
@@ -352,13 +346,15 @@ struct Expander {
       j.label = p.name;
       j.stage = p.name;
       j.kind = p.kind;
+      j.typed = p.def.typed;
       j.params = p.def.params;
       j.deps = deps;
-      j.src = src;
-      j.node = p.node;
       j.key_path = "stages." + p.name;
       j.point = point_text(point);
-      j.model_fingerprint = model.model->info().fingerprint;
+      j.model = model;
+      j.dtype = dtype;
+      j.device = device;
+      j.model_fingerprint = model->info().fingerprint;
       j.dtype_device = dtype_device;
       int id = int(plan.jobs.size());
       plan.jobs.push_back(std::move(j));
@@ -374,13 +370,15 @@ struct Expander {
       Job j;
       j.label = j.stage = name;
       j.kind = p.kind;
+      j.typed = p.def.typed;
       j.params = p.def.params;
       for (const auto& ref : p.def.refs)
         for (int d : variants[ref.stage]) j.deps.push_back(d);
-      j.src = src;
-      j.node = p.node;
       j.key_path = "stages." + name;
       const Job& any = plan.jobs.at(j.deps.at(0));
+      j.model = any.model;
+      j.dtype = any.dtype;
+      j.device = any.device;
       j.model_fingerprint = any.model_fingerprint;
       j.dtype_device = any.dtype_device;
       plan.jobs.push_back(std::move(j));

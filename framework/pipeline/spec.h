@@ -8,6 +8,7 @@
 // file:line:col, in the file a key came from) before anything runs, and the sweep is expanded into jobs:
 // a stage whose resolved parameters and upstream jobs are identical in two sweep points is one job, so
 // shared upstream stages are computed once.
+#include <any>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,9 +26,18 @@ using json = nlohmann::json;
 struct Job;
 struct RunDir;
 
-// What a stage kind reads from its mapping: canonical params (part of the cache key) and the names of
-// the upstream stages it refers to, each with the location of the reference.
+// What a stage kind reads from its mapping, once: its typed parameters (kept by the job and handed to
+// run), the canonical params derived from them (part of the cache key) and the names of the upstream
+// stages it refers to, each with the location of the reference.
+// What every stage of one sweep point shares: the spec's model and the run's precision and device.
+struct SpecContext {
+  ModelPtr model;  // float64 on the CPU, as loaded
+  at::ScalarType dtype = at::kFloat;
+  at::Device device = at::kCPU;
+};
+
 struct StageDef {
+  std::any typed;  // the kind's own parameter struct (stage_params<T>(job) reads it)
   json params = json::object();
   struct Ref {
     std::string stage, where;
@@ -51,8 +61,8 @@ struct StageKind {
   std::string name, description;
   int version = 1;
   bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
-  // Reads and validates the stage mapping (must call r.finish).
-  std::function<StageDef(MapReader& r, const YamlSource& src, const LoadedModel& model)> parse;
+  // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
+  std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;
   // Optional: own key and status (teacher: seed-extendable store). status returns HIT/EXTEND/RUN.
   std::function<cache::CacheKey(const Job&)> key;
   std::function<std::string(const Job&, const cache::Cache&, std::string* reason)> probe;
@@ -70,15 +80,25 @@ struct Job {
   std::string label;  // stage name, with the sweep point when the stage has several variants
   std::string stage;  // stage name in the spec
   const StageKind* kind = nullptr;
+  std::any typed;  // StageDef::typed
   json params;
   std::vector<int> deps;  // job indices
-  std::shared_ptr<YamlSource> src;
-  YAML::Node node;
   std::string key_path;  // "stages.<name>"
   std::string point;     // "b=1,c=x,d=u": every key of the sweep point that created it, "" without a sweep
+  ModelPtr model;        // the spec's model as loaded (float64, CPU; shared through the ModelPool)
+  at::ScalarType dtype = at::kFloat;  // the run's precision and device
+  at::Device device = at::kCPU;
   std::string model_fingerprint, dtype_device;
   cache::CacheKey key;
+  // The model in the run's precision, shared by every job and worker of the process.
+  ModelPtr run_model() const { return ModelPool::process().in_precision(model, dtype, device); }
 };
+
+// A job's typed parameters; T must be what its kind's parse stored.
+template <class T>
+const T& stage_params(const Job& job) {
+  return std::any_cast<const T&>(job.typed);
+}
 
 struct Plan {
   std::string name;

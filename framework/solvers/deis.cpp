@@ -114,7 +114,7 @@ class DeisSolver : public Solver {
         quadrature_(o.get_string("quadrature") == "exact" ? DeisQuadrature::GaussLegendre : DeisQuadrature::Riemann),
         fit_to_grid_(o.get_string("vp_fit") == "grid") {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     const std::shared_ptr<const Coefficients> coeffs_ptr = coefficients(sigmas);
     const Coefficients& coeffs = *coeffs_ptr;

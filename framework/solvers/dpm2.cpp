@@ -13,7 +13,7 @@ class Dpm2Solver : public Solver {
  public:
   explicit Dpm2Solver(const Options& o) : common_(CommonOptions::from(o)), r_(o.get_double("r")) {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const double w_mid = 1.0 / (2.0 * r_), w_cur = 1.0 - w_mid;

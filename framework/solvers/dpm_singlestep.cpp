@@ -14,7 +14,7 @@ class DpmSinglestepSolver : public Solver {
   explicit DpmSinglestepSolver(const Options& o)
       : common_(CommonOptions::from(o)), order_(int(o.get_int("order"))), data_(o.get_bool("predict_x0")) {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const double r1 = order_ == 2 ? 0.5 : 1.0 / 3.0, r2 = 2.0 / 3.0;

@@ -36,7 +36,7 @@ class DpmppSolver : public Solver {
   // Each step is one pass: the update is a combination of x, the new model output and the stored ones. In
   // noise-prediction form the new ε = (x − D)/σ is folded into the coefficients and, when later steps need
   // it, written over D in the same pass.
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const int n = int(sigmas.size());

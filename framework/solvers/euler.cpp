@@ -9,7 +9,7 @@ class EulerSolver : public Solver {
  public:
   explicit EulerSolver(const Options& o) : common_(CommonOptions::from(o)) {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {

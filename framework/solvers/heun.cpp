@@ -10,7 +10,7 @@ class HeunSolver : public Solver {
  public:
   explicit HeunSolver(const Options& o) : common_(CommonOptions::from(o)) {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     at::Tensor spare;  // the previous step's predictor buffer, reused when nobody else holds it

@@ -81,7 +81,7 @@ class IpndmSolver : public Solver {
     if (variable_) variant_ = o.get_string("variant") == "corrected" ? AbVariant::Corrected : AbVariant::Faithful;
   }
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     // ε of the earlier steps, newest first: d_{i−1}, d_{i−2}, ... The current slope d_i = (x − D)/σ_i is

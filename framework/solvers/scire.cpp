@@ -83,7 +83,7 @@ class ScireSolver : public Solver {
 
   // The state carried is x itself for both algorithms (v2's y = x/ρ is folded into the coefficients), and
   // every update is one pass over x and the model outputs (v1's ε = (x − D)/σ folded in as well).
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     return method_ == Method::Multistep ? multistep(ev, std::move(x), sigmas, hooks)

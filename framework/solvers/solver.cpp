@@ -1,5 +1,6 @@
 #include "solvers/solver.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -68,6 +69,20 @@ std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std:
                                     const std::string& context) {
   const SolverEntry& e = solver_entry(name);
   return e.make(Options::resolve(all_option_specs(e), raw, context));
+}
+
+int points_for_nfe(const Solver& solver, int64_t nfe) {
+  // NFE grows at least by one per added point for every solver, so 4·NFE + 4 points bound the search.
+  for (int n = std::max(2, solver.min_points()); n <= 4 * nfe + 4; ++n)
+    if (solver.expected_nfe(n) == nfe) return n;
+  return 0;
+}
+
+NfePlan plan_for_nfe(const std::shared_ptr<const Solver>& without_afs, const std::shared_ptr<const Solver>& with_afs,
+                     int64_t nfe) {
+  if (int n = points_for_nfe(*without_afs, nfe)) return {without_afs, n, false};
+  if (int n = points_for_nfe(*with_afs, nfe)) return {with_afs, n, true};
+  return {};
 }
 
 void check_grid(const Solver& solver, const std::vector<double>& sigmas, const std::string& name) {

@@ -37,17 +37,17 @@ struct CommonOptions {
 // Model access for one sampling run.
 class Evaluator {
  public:
-  Evaluator(Denoiser& model, const CommonOptions& common) : model_(model), common_(common) {}
+  Evaluator(const Denoiser& model, const CommonOptions& common) : model_(model), common_(common) {}
   // Data prediction D(x, σ) (AFS on the run's first call; thresholded if enabled).
   at::Tensor data(const at::Tensor& x, double sigma);
   at::Tensor data(const at::Tensor& x, const at::Tensor& sigma);  // per-sample σ [B]
   // Noise prediction / ODE direction ε = d = (x − D)/σ.
   at::Tensor eps(const at::Tensor& x, double sigma) { return (x - data(x, sigma)) / sigma; }
   int64_t calls() const { return calls_; }
-  Denoiser& model() { return model_; }
+  const Denoiser& model() { return model_; }
 
  private:
-  Denoiser& model_;
+  const Denoiser& model_;
   CommonOptions common_;
   int64_t calls_ = 0;
 };
@@ -59,7 +59,7 @@ class Solver {
  public:
   virtual ~Solver() = default;
   // x: the state at sigmas[0] (x_T = σ_max·z); returns the state at sigmas.back().
-  virtual at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  virtual at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                             const SampleHooks& hooks = {}) const = 0;
   // Model evaluations on a grid of num_points points (the counting wrapper must see exactly this).
   virtual int64_t expected_nfe(int num_points) const = 0;
@@ -89,6 +89,20 @@ std::vector<OptionSpec> all_option_specs(const SolverEntry& e);
 // Validates raw options (unknown keys, types, ranges) and builds the solver. `context` prefixes messages.
 std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
                                     const std::string& context = "solver.");
+
+// The number of grid points on which `solver` makes exactly `nfe` model calls (the fewest such), or 0 when
+// no grid does. Errors are not swallowed: the solver is built by the caller.
+int points_for_nfe(const Solver& solver, int64_t nfe);
+
+// A solver variant and grid size for an NFE budget: the solver with afs off first, then with afs on
+// (AFS saves one call, so it reaches budgets the plain solver skips). Null solver when neither does.
+struct NfePlan {
+  std::shared_ptr<const Solver> solver;
+  int points = 0;
+  bool afs = false;
+};
+NfePlan plan_for_nfe(const std::shared_ptr<const Solver>& without_afs, const std::shared_ptr<const Solver>& with_afs,
+                     int64_t nfe);
 
 // Checks the grid has enough points for the solver and is strictly decreasing and positive.
 void check_grid(const Solver& solver, const std::vector<double>& sigmas, const std::string& name);

@@ -73,7 +73,7 @@ class UnipcSolver : public Solver {
         lower_order_final_(o.get_bool("lower_order_final")),
         warmup_final_corrector_(o.get_string("final_corrector") == "warmup") {}
 
-  at::Tensor sample(Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
+  at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
     const int n = int(sigmas.size()), steps = n - 1;

@@ -243,6 +243,26 @@ json Cache::commit_entries(const CacheKey& k, const json& list, const json& extr
   return m;
 }
 
+Cache::Outcome Cache::compute_or_get(const CacheKey& k, const std::function<Computed(const std::string&, const std::string&)>& compute,
+                                     bool force) const {
+  Lock held = lock(k);
+  Outcome out;
+  if (!force) {
+    if (std::optional<json> meta = lookup(k, &out.reason)) {
+      out.hit = true;
+      out.meta = *meta;
+      return out;
+    }
+  }
+  out.reason = force ? "forced" : out.reason.empty() ? "not cached" : out.reason;
+  const std::string entry = dir(k);
+  fs::remove_all(entry);
+  fs::create_directories(entry);
+  Computed c = compute(entry, out.reason);
+  out.meta = commit(k, c.files, c.extra);
+  return out;
+}
+
 std::vector<Entry> Cache::list() const {
   std::vector<Entry> out;
   std::error_code ec;

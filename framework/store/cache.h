@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <set>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,22 @@ class Cache {
   json commit_entries(const CacheKey& k, const json& files, const json& extra = json::object()) const;
   // Checks of one file against its meta entry: "" if good, else the problem.
   static std::string check_file(const std::string& dir, const json& file_entry);
+
+  // The one cache protocol for whole artifacts: under the key's exclusive lock, a complete entry is a HIT
+  // (`compute` is not called); otherwise (or with `force`) the entry directory is emptied and recreated,
+  // `compute(dir, reason)` writes the artifact's files into it and returns them (relative names) with extra meta,
+  // and the meta is committed last, so a crash leaves an entry that the next lookup rebuilds.
+  struct Computed {
+    std::vector<std::string> files;
+    json extra = json::object();
+  };
+  struct Outcome {
+    bool hit = false;
+    std::string reason;  // why it was computed: "not cached", the lookup's problem, or "forced"
+    json meta;
+  };
+  Outcome compute_or_get(const CacheKey& k, const std::function<Computed(const std::string& dir, const std::string& reason)>& compute,
+                         bool force = false) const;
 
   std::vector<Entry> list() const;
   // Entry by full key or unique prefix (any kind).

@@ -22,15 +22,13 @@ std::map<std::string, RawOption> raw(const std::map<std::string, std::string>& o
 }
 
 // Hides the bottleneck of a model (a model that defines none).
-class NoFeatures : public Denoiser {
+class NoFeatures : public DenoiserDecorator {
  public:
-  explicit NoFeatures(Denoiser& m) : m_(m) {}
-  const ModelInfo& info() const override { return m_.info(); }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& s) override { return m_.denoise(x, s); }
-  void to(at::ScalarType d, at::Device dev) override { m_.to(d, dev); }
-
- private:
-  Denoiser& m_;
+  using DenoiserDecorator::DenoiserDecorator;
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& s, Features* = nullptr) const override {
+    return inner_.denoise(x, s);
+  }
+  bool has_features() const override { return false; }
 };
 
 AmedSettings ipndm_settings() {
@@ -167,32 +165,37 @@ BOOST_AUTO_TEST_CASE(model_bottlenecks) {
   // DiagonalGaussian: x/sqrt(1+σ²) as [B, C, 8, 8] (the §12.1 toy feature).
   auto toy = toy192();
   at::Tensor sigma = at::tensor({3.0, 0.5, 1.0, 2.0}, at::kDouble);
-  BOOST_TEST(!toy.model->bottleneck().defined());
-  toy.model->denoise(toy.x_T, sigma);
-  at::Tensor f = toy.model->bottleneck();
+  Features out;
+  toy.model->denoise(toy.x_T, sigma, &out);
+  at::Tensor f = out.map;
   BOOST_TEST((f.sizes() == at::IntArrayRef{4, 3, 8, 8}));
   check_close(f, toy.x_T / at::sqrt(1 + sigma.square()).reshape({4, 1, 1, 1}), 1e-15, 0, "toy feature");
   DiagonalGaussian flat(at::zeros({5}, at::kDouble), at::ones({5}, at::kDouble));
-  flat.denoise(at::ones({2, 5}, at::kDouble), at::ones({2}, at::kDouble));
-  BOOST_TEST(!flat.bottleneck().defined());
+  Features none;
+  flat.denoise(at::ones({2, 5}, at::kDouble), at::ones({2}, at::kDouble), &none);
+  BOOST_TEST(!none.map.defined());
+  BOOST_TEST(!flat.has_features());
   // GaussianMixture: responsibilities in 64 slots as [B, 1, 8, 8]; sums to 1 per sample.
   auto gmm = GaussianMixture::random(3, {4}, 7);
   at::Tensor x = at::randn({5, 4}, at::kDouble);
-  gmm->denoise(x, at::full({5}, 0.7, at::kDouble));
-  at::Tensor w = gmm->bottleneck();
+  auto responsibilities = [](const Denoiser& m, const at::Tensor& xs, double sigma) {
+    Features o;
+    m.denoise(xs, at::full({xs.size(0)}, sigma, at::kDouble), &o);
+    return o.map;
+  };
+  at::Tensor w = responsibilities(*gmm, x, 0.7);
   BOOST_TEST((w.sizes() == at::IntArrayRef{5, 1, 8, 8}));
   check_close(w.reshape({5, 64}).sum(1), std::vector<double>(5, 1.0), 1e-12, 0, "responsibilities");
   BOOST_TEST(w.reshape({5, 64}).narrow(1, 3, 61).abs().max().item<double>() == 0.0);
   // At σ = 80 the responsibilities are nearly the prior weights; at small σ nearly one-hot.
-  gmm->denoise(x, at::full({5}, 80.0, at::kDouble));
-  check_close(gmm->bottleneck().reshape({5, 64}).narrow(1, 0, 3)[0], gmm->weights(), 0, 0.05, "prior");
-  gmm->denoise(gmm->means().narrow(0, 1, 1).expand({5, 4}).contiguous(), at::full({5}, 1e-3, at::kDouble));
-  BOOST_TEST(gmm->bottleneck().reshape({5, 64}).select(1, 1).min().item<double>() > 0.999);
+  check_close(responsibilities(*gmm, x, 80.0).reshape({5, 64}).narrow(1, 0, 3)[0], gmm->weights(), 0, 0.05, "prior");
+  at::Tensor at_mean = gmm->means().narrow(0, 1, 1).expand({5, 4}).contiguous();
+  BOOST_TEST(responsibilities(*gmm, at_mean, 1e-3).reshape({5, 64}).select(1, 1).min().item<double>() > 0.999);
   // K > 64: component k adds to slot k mod 64.
   auto big = GaussianMixture::random(70, {2}, 1);
-  big->denoise(at::randn({2, 2}, at::kDouble), at::full({2}, 2.0, at::kDouble));
-  BOOST_TEST((big->bottleneck().sizes() == at::IntArrayRef{2, 1, 8, 8}));
-  check_close(big->bottleneck().reshape({2, 64}).sum(1), std::vector<double>(2, 1.0), 1e-12, 0, "K > 64");
+  at::Tensor wb = responsibilities(*big, at::randn({2, 2}, at::kDouble), 2.0);
+  BOOST_TEST((wb.sizes() == at::IntArrayRef{2, 1, 8, 8}));
+  check_close(wb.reshape({2, 64}).sum(1), std::vector<double>(2, 1.0), 1e-12, 0, "K > 64");
 }
 
 // One official training step (docs/amed.md §12.4, step 0): loss Σ_pixels(x_student − x_teacher)²/B and the

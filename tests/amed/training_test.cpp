@@ -63,7 +63,7 @@ Quality train_and_measure(const std::string& student, const std::string& teacher
                           double rho, double scale_time, uint64_t seed = 0) {
   TempDir dir;
   Toy192 toy = toy192();
-  generate_teacher(toy_teacher(teacher, m, kind, rho, 10000, 1000), *toy.model, at::kCPU, dir.file("traj.h5"));
+  generate_teacher(toy_teacher(teacher, m, kind, rho, 10000, 1000), toy.model, at::kCPU, dir.file("traj.h5"));
   TrainSpec spec;
   spec.settings.student = student;
   spec.settings.afs = true;
@@ -75,7 +75,7 @@ Quality train_and_measure(const std::string& student, const std::string& teacher
   AmedPredictor net(spec.settings.scale_dir, spec.settings.scale_time);
   AmedSettings full = settings_from_trajectories(dir.file("traj.h5"), *toy.model, spec.settings);
   double before = student_rmse(full, net, *toy.model);
-  TrainReport r = train_amed(spec, *toy.model, at::kCPU, dir.file("traj.h5"), net);
+  TrainReport r = train_amed(spec, toy.model, at::kCPU, dir.file("traj.h5"), net);
   BOOST_TEST(r.adam_steps == 79 * 3);  // ceil(10000/128) batches × 3 intervals, as the official run
   double after = student_rmse(full, net, *toy.model);
   AmedPredictor zero(spec.settings.scale_dir, spec.settings.scale_time);
@@ -96,11 +96,11 @@ BOOST_AUTO_TEST_SUITE(teacher)
 BOOST_AUTO_TEST_CASE(file_layout_streaming_and_batch_invariance) {
   TempDir dir;
   Toy192 toy = toy192();
-  TeacherReport r = generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 20), *toy.model, at::kCPU,
+  TeacherReport r = generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 20), toy.model, at::kCPU,
                                      dir.file("a.h5"));
   BOOST_TEST(r.samples == 50);
   BOOST_TEST(r.nfe_per_sample == 12);  // Heun on 7 points (docs/amed.md §12.4: 12 NFE teacher)
-  generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 50), *toy.model, at::kCPU, dir.file("b.h5"));
+  generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 50), toy.model, at::kCPU, dir.file("b.h5"));
   h5::File a = h5::File::open(dir.file("a.h5")), b = h5::File::open(dir.file("b.h5"));
   BOOST_TEST(a.attr_int("complete") == 1);
   BOOST_TEST(a.attr_string("model_fingerprint") == toy.model->info().fingerprint);
@@ -174,14 +174,14 @@ BOOST_AUTO_TEST_CASE(official_training_step_loss_and_gradients) {
 BOOST_AUTO_TEST_CASE(deterministic_for_a_seed) {
   TempDir dir;
   Toy192 toy = toy192();
-  generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 256, 256), *toy.model, at::kCPU, dir.file("t.h5"));
+  generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 256, 256), toy.model, at::kCPU, dir.file("t.h5"));
   std::vector<at::Tensor> runs;
   for (int rep = 0; rep < 2; ++rep) {
     TrainSpec spec;
     spec.batch = 64;
     torch::manual_seed(3);
     AmedPredictor net(0.01, 0.0);
-    train_amed(spec, *toy.model, at::kCPU, dir.file("t.h5"), net);
+    train_amed(spec, toy.model, at::kCPU, dir.file("t.h5"), net);
     runs.push_back(net->fc_r->weight.detach().clone());
   }
   BOOST_TEST(at::equal(runs[0], runs[1]));

@@ -138,8 +138,15 @@ BOOST_AUTO_TEST_CASE(registered_metrics_match_direct_calls) {
   BOOST_CHECK_EQUAL(compute_metric("log_likelihood", a, {}, mix.get()), log_likelihood(*mix, a).per_dim);
   BOOST_CHECK_THROW(compute_metric("frechet", a, {}, nullptr), Error);        // needs reference
   BOOST_CHECK_THROW(compute_metric("log_likelihood", a, b, nullptr), Error);  // needs a model
+  // A decorator forwards the density of the model it views (DenoiserDecorator forwards every capability);
+  // a model without the Density capability is refused with a clear error.
   CountingDenoiser wrapped(*mix);
-  BOOST_CHECK_THROW(compute_metric("log_likelihood", a, b, &wrapped), Error);  // no density behind a wrapper
+  BOOST_CHECK_EQUAL(compute_metric("log_likelihood", a, {}, &wrapped), log_likelihood(*mix, a).per_dim);
+  struct NoDensity : DenoiserDecorator {
+    using DenoiserDecorator::DenoiserDecorator;
+    const Density* density() const override { return nullptr; }
+  } blind(*mix);
+  BOOST_CHECK_THROW(compute_metric("log_likelihood", a, {}, &blind), Error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,7 +15,7 @@ class GaussianVpNet : public VpNetwork {
  public:
   GaussianVpNet(std::shared_ptr<const NoiseProcess> p, Prediction pred, DiagonalGaussian& g)
       : p_(std::move(p)), pred_(pred), g_(g) {}
-  at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& label) override {
+  at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& label) const override {
     std::vector<at::Tensor> rows;
     for (int64_t i = 0; i < x_vp.size(0); ++i) {
       double t = label_to_t(label[i].item<double>());
@@ -27,7 +27,9 @@ class GaussianVpNet : public VpNetwork {
     }
     return at::cat(rows);
   }
-  void to(at::ScalarType, at::Device) override {}
+  std::shared_ptr<const VpNetwork> converted(at::ScalarType, at::Device) const override {
+    return std::make_shared<GaussianVpNet>(*this);
+  }
 
  private:
   double label_to_t(double label) const {
@@ -47,8 +49,12 @@ class GaussianVpNet : public VpNetwork {
 class NanModel : public Denoiser {
  public:
   const ModelInfo& info() const override { return info_; }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor&) override { return x * std::nan(""); }
-  void to(at::ScalarType, at::Device) override {}
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor&, Features* = nullptr) const override {
+    return x * std::nan("");
+  }
+  std::shared_ptr<const Denoiser> converted(at::ScalarType, at::Device) const override {
+    return std::make_shared<NanModel>(*this);
+  }
 
  private:
   ModelInfo info_;

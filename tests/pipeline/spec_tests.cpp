@@ -60,7 +60,7 @@ std::map<std::string, int> jobs_per_stage(const Plan& p) {
 StageKind test_kind(const std::string& name, bool throws) {
   StageKind k;
   k.name = name;
-  k.parse = [](MapReader& r, const YamlSource& src, const LoadedModel&) {
+  k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
     StageDef d;
     if (r.has("after"))
       for (const auto& n : r.node("after")) d.refs.push_back({n.Scalar(), src.where(n, r.path("after")), ""});

@@ -15,52 +15,114 @@ const std::string kTwoThirds = "0.6666666666666666";
 // diff-sampler's dpm_2 with r = ½ is DPM-Solver-2 in VE variables, so it must reproduce docs/solvers.md's
 // "DPM-Solver-2 (r=½) per interval" rows, which came from dpm_solver_pytorch.py.
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"docs/solvers.md §6.4 karras iPNDM", "ipndm", {}, "gauss3", karras_grid(11), at::kDouble,
-     {0.825254093919, -1.016853027476, 1.025617650010}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 logSNR iPNDM", "ipndm", {}, "gauss3", logsnr_grid(11), at::kDouble,
-     {0.821321121966, -1.015877091923, 1.024866326944}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 karras DPM-Solver-2", "dpm2", {}, "gauss3", karras_grid(11), at::kDouble,
-     {0.846764761111, -1.032635835680, 1.027464509676}, -1, 20, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM-Solver-2", "dpm2", {}, "gauss3", logsnr_grid(11), at::kDouble,
-     {0.839302933659, -1.034462626987, 1.025722762242}, -1, 20, 1e-9, 1e-11},
+    golden_row("docs/solvers.md §6.4 karras iPNDM", "ipndm")
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.825254093919, -1.016853027476, 1.025617650010})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR iPNDM", "ipndm")
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.821321121966, -1.015877091923, 1.024866326944})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras DPM-Solver-2", "dpm2")
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.846764761111, -1.032635835680, 1.027464509676})
+        .nfe(20)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM-Solver-2", "dpm2")
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.839302933659, -1.034462626987, 1.025722762242})
+        .nfe(20)
+        .tol(1e-9, 1e-11),
 
-    {"docs/solvers.md §6.4 SciRE v1 multistep o2", "scire", Opts{{"algorithm", "v1"}, {"order", "2"}}, "gauss3",
-     nsr_grid(11), at::kDouble, {0.817217156795, -1.012758937652, 1.024128859369}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v1 multistep o3", "scire", Opts{{"algorithm", "v1"}, {"order", "3"}}, "gauss3",
-     nsr_grid(11), at::kDouble, {0.797378714149, -0.991419182006, 1.023798906502}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v2 multistep o2", "scire", Opts{{"algorithm", "v2"}, {"order", "2"}}, "gauss3",
-     nsr_grid(11), at::kDouble, {0.932160031231, -1.134998857010, 1.027198910077}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v2 multistep o3", "scire", Opts{{"algorithm", "v2"}, {"order", "3"}}, "gauss3",
-     nsr_grid(11), at::kDouble, {0.822689840142, -1.003966955142, 1.025703202181}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2", "scire",
-     Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}}, "gauss3", nsr_grid(6), at::kDouble,
-     {0.833647023636, -1.047418575774, 1.025722907854}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2 φ≡2/3", "scire",
-     Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}}, "gauss3", nsr_grid(6),
-     at::kDouble, {0.820690576518, -1.033808995647, 1.025014061570}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2", "scire",
-     Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}}, "gauss3", nsr_grid(6), at::kDouble,
-     {0.847826452911, -1.031350162208, 1.025016827446}, -1, 10, 1e-9, 1e-11},
-    {"docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2 φ≡2/3", "scire",
-     Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}}, "gauss3", nsr_grid(6),
-     at::kDouble, {0.834461145008, -1.018618493871, 1.024404368199}, -1, 10, 1e-9, 1e-11},
+    golden_row("docs/solvers.md §6.4 SciRE v1 multistep o2", "scire", Opts{{"algorithm", "v1"}, {"order", "2"}})
+        .on("gauss3", nsr(11), at::kDouble)
+        .expect({0.817217156795, -1.012758937652, 1.024128859369})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v1 multistep o3", "scire", Opts{{"algorithm", "v1"}, {"order", "3"}})
+        .on("gauss3", nsr(11), at::kDouble)
+        .expect({0.797378714149, -0.991419182006, 1.023798906502})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v2 multistep o2", "scire", Opts{{"algorithm", "v2"}, {"order", "2"}})
+        .on("gauss3", nsr(11), at::kDouble)
+        .expect({0.932160031231, -1.134998857010, 1.027198910077})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v2 multistep o3", "scire", Opts{{"algorithm", "v2"}, {"order", "3"}})
+        .on("gauss3", nsr(11), at::kDouble)
+        .expect({0.822689840142, -1.003966955142, 1.025703202181})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2", "scire",
+               Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}})
+        .on("gauss3", nsr(6), at::kDouble)
+        .expect({0.833647023636, -1.047418575774, 1.025722907854})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v1 singlestep_fixed o2 φ≡2/3", "scire",
+               Opts{{"algorithm", "v1"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}})
+        .on("gauss3", nsr(6), at::kDouble)
+        .expect({0.820690576518, -1.033808995647, 1.025014061570})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2", "scire",
+               Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}})
+        .on("gauss3", nsr(6), at::kDouble)
+        .expect({0.847826452911, -1.031350162208, 1.025016827446})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
+    golden_row("docs/solvers.md §6.4 SciRE v2 singlestep_fixed o2 φ≡2/3", "scire",
+               Opts{{"algorithm", "v2"}, {"method", "singlestep_fixed"}, {"phi", kTwoThirds}})
+        .on("gauss3", nsr(6), at::kDouble)
+        .expect({0.834461145008, -1.018618493871, 1.024404368199})
+        .nfe(10)
+        .tol(1e-9, 1e-11),
 
-    {"docs/amed.md §12.3 poly7 dpm2 r=.5 N=4", "dpm2", Opts{{"r", "0.5"}}, "toy192", f32(karras_grid(4)), at::kFloat,
-     {0.351682, 0.864525, -0.37391, 0.611127}, 3.071671e-01, 6, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 unif1 dpm2 N=4", "dpm2", {}, "toy192", time_uniform_float32(4, 1), at::kFloat, {},
-     8.751469e-01, 6},
-    {"docs/amed.md §12.3 logsnr dpm2 N=4", "dpm2", {}, "toy192", f32(logsnr_grid(4)), at::kFloat, {}, 5.077467e-01, 6},
-    {"docs/amed.md §12.3 poly7 ipndm4 N=6", "ipndm", {}, "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.212151, 0.570806, 0.03134, 0.479774}, 6.764074e-03, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 logsnr ipndm4 N=6", "ipndm", {}, "toy192", f32(logsnr_grid(6)), at::kFloat, {}, 1.348328e-02, 5},
-    {"docs/amed.md §12.3 poly7 ipndm4 N=10", "ipndm", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
-     2.068438e-02, 9},
-    {"docs/amed.md §12.3 poly7 ipndm_v4 N=6", "ipndm_v", {}, "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.16367, 0.478846, 0.11049, 0.470996}, 7.464243e-02, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 poly7 ipndm_v4 N=10", "ipndm_v", {}, "toy192", f32(karras_grid(10)), at::kFloat, {},
-     1.427231e-02, 9},
-    {"docs/amed.md §12.3 poly7 ipndm_v4 N=4", "ipndm_v", {}, "toy192", f32(karras_grid(4)), at::kFloat, {},
-     8.814730e-02, 3},
+    golden_row("docs/amed.md §12.3 poly7 dpm2 r=.5 N=4", "dpm2", Opts{{"r", "0.5"}})
+        .on("toy192", f32(karras(4)), at::kFloat)
+        .expect({0.351682, 0.864525, -0.37391, 0.611127})
+        .rmse(3.071671e-01)
+        .nfe(6)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 unif1 dpm2 N=4", "dpm2")
+        .on("toy192", unif32(4, 1), at::kFloat)
+        .rmse(8.751469e-01)
+        .nfe(6),
+    golden_row("docs/amed.md §12.3 logsnr dpm2 N=4", "dpm2")
+        .on("toy192", f32(logsnr(4)), at::kFloat)
+        .rmse(5.077467e-01)
+        .nfe(6),
+    golden_row("docs/amed.md §12.3 poly7 ipndm4 N=6", "ipndm")
+        .on("toy192", f32(karras(6)), at::kFloat)
+        .expect({0.212151, 0.570806, 0.03134, 0.479774})
+        .rmse(6.764074e-03)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 logsnr ipndm4 N=6", "ipndm")
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .rmse(1.348328e-02)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 poly7 ipndm4 N=10", "ipndm")
+        .on("toy192", f32(karras(10)), at::kFloat)
+        .rmse(2.068438e-02)
+        .nfe(9),
+    golden_row("docs/amed.md §12.3 poly7 ipndm_v4 N=6", "ipndm_v")
+        .on("toy192", f32(karras(6)), at::kFloat)
+        .expect({0.16367, 0.478846, 0.11049, 0.470996})
+        .rmse(7.464243e-02)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 poly7 ipndm_v4 N=10", "ipndm_v")
+        .on("toy192", f32(karras(10)), at::kFloat)
+        .rmse(1.427231e-02)
+        .nfe(9),
+    golden_row("docs/amed.md §12.3 poly7 ipndm_v4 N=4", "ipndm_v")
+        .on("toy192", f32(karras(4)), at::kFloat)
+        .rmse(8.814730e-02)
+        .nfe(3),
 });
 
 const std::vector<int> kSteps = {21, 41, 81, 161};
@@ -72,6 +134,7 @@ Opts scire(const std::string& algorithm, const std::string& method, int order, c
 }
 
 // Measured slopes (this implementation, gauss3 polynomial / gmm logSNR) are quoted per row.
+// {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM-Solver-2, Gaussian, polynomial grid", "dpm2", {}, "gauss3", "polynomial", kSteps, 2.0},  // 2.04
     {"DPM-Solver-2, mixture, logSNR grid", "dpm2", {}, "gmm", "logsnr", kSteps, 2.0},              // 2.07

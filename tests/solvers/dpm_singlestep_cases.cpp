@@ -9,16 +9,29 @@ const std::map<std::string, std::string> kSolver3 = {{"order", "3"}};
 const std::map<std::string, std::string> kPlusPlus2S = {{"order", "2"}, {"predict_x0", "true"}};
 
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"docs/solvers.md §6.4 karras DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", karras_grid(11),
-     at::kDouble, {0.798874231460, -0.994150002597, 1.023810237913}, -1, 30, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM-Solver-3 per interval", "dpm_single", kSolver3, "gauss3", logsnr_grid(11),
-     at::kDouble, {0.799493795645, -0.995021369881, 1.023820101105}, -1, 30, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", karras_grid(11),
-     at::kDouble, {0.766270290538, -0.967027946454, 1.021497094190}, -1, 20, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM++(2S) per interval", "dpm_single", kPlusPlus2S, "gauss3", logsnr_grid(11),
-     at::kDouble, {0.770393154447, -0.966207794099, 1.022434875437}, -1, 20, 1e-10, 1e-11},
+    golden_row("docs/solvers.md §6.4 karras DPM-Solver-3 per interval", "dpm_single", kSolver3)
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.798874231460, -0.994150002597, 1.023810237913})
+        .nfe(30)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM-Solver-3 per interval", "dpm_single", kSolver3)
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.799493795645, -0.995021369881, 1.023820101105})
+        .nfe(30)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras DPM++(2S) per interval", "dpm_single", kPlusPlus2S)
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.766270290538, -0.967027946454, 1.021497094190})
+        .nfe(20)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM++(2S) per interval", "dpm_single", kPlusPlus2S)
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.770393154447, -0.966207794099, 1.022434875437})
+        .nfe(20)
+        .tol(1e-10, 1e-11),
 });
 
+// {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM-Solver-3 singlestep, mixture, logSNR grid", "dpm_single", kSolver3, "gmm", "logsnr", {21, 41, 81, 161}, 3.0},
     {"DPM++(2S), mixture, logSNR grid", "dpm_single", kPlusPlus2S, "gmm", "logsnr", {21, 41, 81, 161}, 2.0},

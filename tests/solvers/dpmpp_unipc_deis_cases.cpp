@@ -38,34 +38,76 @@ Opts zju_deis(int order) { return {{"max_order", std::to_string(order)}}; }
 
 // ---- docs/solvers.md §6.4: gauss3, σ ∈ [0.002, 80], 11 points, float64 ----------------------------------
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"docs/solvers.md §6.4 karras DPM++(2M) no LOF", "dpmpp", dpmpp(2, true, false), "gauss3", karras_grid(11),
-     at::kDouble, {0.870872449292, -1.062960452943, 1.026178641877}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras DPM++(3M) official no LOF", "dpmpp", dpmpp(3, true, false), "gauss3", karras_grid(11),
-     at::kDouble, {0.880276532258, -1.001934622437, 1.034339333694}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras DPM-Solver(2M) noise no LOF", "dpmpp", dpmpp(2, false, false), "gauss3",
-     karras_grid(11), at::kDouble, {0.780298430010, -0.979320225504, 1.022471605003}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras UniPC bh1 p=2 data (LOF)", "unipc", unipc(2, "bh1", true), "gauss3", karras_grid(11),
-     at::kDouble, {1.057603510104, -1.253259945412, 1.029148454310}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras UniPC bh2 p=2 data (LOF)", "unipc", unipc(2, "bh2", true), "gauss3", karras_grid(11),
-     at::kDouble, {0.852855065694, -1.053692763354, 1.023143427886}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras UniPC bh2 p=3 data (LOF)", "unipc", unipc(3, "bh2", true), "gauss3", karras_grid(11),
-     at::kDouble, {0.950083357457, -1.109228939287, 1.024639619375}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 karras UniPC bh1 p=3 noise (LOF)", "unipc", unipc(3, "bh1", false), "gauss3",
-     karras_grid(11), at::kDouble, {0.814048558923, -1.005932383679, 1.024959218462}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM++(2M) no LOF", "dpmpp", dpmpp(2, true, false), "gauss3", logsnr_grid(11),
-     at::kDouble, {0.817911393272, -1.013765419553, 1.024537899498}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM++(3M) official no LOF", "dpmpp", dpmpp(3, true, false), "gauss3", logsnr_grid(11),
-     at::kDouble, {0.829012313601, -1.022663135638, 1.025956933384}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR DPM-Solver(2M) noise no LOF", "dpmpp", dpmpp(2, false, false), "gauss3",
-     logsnr_grid(11), at::kDouble, {0.768676500549, -0.964597334467, 1.022341990127}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR UniPC bh1 p=2 data (LOF)", "unipc", unipc(2, "bh1", true), "gauss3", logsnr_grid(11),
-     at::kDouble, {0.920233984569, -1.115937122478, 1.028615040983}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR UniPC bh2 p=2 data (LOF)", "unipc", unipc(2, "bh2", true), "gauss3", logsnr_grid(11),
-     at::kDouble, {0.822571486811, -1.018014983511, 1.024654313850}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR UniPC bh2 p=3 data (LOF)", "unipc", unipc(3, "bh2", true), "gauss3", logsnr_grid(11),
-     at::kDouble, {0.831197231896, -1.008954326351, 1.027168420164}, -1, 10, 1e-10, 1e-11},
-    {"docs/solvers.md §6.4 logSNR UniPC bh1 p=3 noise (LOF)", "unipc", unipc(3, "bh1", false), "gauss3",
-     logsnr_grid(11), at::kDouble, {0.822272095626, -1.018293170261, 1.024868804815}, -1, 10, 1e-10, 1e-11},
+    golden_row("docs/solvers.md §6.4 karras DPM++(2M) no LOF", "dpmpp", dpmpp(2, true, false))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.870872449292, -1.062960452943, 1.026178641877})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras DPM++(3M) official no LOF", "dpmpp", dpmpp(3, true, false))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.880276532258, -1.001934622437, 1.034339333694})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras DPM-Solver(2M) noise no LOF", "dpmpp", dpmpp(2, false, false))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.780298430010, -0.979320225504, 1.022471605003})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras UniPC bh1 p=2 data (LOF)", "unipc", unipc(2, "bh1", true))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({1.057603510104, -1.253259945412, 1.029148454310})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras UniPC bh2 p=2 data (LOF)", "unipc", unipc(2, "bh2", true))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.852855065694, -1.053692763354, 1.023143427886})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras UniPC bh2 p=3 data (LOF)", "unipc", unipc(3, "bh2", true))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.950083357457, -1.109228939287, 1.024639619375})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 karras UniPC bh1 p=3 noise (LOF)", "unipc", unipc(3, "bh1", false))
+        .on("gauss3", karras(11), at::kDouble)
+        .expect({0.814048558923, -1.005932383679, 1.024959218462})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM++(2M) no LOF", "dpmpp", dpmpp(2, true, false))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.817911393272, -1.013765419553, 1.024537899498})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM++(3M) official no LOF", "dpmpp", dpmpp(3, true, false))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.829012313601, -1.022663135638, 1.025956933384})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR DPM-Solver(2M) noise no LOF", "dpmpp", dpmpp(2, false, false))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.768676500549, -0.964597334467, 1.022341990127})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR UniPC bh1 p=2 data (LOF)", "unipc", unipc(2, "bh1", true))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.920233984569, -1.115937122478, 1.028615040983})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR UniPC bh2 p=2 data (LOF)", "unipc", unipc(2, "bh2", true))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.822571486811, -1.018014983511, 1.024654313850})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR UniPC bh2 p=3 data (LOF)", "unipc", unipc(3, "bh2", true))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.831197231896, -1.008954326351, 1.027168420164})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
+    golden_row("docs/solvers.md §6.4 logSNR UniPC bh1 p=3 noise (LOF)", "unipc", unipc(3, "bh1", false))
+        .on("gauss3", logsnr(11), at::kDouble)
+        .expect({0.822272095626, -1.018293170261, 1.024868804815})
+        .nfe(10)
+        .tol(1e-10, 1e-11),
 });
 
 // ---- docs/amed.md §12.3: toy192, float32, diff-sampler defaults (LOF on) --------------------------------
@@ -78,50 +120,108 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
 constexpr double kF32Noise = 1e-4;
 
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
-    {"docs/amed.md §12.3 poly7 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true), "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.162739, 0.465739, 0.149905, 0.464266}, 8.889384e-02, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 poly7 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false), "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.155405, 0.455328, 0.153184, 0.464224}, 9.652068e-02, 5, kF32Noise, 2e-6},
-    {"docs/amed.md §12.3 poly7 dpmpp2M eps N=6", "dpmpp", zju_dpmpp(2, false), "toy192", f32(karras_grid(6)), at::kFloat,
-     {0.155666, 0.4559, 0.152852, 0.464229}, 9.611422e-02, 5, kF32Noise, 2e-6},
-    {"docs/amed.md §12.3 unif1 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true), "toy192", time_uniform_float32(6, 1),
-     at::kFloat, {}, 1.579528e-01, 5},
-    {"docs/amed.md §12.3 unif1 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false), "toy192", time_uniform_float32(6, 1),
-     at::kFloat, {}, 1.587565e-01, 5},
-    {"docs/amed.md §12.3 logsnr dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true), "toy192", f32(logsnr_grid(6)), at::kFloat,
-     {0.197769, 0.515189, 0.048888, 0.416189}, 5.762917e-02, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 logsnr dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {}, 6.651751e-02, 5},
-    {"docs/amed.md §12.3 logsnr dpmpp2M eps N=6", "dpmpp", zju_dpmpp(2, false), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {}, 6.928340e-02, 5},
-    {"docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=6", "unipc", zju_unipc("bh2", true), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {0.200016, 0.511316, 0.036036, 0.399763}, 6.686562e-02, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 logsnr unipc3 bh1 x0 N=6", "unipc", zju_unipc("bh1", true), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {}, 1.045356e-01, 5},
-    {"docs/amed.md §12.3 logsnr unipc3 bh2 eps N=6", "unipc", zju_unipc("bh2", false), "toy192", f32(logsnr_grid(6)),
-     at::kFloat, {}, 7.776044e-02, 5, kF32Noise},
-    {"docs/amed.md §12.3 unif2 deis-tab3 N=6", "deis", zju_deis(3), "toy192", time_uniform_float32(6, 2), at::kFloat,
-     {0.18349, 0.520798, 0.09419, 0.462765}, 4.850686e-02, 5, 1e-5, 2e-6},
-    {"docs/amed.md §12.3 unif2 deis-tab4 N=6", "deis", zju_deis(4), "toy192", time_uniform_float32(6, 2), at::kFloat, {},
-     4.291693e-02, 5},
+    golden_row("docs/amed.md §12.3 poly7 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true))
+        .on("toy192", f32(karras(6)), at::kFloat)
+        .expect({0.162739, 0.465739, 0.149905, 0.464266})
+        .rmse(8.889384e-02)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 poly7 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false))
+        .on("toy192", f32(karras(6)), at::kFloat)
+        .expect({0.155405, 0.455328, 0.153184, 0.464224})
+        .rmse(9.652068e-02)
+        .nfe(5)
+        .tol(kF32Noise, 2e-6),
+    golden_row("docs/amed.md §12.3 poly7 dpmpp2M eps N=6", "dpmpp", zju_dpmpp(2, false))
+        .on("toy192", f32(karras(6)), at::kFloat)
+        .expect({0.155666, 0.4559, 0.152852, 0.464229})
+        .rmse(9.611422e-02)
+        .nfe(5)
+        .tol(kF32Noise, 2e-6),
+    golden_row("docs/amed.md §12.3 unif1 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true))
+        .on("toy192", unif32(6, 1), at::kFloat)
+        .rmse(1.579528e-01)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 unif1 dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false))
+        .on("toy192", unif32(6, 1), at::kFloat)
+        .rmse(1.587565e-01)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 logsnr dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .expect({0.197769, 0.515189, 0.048888, 0.416189})
+        .rmse(5.762917e-02)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 logsnr dpmpp3M eps N=6", "dpmpp", zju_dpmpp(3, false))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .rmse(6.651751e-02)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 logsnr dpmpp2M eps N=6", "dpmpp", zju_dpmpp(2, false))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .rmse(6.928340e-02)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=6", "unipc", zju_unipc("bh2", true))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .expect({0.200016, 0.511316, 0.036036, 0.399763})
+        .rmse(6.686562e-02)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh1 x0 N=6", "unipc", zju_unipc("bh1", true))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .rmse(1.045356e-01)
+        .nfe(5),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh2 eps N=6", "unipc", zju_unipc("bh2", false))
+        .on("toy192", f32(logsnr(6)), at::kFloat)
+        .rmse(7.776044e-02)
+        .nfe(5)
+        .tol(kF32Noise),
+    golden_row("docs/amed.md §12.3 unif2 deis-tab3 N=6", "deis", zju_deis(3))
+        .on("toy192", unif32(6, 2), at::kFloat)
+        .expect({0.18349, 0.520798, 0.09419, 0.462765})
+        .rmse(4.850686e-02)
+        .nfe(5)
+        .tol(1e-5, 2e-6),
+    golden_row("docs/amed.md §12.3 unif2 deis-tab4 N=6", "deis", zju_deis(4))
+        .on("toy192", unif32(6, 2), at::kFloat)
+        .rmse(4.291693e-02)
+        .nfe(5),
     // The N=10 and N=4 extras name no schedule; they reproduce with each solver's diff-sampler default
     // (DPM++/UniPC: logsnr, DEIS: time_uniform ρ=2).
-    {"docs/amed.md §12.3 logsnr dpmpp3M x0 N=10", "dpmpp", zju_dpmpp(3, true), "toy192", f32(logsnr_grid(10)),
-     at::kFloat, {}, 6.772532e-02, 9},
-    {"docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=10", "unipc", zju_unipc("bh2", true), "toy192", f32(logsnr_grid(10)),
-     at::kFloat, {}, 6.843358e-02, 9},
-    {"docs/amed.md §12.3 logsnr unipc3 bh2 eps N=10", "unipc", zju_unipc("bh2", false), "toy192", f32(logsnr_grid(10)),
-     at::kFloat, {}, 2.048660e-02, 9, kF32Noise},
-    {"docs/amed.md §12.3 unif2 deis-tab3 N=10", "deis", zju_deis(3), "toy192", time_uniform_float32(10, 2), at::kFloat,
-     {}, 1.560341e-02, 9, kF32Noise},
-    {"docs/amed.md §12.3 unif2 deis-tab4 N=10", "deis", zju_deis(4), "toy192", time_uniform_float32(10, 2), at::kFloat,
-     {}, 1.111903e-02, 9, kF32Noise},
-    {"docs/amed.md §12.3 logsnr dpmpp3M x0 N=4", "dpmpp", zju_dpmpp(3, true), "toy192", f32(logsnr_grid(4)), at::kFloat,
-     {}, 1.863180e-01, 3},
-    {"docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=4", "unipc", zju_unipc("bh2", true), "toy192", f32(logsnr_grid(4)),
-     at::kFloat, {}, 1.847531e-01, 3},
-    {"docs/amed.md §12.3 unif2 deis-tab3 N=4", "deis", zju_deis(3), "toy192", time_uniform_float32(4, 2), at::kFloat, {},
-     1.041596e-01, 3},
+    golden_row("docs/amed.md §12.3 logsnr dpmpp3M x0 N=10", "dpmpp", zju_dpmpp(3, true))
+        .on("toy192", f32(logsnr(10)), at::kFloat)
+        .rmse(6.772532e-02)
+        .nfe(9),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=10", "unipc", zju_unipc("bh2", true))
+        .on("toy192", f32(logsnr(10)), at::kFloat)
+        .rmse(6.843358e-02)
+        .nfe(9),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh2 eps N=10", "unipc", zju_unipc("bh2", false))
+        .on("toy192", f32(logsnr(10)), at::kFloat)
+        .rmse(2.048660e-02)
+        .nfe(9)
+        .tol(kF32Noise),
+    golden_row("docs/amed.md §12.3 unif2 deis-tab3 N=10", "deis", zju_deis(3))
+        .on("toy192", unif32(10, 2), at::kFloat)
+        .rmse(1.560341e-02)
+        .nfe(9)
+        .tol(kF32Noise),
+    golden_row("docs/amed.md §12.3 unif2 deis-tab4 N=10", "deis", zju_deis(4))
+        .on("toy192", unif32(10, 2), at::kFloat)
+        .rmse(1.111903e-02)
+        .nfe(9)
+        .tol(kF32Noise),
+    golden_row("docs/amed.md §12.3 logsnr dpmpp3M x0 N=4", "dpmpp", zju_dpmpp(3, true))
+        .on("toy192", f32(logsnr(4)), at::kFloat)
+        .rmse(1.863180e-01)
+        .nfe(3),
+    golden_row("docs/amed.md §12.3 logsnr unipc3 bh2 x0 N=4", "unipc", zju_unipc("bh2", true))
+        .on("toy192", f32(logsnr(4)), at::kFloat)
+        .rmse(1.847531e-01)
+        .nfe(3),
+    golden_row("docs/amed.md §12.3 unif2 deis-tab3 N=4", "deis", zju_deis(3))
+        .on("toy192", unif32(4, 2), at::kFloat)
+        .rmse(1.041596e-01)
+        .nfe(3),
 });
 
 // ---- expected global orders (docs/solvers.md §6.3), lower_order_final off ------------------------------
@@ -136,6 +236,7 @@ Opts no_lof(Opts o) {
   return o;
 }
 
+// {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM++ 1M, Gaussian, polynomial grid", "dpmpp", dpmpp(1, true, false), "gauss3", "polynomial",
      {21, 41, 81, 161}, 1.0},  // measured 0.97

@@ -24,7 +24,7 @@ class GaussianEpsNet : public VpNetwork {
  public:
   explicit GaussianEpsNet(std::shared_ptr<const VpDiscreteProcess> p) : process_(std::move(p)) {}
 
-  at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) override {
+  at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) const override {
     const double n = std::round(process_->t_max() / process_->t_min());  // table size N: t_n = (n+1)/N
     at::Tensor labels = t_label.to(at::kDouble).cpu();
     at::Tensor out = at::empty_like(x_vp);
@@ -40,7 +40,9 @@ class GaussianEpsNet : public VpNetwork {
     }
     return out;
   }
-  void to(at::ScalarType, at::Device) override {}
+  std::shared_ptr<const VpNetwork> converted(at::ScalarType, at::Device) const override {
+    return std::make_shared<GaussianEpsNet>(*this);  // computes in float64 whatever the input
+  }
 
  private:
   std::shared_ptr<const VpDiscreteProcess> process_;

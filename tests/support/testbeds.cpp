@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "models/denoiser.h"
+#include "models/testbeds.h"
 #include "solvers/solver.h"
 
 namespace dsx::test {
@@ -17,12 +18,7 @@ Gauss3 gauss3() {
 
 Toy192 toy192() {
   Toy192 t;
-  at::Tensor mu = at::empty({192}, at::kDouble), s = at::empty({192}, at::kDouble);
-  for (int k = 0; k < 192; ++k) {
-    mu[k] = 0.5 * std::sin(0.37 * k);
-    s[k] = 0.05 + 0.45 * (0.5 + 0.5 * std::cos(0.91 * k));
-  }
-  t.model = std::make_unique<DiagonalGaussian>(mu.reshape({3, 8, 8}), s.reshape({3, 8, 8}));
+  t.model = testbeds::amed_toy();
   at::Tensor z = at::empty({4, 192}, at::kDouble);
   for (int b = 0; b < 4; ++b)
     for (int k = 0; k < 192; ++k) z[b][k] = std::sqrt(2.0) * std::sin(2.1 * k + 1.7 * b + 0.3);
@@ -54,7 +50,7 @@ std::unique_ptr<GaussianMixture> gmm_1d() {
                                            at::tensor({0.5, 0.3}, at::kDouble), at::tensor({0.3, 0.7}, at::kDouble));
 }
 
-RunResult run_solver(const std::string& name, const std::map<std::string, std::string>& options, Denoiser& model,
+RunResult run_solver(const std::string& name, const std::map<std::string, std::string>& options, const Denoiser& model,
                      const at::Tensor& x_T, const std::vector<double>& sigmas) {
   std::map<std::string, RawOption> raw;
   for (const auto& [k, v] : options) raw[k] = {v, "test"};

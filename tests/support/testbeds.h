@@ -15,7 +15,7 @@ namespace dsx::test {
 // docs/solvers.md §6.4: per-channel Gaussian μ = [0.3, −0.5, 1.0], s = [0.5, 1.0, 0.1];
 // x_T = 80·[1.0, −0.5, 0.25] (one sample of shape [3]).
 struct Gauss3 {
-  std::unique_ptr<DiagonalGaussian> model;
+  std::shared_ptr<DiagonalGaussian> model;
   at::Tensor x_T;  // [1, 3] float64
 };
 Gauss3 gauss3();
@@ -23,7 +23,7 @@ Gauss3 gauss3();
 // docs/amed.md §12.1: C=3, H=W=8, μ_k = 0.5 sin(0.37k), s_k = 0.05 + 0.45(0.5 + 0.5 cos(0.91k)),
 // latents z[b,k] = √2 sin(2.1k + 1.7b + 0.3), B = 4, x_T = 80 z (float64 here; cast by the caller).
 struct Toy192 {
-  std::unique_ptr<DiagonalGaussian> model;
+  std::shared_ptr<DiagonalGaussian> model;
   at::Tensor x_T;  // [4, 3, 8, 8] float64
 };
 Toy192 toy192();
@@ -44,7 +44,7 @@ struct RunResult {
   int64_t nfe = 0;
   int64_t expected_nfe = 0;
 };
-RunResult run_solver(const std::string& name, const std::map<std::string, std::string>& options, Denoiser& model,
+RunResult run_solver(const std::string& name, const std::map<std::string, std::string>& options, const Denoiser& model,
                      const at::Tensor& x_T, const std::vector<double>& sigmas);
 
 }  // namespace dsx::test

@@ -18,16 +18,16 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
   cache::Cache store(cache::resolve_root(dir));
   const at::Device device = resolve_device(c.device);
   if (dry) {
-    TeacherStoreReport p = probe_teacher(store, c.spec, c.model.model->info(), device);
+    TeacherStoreReport p = probe_teacher(store, c.spec, c.model->info(), device);
     for (const auto& w : p.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
     fmt::print("{} teacher {} ({} of {} seeds cached)\n", p.status, p.key, p.cached, c.spec.seeds.size());
     if (p.status == "RUN") {  // say why: the closest cached teacher of this model and what differs
-      cache::CacheKey key = teacher_key(c.spec, c.model.model->info(), device);
+      cache::CacheKey key = teacher_key(c.spec, c.model->info(), device);
       std::vector<std::string> best;
       std::string best_key;
       for (const auto& e : store.list()) {
         if (e.kind != "teacher" || !e.complete() || e.key == key.hex) continue;
-        if (e.meta.value("model", std::string()) != c.model.model->info().fingerprint) continue;
+        if (e.meta.value("model", std::string()) != c.model->info().fingerprint) continue;
         auto d = cache::diff_params(e.meta["params"], key.params);
         if (e.meta.value("dtype_device", std::string()) != cache::json::parse(key.canonical)["dtype_device"])
           d.push_back("dtype/device changed");
@@ -37,14 +37,14 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
     }
     return 0;
   }
-  TeacherStoreReport r = ensure_teacher(store, c.spec, *c.model.model, device, progress, lock_timeout);
+  TeacherStoreReport r = ensure_teacher(store, c.spec, c.model, device, progress, lock_timeout);
   for (const auto& w : r.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
   fmt::print("{} teacher {}: {} seeds cached, {} computed in {} shards, {:.2f} s, peak memory {:.0f} MiB\ncache {}\n",
              r.status, r.key, r.cached, r.computed, r.shards_written, r.seconds, peak_rss_mib(),
              store.dir("teacher", r.key));
   if (!export_to.empty()) {
-    TeacherShards shards(store, teacher_key(c.spec, c.model.model->info(), device), c.spec.seeds);
-    export_teacher(shards, TeacherPlan(c.spec, *c.model.model, device), export_to);
+    TeacherShards shards(store, teacher_key(c.spec, c.model->info(), device), c.spec.seeds);
+    export_teacher(shards, TeacherPlan(c.spec, c.model, device), export_to);
     fmt::print("wrote {}\n", export_to);
   }
   return 0;
@@ -79,7 +79,7 @@ Action add_teacher(CLI::App& app) {
     ProgressLine line("teacher", "samples", 0, [](const std::string& l) { fmt::print(stderr, "{}\n", l); });
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     if (ca->use || !ca->dir.empty()) return run_cached_teacher(c, ca->dir, ca->export_to, ca->dry, ca->lock_timeout, progress);
-    TeacherReport r = generate_teacher(c.spec, *c.model.model, resolve_device(c.device), c.output, progress);
+    TeacherReport r = generate_teacher(c.spec, c.model, resolve_device(c.device), c.output, progress);
     fmt::print("teacher {} (M={}): {} samples, {} NFE each, {:.2f} s ({:.0f} samples/s)\nwrote {}\n", c.spec.solver,
                c.spec.m, r.samples, r.nfe_per_sample, r.seconds, r.samples / std::max(r.seconds, 1e-9), c.output);
     return 0;
@@ -100,7 +100,7 @@ Action add_train_amed(CLI::App& app) {
     torch::manual_seed(c.spec.seed);
     AmedPredictor net(c.spec.settings.scale_dir, c.spec.settings.scale_time);
     fmt::print("predictor: {} parameters\n", net->parameter_count());
-    TrainReport r = train_amed(c.spec, *c.model.model, resolve_device(c.device), c.trajectories, net,
+    TrainReport r = train_amed(c.spec, c.model, resolve_device(c.device), c.trajectories, net,
                                [&](const TrainStepLog& l) {
                                  if (!*quiet || l.iteration == 0)
                                    fmt::print("iter {:4d} step {} loss {:.6g}  r {:.4f}±{:.4f}  c {:.5f}  a {:.5f}\n",

@@ -18,34 +18,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // Accumulates the time spent inside the model.
-class TimedDenoiser : public Denoiser {
+class TimedDenoiser : public DenoiserDecorator {
  public:
-  explicit TimedDenoiser(Denoiser& inner) : inner_(inner) {}
-  const ModelInfo& info() const override { return inner_.info(); }
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma) override {
+  using DenoiserDecorator::DenoiserDecorator;
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override {
     auto t0 = Clock::now();
-    at::Tensor out = inner_.denoise(x, sigma);
+    at::Tensor d = inner_.denoise(x, sigma, out);
     seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     ++calls;
-    return out;
+    return d;
   }
-  void to(at::ScalarType d, at::Device dev) override { inner_.to(d, dev); }
-  double seconds = 0;
-  int64_t calls = 0;
-
- private:
-  Denoiser& inner_;
+  mutable double seconds = 0;  // one timer per run
+  mutable int64_t calls = 0;
 };
 
-// Grid size and AFS setting that give exactly `nfe` model calls, preferring no AFS.
-bool plan(const SolverEntry& e, int nfe, int& points, bool& afs) {
-  for (bool use_afs : {false, true}) {
-    std::map<std::string, RawOption> raw{{"afs", {use_afs ? "true" : "false", "bench"}}};
-    auto solver = make_solver(e.name, raw);
-    for (int n = std::max(2, solver->min_points()); n <= nfe + 2; ++n)
-      if (solver->expected_nfe(n) == nfe) return points = n, afs = use_afs, true;
-  }
-  return false;
+std::shared_ptr<const Solver> solver_with_afs(const SolverEntry& e, bool afs) {
+  return make_solver(e.name, {{"afs", {afs ? "true" : "false", "bench"}}});
 }
 
 }  // namespace
@@ -80,13 +68,14 @@ Action add_bench(CLI::App& app) {
     for (const auto& e : solver_entries()) {
       if (e.needs_file) continue;  // needs a trained predictor (amed)
       for (int nfe : a->nfes) {
-        int points = 0;
-        bool afs = false;
-        if (!plan(e, nfe, points, afs)) {
+        const NfePlan plan = plan_for_nfe(solver_with_afs(e, false), solver_with_afs(e, true), nfe);
+        if (!plan.solver) {
           fmt::print("| {} | {} | – | – | no grid gives this NFE | | |\n", e.name, nfe);
           continue;
         }
-        auto solver = make_solver(e.name, {{"afs", {afs ? "true" : "false", "bench"}}});
+        const Solver* solver = plan.solver.get();
+        const int points = plan.points;
+        const bool afs = plan.afs;
         ScheduleSpec s;
         s.num_steps = points;
         std::vector<double> sigmas = make_schedule(s);

@@ -78,7 +78,7 @@ Action add_run(CLI::App& app) {
       return 0;
     }
     RunDir rd = RunDir::create(a->runs_dir, plan.name, a->spec, plan.resolved_yaml);
-    const std::string device = plan.jobs.empty() ? "cpu" : stage_util::device_of(plan.jobs[0]).str();
+    const std::string device = plan.jobs.empty() ? "cpu" : plan.jobs[0].device.str();
     write_text(rd.file("env.json"), env_info(device).dump(2));
     rd.log(fmt::format("run directory: {}", rd.path));
     rd.log(fmt::format("cache: {}", store.root()));

@@ -7,6 +7,7 @@
 #include "core/options.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
+#include "models/testbeds.h"
 #include "solvers/solver.h"
 
 namespace dsx::cli {
@@ -15,8 +16,8 @@ namespace {
 // Global order with default options, measured now: float64, a curved 3-component mixture, logSNR grids
 // of 41/81/161 points, error at σ_min against the reference ODE solution (slope of log error vs log N).
 double measure_order(const SolverEntry& e) {
-  at::Tensor means = at::tensor({-1.0, 0.5, 2.0, 1.5, -0.7, 0.3, 0.2, 1.8, -1.2}, at::kDouble).reshape({3, 3});
-  GaussianMixture gmm(means, at::tensor({0.5, 0.3, 0.4}, at::kDouble), at::tensor({0.3, 0.5, 0.2}, at::kDouble));
+  auto mixture = testbeds::curved_mixture3();
+  GaussianMixture& gmm = *mixture;
   gmm.set_reference_rtol(1e-13);
   at::Tensor x_T = at::tensor({80.0, -40.0, 20.0, -60.0, 10.0, 70.0}, at::kDouble).reshape({2, 3});
   at::Tensor exact = gmm.ode_solution(x_T, 80.0, 0.002);
