@@ -45,11 +45,16 @@ const std::vector<int64_t> kDefaultNfe = {3, 5, 7, 9};
 
 Method make_method(SolverConfig solver, ScheduleSpec schedule) {
   Method m{std::move(solver), std::move(schedule), nullptr, nullptr};
-  for (bool afs : {false, true}) {
+  auto with = [&](bool afs) {
     auto opts = m.solver.options;
     opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
-    (afs ? m.with_afs : m.without_afs) = make_solver(m.solver.name, opts);
-  }
+    return std::shared_ptr<const Solver>(make_solver(m.solver.name, opts));
+  };
+  auto given = m.solver.options.find("afs");
+  const bool afs_given = given != m.solver.options.end();
+  // The solver read_solver built already is one of the two when the spec leaves afs alone.
+  m.without_afs = m.solver.solver && !afs_given ? m.solver.solver : with(false);
+  m.with_afs = with(true);
   return m;
 }
 

@@ -64,8 +64,8 @@ StageKind teacher_stage() {
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
     const TeacherSpec& s = teacher_manifest(job);
     TeacherStoreReport p = probe_teacher(cache, s, job.model->info(), job.device);
-    *why = p.status == "HIT" ? "cached"
-           : p.status == "EXTEND"
+    *why = p.status == cache::JobState::Hit ? "cached"
+           : p.status == cache::JobState::Extend
                ? fmt::format("{} of {} seeds cached; computing the rest", p.cached, s.seeds.size())
                : "no cached trajectories for these settings";
     for (const auto& w : p.warnings) *why += "; " + w;  // e.g. a corrupt shard that will be recomputed

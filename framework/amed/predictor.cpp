@@ -89,7 +89,6 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
       f.set_attr("teacher", s.teacher);
       f.set_attr("m", int64_t(s.m));
       h5::write_schedule_attrs(f, s.schedule, "");
-      if (!s.schedule.sigmas.empty()) h5::write_tensor(f, "schedule_sigmas", at::tensor(s.schedule.sigmas, at::kDouble));
       f.set_attr("afs", int64_t(s.afs));
       f.set_attr("max_order", int64_t(s.max_order));
       f.set_attr("predict_x0", int64_t(s.predict_x0));
@@ -133,10 +132,6 @@ LoadedPredictor load_predictor(const std::string& path) {
       s.teacher = f.attr_string("teacher");
       s.m = int(f.attr_int("m"));
       s.schedule = h5::read_schedule_attrs(f, "");
-      if (f.has("schedule_sigmas")) {
-        at::Tensor g = h5::read_tensor(f, "schedule_sigmas", at::kDouble).contiguous();
-        s.schedule.sigmas.assign(g.data_ptr<double>(), g.data_ptr<double>() + g.numel());
-      }
       s.afs = f.attr_int("afs") != 0;
       s.max_order = int(f.attr_int("max_order"));
       s.predict_x0 = f.attr_int("predict_x0") != 0;

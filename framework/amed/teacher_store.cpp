@@ -155,7 +155,7 @@ TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& s
   std::vector<Shard> shards = scan(cache, key, &r.warnings, false);
   std::vector<int64_t> missing = missing_seeds(spec.seeds, shards);
   r.cached = int64_t(spec.seeds.size() - missing.size());
-  r.status = missing.empty() ? "HIT" : r.cached > 0 ? "EXTEND" : "RUN";
+  r.status = missing.empty() ? cache::JobState::Hit : r.cached > 0 ? cache::JobState::Extend : cache::JobState::Run;
   return r;
 }
 
@@ -175,7 +175,7 @@ TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& 
   std::vector<Shard> shards = scan(cache, key, &r.warnings, true);
   std::vector<int64_t> missing = missing_seeds(spec.seeds, shards);
   r.cached = int64_t(spec.seeds.size() - missing.size());
-  r.status = missing.empty() ? "HIT" : r.cached > 0 ? "EXTEND" : "RUN";
+  r.status = missing.empty() ? cache::JobState::Hit : r.cached > 0 ? cache::JobState::Extend : cache::JobState::Run;
   if (missing.empty()) {
     if (!r.warnings.empty()) commit_shards(cache, key, shards, 0);  // record adopted/dropped shards
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

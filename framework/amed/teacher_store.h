@@ -28,7 +28,7 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
 
 struct TeacherStoreReport {
   std::string key;
-  std::string status;        // "HIT" (nothing to compute), "EXTEND" (some seeds cached), "RUN" (none)
+  cache::JobState status = cache::JobState::Run;  // Hit (nothing to compute), Extend (some seeds cached), Run (none)
   int64_t cached = 0;        // requested seeds found valid in the cache
   int64_t computed = 0;      // seeds computed by this call
   int64_t shards_written = 0;

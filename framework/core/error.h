@@ -3,6 +3,7 @@
 // missing dataset, NaN from a model) is a dsx::Error so the CLI can print it and exit non-zero.
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -17,6 +18,29 @@ template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> f, Args&&... args) {
   throw Error(fmt::format(f, std::forward<Args>(args)...));
 }
+
+// Collects the errors of independent checks so that a user sees all of them at once, as a compiler reports
+// them: run each check through capture(); throw_if_any() throws one Error whose message is the first
+// kMax errors, one per line, in the order found (a single error reads exactly as if thrown alone).
+class ErrorList {
+ public:
+  static constexpr size_t kMax = 20;
+  template <typename F>
+  void capture(F&& check) {
+    try {
+      check();
+    } catch (const Error& e) {
+      add(e.what());
+    }
+  }
+  void add(const std::string& message);
+  bool empty() const { return messages_.empty(); }
+  void throw_if_any() const;
+
+ private:
+  std::vector<std::string> messages_;
+  size_t dropped_ = 0;
+};
 
 // "name = value is out of range [lo, hi]" for a numeric parameter.
 void require_in_range(const std::string& name, double value, double lo, double hi);

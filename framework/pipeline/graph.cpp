@@ -59,24 +59,24 @@ std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, 
   for (size_t i = 0; i < plan.jobs.size(); ++i) {
     const Job& j = plan.jobs[i];
     if (forced(opts, j)) {
-      st[i] = {"RUN", "forced (--force)"};
+      st[i] = {JobState::Run, "forced (--force)"};
       continue;
     }
     std::string why;
-    std::string state;
+    JobState state;
     if (j.kind->probe) {
       state = j.kind->probe(j, cache, &why);
     } else {
-      state = cache.lookup(j.key, &why) ? "HIT" : "RUN";  // with checksums: a corrupt file is a RUN here too
-      if (state == "RUN") why = miss_reason(j, cache, why);
+      state = cache.lookup(j.key, &why) ? JobState::Hit : JobState::Run;  // with checksums: a corrupt file is a RUN too
+      if (state == JobState::Run) why = miss_reason(j, cache, why);
     }
-    if (state == "HIT") {
+    if (state == JobState::Hit) {
       for (int d : j.deps)
-        if (st[d].state != "HIT") {
-          state = "RUN";
-          why = fmt::format("upstream '{}' will {}", plan.jobs[d].label, st[d].state == "EXTEND" ? "extend" : "run");
+        if (st[d].state != JobState::Hit) {
+          state = JobState::Run;
+          why = fmt::format("upstream '{}' will {}", plan.jobs[d].label, st[d].state == JobState::Extend ? "extend" : "run");
           // A HIT downstream of an EXTEND/RUN stays a HIT when its key is unchanged (teacher extension keeps the key).
-          if (cache.lookup(j.key, nullptr)) state = "HIT", why = "cached";
+          if (cache.lookup(j.key, nullptr)) state = JobState::Hit, why = "cached";
           break;
         }
       if (why.empty()) why = "cached";
@@ -100,7 +100,7 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
           const Job& j = plan.jobs[i];
           for (int d : j.deps)
             if (ok[d] != 1) {
-              st[i] = {"CANCELLED", fmt::format("upstream '{}' did not succeed", plan.jobs[d].label)};
+              st[i] = {JobState::Cancelled, fmt::format("upstream '{}' did not succeed", plan.jobs[d].label)};
               ok[i] = 2;
               log(fmt::format("CANCELLED {}: upstream '{}' did not succeed", j.label, plan.jobs[d].label));
               return;
@@ -112,13 +112,13 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
           try {
             if (j.kind->probe) {  // manages its own entry
               std::string why;
-              std::string state = ctx.force ? "RUN" : j.kind->probe(j, cache, &why);
-              if (state != "HIT") {
+              JobState state = ctx.force ? JobState::Run : j.kind->probe(j, cache, &why);
+              if (state != JobState::Hit) {
                 json done = j.kind->run(ctx).second;
                 // Another process computed it while this one waited for the key's lock.
-                if (done.value("computed", int64_t(-1)) == 0) state = "HIT", why = "cached by a concurrent run";
+                if (done.value("computed", int64_t(-1)) == 0) state = JobState::Hit, why = "cached by a concurrent run";
               }
-              st[i] = {state, state == "HIT" && why.empty() ? "cached" : why};
+              st[i] = {state, state == JobState::Hit && why.empty() ? "cached" : why};
             } else {
               cache::Cache::Outcome done = cache.compute_or_get(
                   j.key,
@@ -129,15 +129,15 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
                     return cache::Cache::Computed{files, extra};
                   },
                   ctx.force);
-              st[i] = done.hit ? JobStatus{"HIT", "cached"} : JobStatus{"RUN", done.reason};
+              st[i] = done.hit ? JobStatus{JobState::Hit, "cached"} : JobStatus{JobState::Run, done.reason};
             }
             if (j.kind->publish) j.kind->publish(ctx);
             st[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            log(fmt::format("{} {} [{}] {:.2f} s", st[i].state == "HIT" ? "HIT" : "DONE", j.label,
+            log(fmt::format("{} {} [{}] {:.2f} s", st[i].state == JobState::Hit ? "HIT" : "DONE", j.label,
                             j.key.hex.substr(0, 12), st[i].seconds));
             ok[i] = 1;
           } catch (const std::exception& e) {
-            st[i].state = "FAILED";
+            st[i].state = JobState::Failed;
             st[i].error = e.what();
             st[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             ok[i] = 2;

@@ -12,10 +12,12 @@ namespace dsx {
 
 struct RunDir;
 
+using cache::JobState;
+
 struct JobStatus {
   JobStatus() = default;
-  JobStatus(std::string s, std::string r) : state(std::move(s)), reason(std::move(r)) {}
-  std::string state;   // HIT | EXTEND | RUN (plan); after running: HIT | RUN | FAILED | CANCELLED
+  JobStatus(JobState s, std::string r) : state(s), reason(std::move(r)) {}
+  JobState state = JobState::Run;  // Hit | Extend | Run (plan); after running: Hit | Run | Failed | Cancelled
   std::string reason;
   std::string error;
   double seconds = 0;

@@ -247,6 +247,20 @@ struct Expander {
   std::map<std::string, int> by_identity;
   std::map<std::string, std::vector<int>> variants;      // stage name → jobs
   std::map<std::string, std::pair<ParsedStage, std::shared_ptr<YamlSource>>> gathering;
+  // Stage mappings already parsed at an earlier sweep point: a mapping with the same text, written at the
+  // same place, on the same model and precision parses to the same StageDef, so it is parsed once.
+  std::map<std::string, StageDef> parsed_before;
+
+  StageDef parse_once(const StageKind& kind, MapReader& r, const YamlSource& src, const YAML::Node& node,
+                      const std::string& path, const SpecContext& ctx, const std::string& dtype_device) {
+    YAML::Emitter text;
+    text << node;
+    const std::string memo = kind.name + "|" + src.where(node, path) + "|" + ctx.model->info().fingerprint + "|" +
+                             dtype_device + "|" + text.c_str();
+    auto it = parsed_before.find(memo);
+    if (it != parsed_before.end()) return it->second;
+    return parsed_before.emplace(memo, kind.parse(r, src, ctx)).first->second;
+  }
 
   void add_point(std::shared_ptr<YamlSource> src, const Point& point) {
     MapReader top(*src, src->root(), "");
@@ -271,31 +285,42 @@ struct Expander {
     MapReader stages(*src, stages_node, "stages");
     top.finish(keys);
 
+    // Every stage is parsed, and every reference checked, before any error is reported: a user sees all
+    // the problems of the spec at once (ErrorList), each with its own file:line:col.
     std::vector<ParsedStage> parsed;
     std::map<std::string, int> index;
+    ErrorList errors;
+    std::vector<std::string> names;
+    for (auto it = stages_node.begin(); it != stages_node.end(); ++it) names.push_back(it->first.Scalar());
     for (auto it = stages_node.begin(); it != stages_node.end(); ++it) {
       std::string name = it->first.Scalar();
       std::string path = "stages." + name;
-      YAML::Node node = stages.node(name);
-      MapReader r(*src, node, path);
-      if (!r.has("kind")) fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
-      const StageKind& kind = find_kind(kinds, r.get_string("kind"), r.where("kind"));
-      ParsedStage ps{name, &kind, kind.parse(r, *src, SpecContext{model, dtype, device}), node};
-      index[name] = int(parsed.size());
-      parsed.push_back(std::move(ps));
+      errors.capture([&] {
+        YAML::Node node = stages.node(name);
+        MapReader r(*src, node, path);
+        if (!r.has("kind")) fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
+        const StageKind& kind = find_kind(kinds, r.get_string("kind"), r.where("kind"));
+        ParsedStage ps{name, &kind, parse_once(kind, r, *src, node, path, SpecContext{model, dtype, device}, dtype_device),
+                       node};
+        index[name] = int(parsed.size());
+        parsed.push_back(std::move(ps));
+      });
     }
-    std::vector<std::string> names;
-    for (const auto& p : parsed) names.push_back(p.name);
     for (const auto& p : parsed)
       for (const auto& ref : p.def.refs)
-        if (!index.count(ref.stage)) {
-          std::string hint = did_you_mean(ref.stage, names);
-          fail("{}: stage '{}' refers to '{}', which is not a stage of this spec{}; stages: {}", ref.where, p.name,
-               ref.stage, hint.empty() ? "" : " (did you mean '" + hint + "'?)", fmt::join(names, ", "));
-        } else if (!ref.kind.empty() && parsed[index[ref.stage]].kind->name != ref.kind) {
-          fail("{}: stage '{}' refers to '{}', a {} stage; a {} stage is needed here", ref.where, p.name, ref.stage,
-               parsed[index[ref.stage]].kind->name, ref.kind);
-        }
+        errors.capture([&] {
+          const bool exists = std::find(names.begin(), names.end(), ref.stage) != names.end();
+          if (!exists) {
+            std::string hint = did_you_mean(ref.stage, names);
+            fail("{}: stage '{}' refers to '{}', which is not a stage of this spec{}; stages: {}", ref.where, p.name,
+                 ref.stage, hint.empty() ? "" : " (did you mean '" + hint + "'?)", fmt::join(names, ", "));
+          }
+          // A reference to a stage that failed to parse is reported by that stage's own error.
+          if (index.count(ref.stage) && !ref.kind.empty() && parsed[index[ref.stage]].kind->name != ref.kind)
+            fail("{}: stage '{}' refers to '{}', a {} stage; a {} stage is needed here", ref.where, p.name, ref.stage,
+                 parsed[index[ref.stage]].kind->name, ref.kind);
+        });
+    errors.throw_if_any();
     // Topological order; a reference back onto the current path is a cycle.
     std::vector<int> state(parsed.size(), 0), order;
     std::vector<std::string> stack;

@@ -63,9 +63,9 @@ struct StageKind {
   bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
   // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
   std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;
-  // Optional: own key and status (teacher: seed-extendable store). status returns HIT/EXTEND/RUN.
+  // Optional: own key and status (teacher: seed-extendable store). probe returns Hit, Extend or Run.
   std::function<cache::CacheKey(const Job&)> key;
-  std::function<std::string(const Job&, const cache::Cache&, std::string* reason)> probe;
+  std::function<cache::JobState(const Job&, const cache::Cache&, std::string* reason)> probe;
   // Computes the artifact into out_dir; returns the files written (relative) and extra meta. A stage with
   // `probe` manages its own cache entry and returns nothing.
   std::function<std::pair<std::vector<std::string>, json>(StageRun&)> run;

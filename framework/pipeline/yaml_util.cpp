@@ -358,8 +358,11 @@ std::map<std::string, RawOption> MapReader::rest_as_options(const std::set<std::
 }
 
 void MapReader::reject_unknown(const std::vector<std::string>& allowed) const {
+  ErrorList errors;  // every unknown key of the mapping at once
   for (auto it = node_.begin(); it != node_.end(); ++it)
-    if (std::find(allowed.begin(), allowed.end(), it->first.Scalar()) == allowed.end()) report_unknown(it, allowed);
+    if (std::find(allowed.begin(), allowed.end(), it->first.Scalar()) == allowed.end())
+      errors.capture([&] { report_unknown(it, allowed); });
+  errors.throw_if_any();
 }
 
 void MapReader::report_unknown(const YAML::const_iterator& it, const std::vector<std::string>& allowed) const {
@@ -371,10 +374,10 @@ void MapReader::report_unknown(const YAML::const_iterator& it, const std::vector
 }
 
 void MapReader::finish(const std::vector<std::string>& allowed) const {
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    std::string key = it->first.Scalar();
-    if (!used_.count(key)) report_unknown(it, allowed);
-  }
+  ErrorList errors;
+  for (auto it = node_.begin(); it != node_.end(); ++it)
+    if (!used_.count(it->first.Scalar())) errors.capture([&] { report_unknown(it, allowed); });
+  errors.throw_if_any();
 }
 
 }  // namespace dsx

@@ -1,6 +1,7 @@
 #include "solvers/solver.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "core/error.h"
@@ -65,9 +66,16 @@ const SolverEntry& solver_entry(const std::string& name) {
   return find_entry(solver_entries(), name, "solver.name");
 }
 
+namespace {
+std::atomic<int64_t> built_count{0};
+}
+
+int64_t solvers_built() { return built_count.load(); }
+
 std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
                                     const std::string& context) {
   const SolverEntry& e = solver_entry(name);
+  ++built_count;
   return e.make(Options::resolve(all_option_specs(e), raw, context));
 }
 

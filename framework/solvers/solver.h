@@ -104,6 +104,9 @@ struct NfePlan {
 NfePlan plan_for_nfe(const std::shared_ptr<const Solver>& without_afs, const std::shared_ptr<const Solver>& with_afs,
                      int64_t nfe);
 
+// Solvers built by make_solver in this process so far (the run summary reports it).
+int64_t solvers_built();
+
 // Checks the grid has enough points for the solver and is strictly decreasing and positive.
 void check_grid(const Solver& solver, const std::vector<double>& sigmas, const std::string& name);
 

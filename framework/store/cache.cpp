@@ -45,6 +45,17 @@ CacheKey CacheKey::of(const std::string& kind, int version, const json& params,
   return k;
 }
 
+const char* to_string(JobState s) {
+  switch (s) {
+    case JobState::Hit: return "HIT";
+    case JobState::Extend: return "EXTEND";
+    case JobState::Run: return "RUN";
+    case JobState::Failed: return "FAILED";
+    case JobState::Cancelled: return "CANCELLED";
+  }
+  return "?";
+}
+
 namespace {
 
 void diff_into(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {

@@ -26,6 +26,12 @@ using json = nlohmann::json;
 // --cache-dir if non-empty, else $DSX_CACHE_DIR if set and non-empty, else ".cache/dsx".
 std::string resolve_root(const std::string& cli_dir = "");
 
+// What a job does (or did) about its artifact. Planned: Hit (cached, nothing to compute), Extend (part cached:
+// a seed-extendable teacher computes the missing seeds), Run (computed whole). After running also Failed
+// and Cancelled (an upstream job did not succeed). Printed as HIT, EXTEND, RUN, FAILED, CANCELLED.
+enum class JobState { Hit, Extend, Run, Failed, Cancelled };
+const char* to_string(JobState s);
+
 struct CacheKey {
   std::string kind;       // stage kind: "teacher", "train_amed", ...
   std::string hex;        // 32 hex digits

@@ -1,6 +1,14 @@
 #include "store/schedule_attrs.h"
 
+#include <ATen/ATen.h>
+
+#include "store/tensor_h5.h"
+
 namespace dsx::h5 {
+
+namespace {
+const char* const kSigmasDataset = "schedule_sigmas";
+}
 
 void write_schedule_attrs(File& f, const ScheduleSpec& s, const std::string& prefix) {
   f.set_attr("schedule_kind", s.kind);
@@ -10,6 +18,7 @@ void write_schedule_attrs(File& f, const ScheduleSpec& s, const std::string& pre
   f.set_attr(prefix + "rho", s.rho);
   f.set_attr(prefix + "k", s.k);
   f.set_attr(prefix + "eps_s", s.eps_s);
+  if (!s.sigmas.empty()) write_tensor(f, kSigmasDataset, at::tensor(s.sigmas, at::kDouble));
 }
 
 ScheduleSpec read_schedule_attrs(const File& f, const std::string& prefix) {
@@ -21,6 +30,7 @@ ScheduleSpec read_schedule_attrs(const File& f, const std::string& prefix) {
   s.rho = f.attr_double(prefix + "rho");
   s.k = f.attr_double(prefix + "k");
   s.eps_s = f.attr_double(prefix + "eps_s");
+  if (f.has(kSigmasDataset)) s.sigmas = f.read_double(kSigmasDataset);
   return s;
 }
 

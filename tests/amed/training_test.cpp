@@ -6,11 +6,13 @@
 
 #include <filesystem>
 
+#include "amed/predictor.h"
 #include "amed/student.h"
 #include "amed/teacher.h"
 #include "amed/trainer.h"
 #include "amed_common.h"
 #include "core/noise.h"
+#include "solvers/solver.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 #include "support/check.h"
@@ -185,6 +187,37 @@ BOOST_AUTO_TEST_CASE(deterministic_for_a_seed) {
     runs.push_back(net->fc_r->weight.detach().clone());
   }
   BOOST_TEST(at::equal(runs[0], runs[1]));
+}
+
+// A teacher on an `explicit` student grid stores the σ list with its schedule attributes, so training
+// rebuilds the same grid from the file, and the predictor carries it: sampling on that list is accepted,
+// on another grid refused. (Before the list was stored, training failed: "at least 2 points".)
+BOOST_AUTO_TEST_CASE(teacher_on_an_explicit_grid_trains) {
+  TempDir dir;
+  Toy192 toy = toy192();
+  TeacherSpec t = toy_teacher("heun", 1, "explicit", 1, 64, 64);
+  t.student_schedule.sigmas = {80.0, 9.0, 1.1, 0.002};
+  t.student_schedule.sigma_max = 80.0;
+  t.student_schedule.sigma_min = 0.002;
+  generate_teacher(t, toy.model, at::kCPU, dir.file("t.h5"));
+  BOOST_TEST(h5::File::open(dir.file("t.h5")).read_double("schedule_sigmas") == t.student_schedule.sigmas);
+  TrainSpec spec;
+  spec.batch = 32;
+  torch::manual_seed(0);
+  AmedPredictor net(0.01, 0.0);
+  TrainReport r = train_amed(spec, toy.model, at::kCPU, dir.file("t.h5"), net);
+  BOOST_TEST(r.samples == 64);
+  BOOST_TEST(r.settings.schedule.kind == "explicit");
+  BOOST_TEST(r.settings.schedule.sigmas == t.student_schedule.sigmas);
+  save_predictor(net, &r.settings, dir.file("p.h5"));
+  LoadedPredictor lp = load_predictor(dir.file("p.h5"));
+  BOOST_REQUIRE(lp.settings.has_value());
+  BOOST_TEST(lp.settings->schedule.sigmas == t.student_schedule.sigmas);
+  auto amed = make_solver("amed", {{"amed.predictor", {dir.file("p.h5"), "test"}}});
+  at::Tensor x_T = toy.x_T.to(at::kFloat);
+  toy.model->to(at::kFloat, at::kCPU);
+  BOOST_TEST(at::isfinite(amed->sample(*toy.model, x_T, t.student_schedule.sigmas)).all().item<bool>());
+  BOOST_CHECK_THROW(amed->sample(*toy.model, x_T, {80.0, 8.0, 1.0, 0.002}), Error);
 }
 
 BOOST_AUTO_TEST_CASE(trained_amed_solver_beats_its_initialisation_3x) {

@@ -97,6 +97,25 @@ BOOST_AUTO_TEST_CASE(unknown_key_has_location_and_hint) {
   BOOST_TEST(e.find("seedz") != std::string::npos);
 }
 
+// Like a compiler: every stage is checked before anything is reported, and each error keeps its location.
+BOOST_AUTO_TEST_CASE(every_spec_error_is_reported_at_once) {
+  std::string text = "name: t\n" + model_line() +
+                     "stages:\n"
+                     "  teacher: {kind: teacher, schedule: {kind: polynomial, num_steps: 4}, seeds: 0-7, bach: 4, wrkers: 2}\n"
+                     "  amed: {kind: train_amed, teacher: teachr}\n"
+                     "  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: eulr}}]}\n"
+                     "  r: {kind: reprt, inputs: [eval]}\n";
+  std::string e = spec_error(text);
+  BOOST_TEST_INFO(e);
+  BOOST_TEST(e.rfind("t.yaml:4:", 0) == 0u);  // in the order found: the first stage first
+  for (const char* want : {"'stages.teacher.bach' (did you mean 'batch'?)", "'stages.teacher.wrkers' (did you mean 'workers'?)",
+                           "t.yaml:5:", "'teachr'", "t.yaml:6:", "'eulr'", "t.yaml:7:", "did you mean 'report'", "(5 errors)"})
+    BOOST_TEST(e.find(want) != std::string::npos, want);
+  // One error reads exactly as if it were alone: no count line.
+  BOOST_TEST(spec_error("name: t\n" + model_line() + "stages:\n  r: {kind: reprt, inputs: [r]}\n").find("errors)") ==
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(unknown_kind_did_you_mean) {
   std::string e = spec_error("name: t\n" + model_line() + "stages:\n  r: {kind: reprt, inputs: [r]}\n");
   BOOST_TEST_INFO(e);
@@ -478,7 +497,7 @@ BOOST_AUTO_TEST_CASE(failure_cancels_dependants_only) {
   cache::Cache store(tmp.file("cache"));
   std::vector<JobStatus> st = run_graph(p, store, {}, nullptr, [](const std::string&) {});
   std::map<std::string, std::string> by;
-  for (size_t i = 0; i < p.jobs.size(); ++i) by[p.jobs[i].label] = st[i].state;
+  for (size_t i = 0; i < p.jobs.size(); ++i) by[p.jobs[i].label] = to_string(st[i].state);
   BOOST_TEST(by["a"] == "RUN");
   BOOST_TEST(by["b"] == "FAILED");
   BOOST_TEST(by["c"] == "CANCELLED");
@@ -486,7 +505,7 @@ BOOST_AUTO_TEST_CASE(failure_cancels_dependants_only) {
   BOOST_TEST(by["e"] == "FAILED");
   // A second run hits what succeeded.
   st = run_graph(p, store, {}, nullptr, [](const std::string&) {});
-  for (size_t i = 0; i < p.jobs.size(); ++i) by[p.jobs[i].label] = st[i].state;
+  for (size_t i = 0; i < p.jobs.size(); ++i) by[p.jobs[i].label] = to_string(st[i].state);
   BOOST_TEST(by["a"] == "HIT");
   BOOST_TEST(by["d"] == "HIT");
 }

@@ -65,17 +65,17 @@ BOOST_AUTO_TEST_CASE(extension_by_seed_range_equals_one_run) {
   Toy192 toy = toy192();
   cache::Cache grown(dir.file("grown")), once(dir.file("once"));
   TeacherStoreReport r1 = ensure_teacher(grown, toy_spec(40, 20), toy.model, at::kCPU);
-  BOOST_TEST(r1.status == "RUN");
+  BOOST_TEST(r1.status == cache::JobState::Run);
   BOOST_TEST(r1.computed == 40);
   TeacherStoreReport r2 = ensure_teacher(grown, toy_spec(100, 20), toy.model, at::kCPU);
-  BOOST_TEST(r2.status == "EXTEND");
+  BOOST_TEST(r2.status == cache::JobState::Extend);
   BOOST_TEST(r2.cached == 40);
   BOOST_TEST(r2.computed == 60);  // only the missing seeds
   BOOST_TEST(r2.nfe_per_sample == 12);
   TeacherStoreReport r3 = ensure_teacher(grown, toy_spec(100, 20), toy.model, at::kCPU);
-  BOOST_TEST(r3.status == "HIT");
+  BOOST_TEST(r3.status == cache::JobState::Hit);
   BOOST_TEST(r3.computed == 0);
-  BOOST_TEST(probe_teacher(grown, toy_spec(120, 20), toy.model->info(), at::kCPU).status == "EXTEND");
+  BOOST_TEST(probe_teacher(grown, toy_spec(120, 20), toy.model->info(), at::kCPU).status == cache::JobState::Extend);
 
   ensure_teacher(once, toy_spec(100, 30), toy.model, at::kCPU);  // other batching, other shard cuts
   TeacherShards a = shards_of(grown, toy_spec(100, 20), *toy.model), b = shards_of(once, toy_spec(100, 30), *toy.model);
@@ -112,7 +112,7 @@ BOOST_AUTO_TEST_CASE(corrupt_shard_is_recomputed_and_half_written_ones_never_use
   BOOST_REQUIRE_EQUAL(shards.size(), 3u);
   flip_byte(shards[1], std::streamoff(fs::file_size(shards[1]) / 2));
   TeacherStoreReport r = ensure_teacher(c, spec, toy.model, at::kCPU);
-  BOOST_TEST(r.status == "EXTEND");
+  BOOST_TEST(r.status == cache::JobState::Extend);
   BOOST_TEST(r.computed == 20);  // just the corrupt shard
   BOOST_REQUIRE(!r.warnings.empty());
   BOOST_TEST(r.warnings[0].find("corrupt") != std::string::npos);
@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(corrupt_shard_is_recomputed_and_half_written_ones_never_use
   }
   std::ofstream(entry / ("shard-1000-1-0.h5.tmp." + std::to_string(::getpid() + 1) + ".0")) << "partial";
   r = ensure_teacher(c, spec, toy.model, at::kCPU);
-  BOOST_TEST(r.status == "HIT");
+  BOOST_TEST(r.status == cache::JobState::Hit);
   BOOST_TEST(r.computed == 0);
   BOOST_TEST(r.warnings.size() == 4u);  // 3 adopted + 1 unusable
   BOOST_TEST(!fs::exists(entry / "shard-999-1-deadbeef.h5"));

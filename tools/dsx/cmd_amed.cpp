@@ -20,8 +20,8 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
   if (dry) {
     TeacherStoreReport p = probe_teacher(store, c.spec, c.model->info(), device);
     for (const auto& w : p.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
-    fmt::print("{} teacher {} ({} of {} seeds cached)\n", p.status, p.key, p.cached, c.spec.seeds.size());
-    if (p.status == "RUN") {  // say why: the closest cached teacher of this model and what differs
+    fmt::print("{} teacher {} ({} of {} seeds cached)\n", cache::to_string(p.status), p.key, p.cached, c.spec.seeds.size());
+    if (p.status == cache::JobState::Run) {  // say why: the closest cached teacher of this model and what differs
       cache::CacheKey key = teacher_key(c.spec, c.model->info(), device);
       std::vector<std::string> best;
       std::string best_key;
@@ -40,7 +40,7 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
   TeacherStoreReport r = ensure_teacher(store, c.spec, c.model, device, progress, lock_timeout);
   for (const auto& w : r.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
   fmt::print("{} teacher {}: {} seeds cached, {} computed in {} shards, {:.2f} s, peak memory {:.0f} MiB\ncache {}\n",
-             r.status, r.key, r.cached, r.computed, r.shards_written, r.seconds, peak_rss_mib(),
+             cache::to_string(r.status), r.key, r.cached, r.computed, r.shards_written, r.seconds, peak_rss_mib(),
              store.dir("teacher", r.key));
   if (!export_to.empty()) {
     TeacherShards shards(store, teacher_key(c.spec, c.model->info(), device), c.spec.seeds);

@@ -14,6 +14,7 @@
 #include "pipeline/graph.h"
 #include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
+#include "solvers/solver.h"
 
 namespace dsx::cli {
 
@@ -72,7 +73,7 @@ Action add_run(CLI::App& app) {
     if (a->dry) {
       for (size_t i = 0; i < plan.jobs.size(); ++i) {
         const Job& j = plan.jobs[i];
-        fmt::print("{:<6} {:<28} {:<10} {}  {}\n", planned[i].state, j.label, j.kind->name, j.key.hex.substr(0, 12),
+        fmt::print("{:<6} {:<28} {:<10} {}  {}\n", to_string(planned[i].state), j.label, j.kind->name, j.key.hex.substr(0, 12),
                    planned[i].reason);
       }
       return 0;
@@ -83,7 +84,7 @@ Action add_run(CLI::App& app) {
     rd.log(fmt::format("run directory: {}", rd.path));
     rd.log(fmt::format("cache: {}", store.root()));
     for (size_t i = 0; i < plan.jobs.size(); ++i)
-      rd.log(fmt::format("plan: {:<6} {} ({})", planned[i].state, plan.jobs[i].label, planned[i].reason));
+      rd.log(fmt::format("plan: {:<6} {} ({})", to_string(planned[i].state), plan.jobs[i].label, planned[i].reason));
     auto t0 = std::chrono::steady_clock::now();
     std::vector<JobStatus> st = run_graph(plan, store, go, &rd, [&rd](const std::string& l) { rd.log(l); });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -94,22 +95,26 @@ Action add_run(CLI::App& app) {
     for (size_t i = 0; i < plan.jobs.size(); ++i) {
       const Job& j = plan.jobs[i];
       stages.push_back({{"label", j.label}, {"stage", j.stage}, {"kind", j.kind->name}, {"key", j.key.hex},
-                        {"status", st[i].state}, {"reason", st[i].reason}, {"seconds", st[i].seconds},
+                        {"status", to_string(st[i].state)}, {"reason", st[i].reason}, {"seconds", st[i].seconds},
                         {"error", st[i].error}, {"sweep_point", j.point}});
-      if (st[i].state == "FAILED" || st[i].state == "CANCELLED") ++failed;
+      if (st[i].state == JobState::Failed || st[i].state == JobState::Cancelled) ++failed;
     }
     summary["stages"] = stages;
     summary["ok"] = failed == 0;
     summary["peak_rss_mib"] = peak_rss_mib();
+    summary["models_loaded"] = ModelPool::process().loads();
+    summary["model_conversions"] = ModelPool::process().conversions();
+    summary["solvers_built"] = solvers_built();
     std::ifstream results(rd.file("results.json"));
     if (results) summary["results"] = json::parse(results);
     write_text(rd.file("summary.json"), summary.dump(2));
     for (size_t i = 0; i < plan.jobs.size(); ++i)
-      rd.log(fmt::format("{:<9} {:<28} {:7.2f} s{}", st[i].state, plan.jobs[i].label, st[i].seconds,
+      rd.log(fmt::format("{:<9} {:<28} {:7.2f} s{}", to_string(st[i].state), plan.jobs[i].label, st[i].seconds,
                          st[i].error.empty() ? "" : "  " + st[i].error));
     print_first_table(rd.file("report.md"));
-    rd.log(fmt::format("{} in {:.1f} s, peak memory {:.0f} MiB; run directory {}",
-                       failed ? fmt::format("{} stage(s) failed", failed) : "done", secs, peak_rss_mib(), rd.path));
+    rd.log(fmt::format("{} in {:.1f} s, peak memory {:.0f} MiB, {} model load(s), {} solver(s) built; run directory {}",
+                       failed ? fmt::format("{} stage(s) failed", failed) : "done", secs, peak_rss_mib(),
+                       ModelPool::process().loads(), solvers_built(), rd.path));
     return failed ? 1 : 0;
   };
 }
