@@ -27,8 +27,26 @@
 namespace dsx {
 namespace {
 
-const std::vector<std::string> kKeys = {"kind",    "predictors",   "seeds",        "metrics", "methods",
-                                        "schedule", "nfe", "data_samples", "save_samples", "workers"};
+constexpr int kDefaultNumSteps = 8;  // grid points when a schedule names none (evaluate sets them per NFE)
+constexpr int64_t kDefaultDataSamples = 2048;
+const std::vector<int64_t> kDefaultNfe = {3, 5, 7, 9};
+
+const Schema& evaluate_schema() {
+  static const Schema schema = {
+      opt::choice("kind", {"evaluate"}, "evaluate", "the stage kind"),
+      opt::references("predictors", "train_amed", false, "trained AMED predictors, each sampled on its own schedule"),
+      opt::seeds("seeds", "the evaluated seeds (x_T = σ_max·z(seed)); the same seeds for every method"),
+      opt::names("metrics", "[rmse_to_reference]", "registry metrics (dsx solvers lists them)"),
+      opt::section("methods", false, "[]", "a list of {solver, schedule} or 'all' (every solver without a file)"),
+      opt::section("schedule", false, "{kind: polynomial}", "default schedule of the methods (num_steps set per NFE)"),
+      opt::int_list("nfe", "[3, 5, 7, 9]", "model evaluations per sample; each method on the grid that gives exactly it"),
+      opt::integer("data_samples", kDefaultDataSamples, 2, 1 << 24,
+                   "exact data samples for the metrics against data (frechet, sliced_wasserstein)"),
+      opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
+      opt::integer("workers", 1, 1, 256, "parallel work items (LibTorch at one thread each; not part of the key)"),
+  };
+  return schema;
+}
 // Exact data samples use their own seeds, far from any latent seed, so they are independent of the samples.
 constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 
@@ -38,10 +56,6 @@ struct Method {
   // Built once when the stage is parsed, with afs off and on: every NFE of the method shares them.
   std::shared_ptr<const Solver> without_afs, with_afs;
 };
-
-constexpr int kDefaultNumSteps = 8;  // grid points when a schedule names none (evaluate sets them per NFE)
-constexpr int64_t kDefaultDataSamples = 2048;
-const std::vector<int64_t> kDefaultNfe = {3, 5, 7, 9};
 
 Method make_method(SolverConfig solver, ScheduleSpec schedule) {
   Method m{std::move(solver), std::move(schedule), nullptr, nullptr};
@@ -76,7 +90,9 @@ ScheduleSpec read_sched(const YamlSource& src, const YAML::Node& node, const std
 }
 
 EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, StageDef& def) {
-  r.reject_unknown(kKeys);
+  const Schema& schema = evaluate_schema();
+  r.reject_unknown(key_names(schema));
+  require_keys(r, schema);
   r.get_string("kind");
   EvalSpec e;
   const ModelInfo& info = model.info();
@@ -88,7 +104,6 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
       def.refs.push_back({n.Scalar(), src.where(n, r.path("predictors")), "train_amed"});
     }
   }
-  if (!r.has("seeds")) fail("{}: {} is missing 'seeds'", r.where("seeds"), r.path(""));
   e.seeds = stage_util::read_seeds(r, "seeds");
   if (r.has("metrics")) {
     YAML::Node m = r.node("metrics");
@@ -156,13 +171,11 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
     if (e.data_samples == 0)
       fail("{}: data_samples is only used by metrics against exact data samples (frechet, sliced_wasserstein)",
            r.where("data_samples"));
-    e.data_samples = r.get_int("data_samples");
-    if (e.data_samples < 2) fail("{}: data_samples = {} must be >= 2", r.where("data_samples"), e.data_samples);
+    e.data_samples = read_int(r, schema, "data_samples");
   }
-  e.save_samples = r.get_bool("save_samples", false);
-  e.workers = int(r.get_int("workers", 1));
-  if (e.workers < 1 || e.workers > 256) fail("{}: workers = {} must be in [1, 256]", r.where("workers"), e.workers);
-  r.finish(kKeys);
+  e.save_samples = read_flag(r, schema, "save_samples");
+  e.workers = int(read_int(r, schema, "workers"));
+  r.finish(key_names(schema));
   json methods = json::array();
   for (const auto& m : e.methods) {
     json o = json::object();
@@ -342,6 +355,7 @@ StageKind evaluate_stage() {
   k.name = "evaluate";
   k.description = "sample every method at every NFE and score it against the exact solution";
   k.version = 1;
+  k.schema = evaluate_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
     d.typed = read_eval(r, src, *spec.model, d);

@@ -15,7 +15,15 @@ namespace dsx {
 namespace fs = std::filesystem;
 namespace {
 
-const std::vector<std::string> kKeys = {"kind", "inputs", "title", "nfe"};
+const Schema& report_schema() {
+  static const Schema schema = {
+      opt::choice("kind", {"report"}, "report", "the stage kind"),
+      opt::references("inputs", "evaluate", true, "the evaluate stages whose rows it gathers (every sweep variant)"),
+      opt::text("title", "Results", "the report's title"),
+      opt::int_list("nfe", "[]", "the NFE columns of the tables (default: every NFE in the rows)"),
+  };
+  return schema;
+}
 
 }  // namespace
 
@@ -25,8 +33,11 @@ StageKind report_stage() {
   k.description = "metrics.csv, report.md (methods × NFE tables) and plots from evaluate stages";
   k.version = 1;
   k.gathers = true;
+  k.schema = report_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
-    r.reject_unknown(kKeys);
+    const Schema& schema = report_schema();
+    r.reject_unknown(key_names(schema));
+    require_keys(r, schema);
     r.get_string("kind");
     StageDef d;
     if (!r.has("inputs")) fail("{}: {} is missing 'inputs' (evaluate stage names)", r.where("inputs"), r.path(""));
@@ -47,8 +58,8 @@ StageKind report_stage() {
         }
       }
     }
-    d.params = {{"inputs", names}, {"title", r.get_string("title", std::string("Results"))}, {"nfe", nfe}};
-    r.finish(kKeys);
+    d.params = {{"inputs", names}, {"title", read_choice(r, schema, "title")}, {"nfe", nfe}};
+    r.finish(key_names(schema));
     return d;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {

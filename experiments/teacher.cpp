@@ -12,13 +12,25 @@
 namespace dsx {
 namespace {
 
-const std::vector<std::string> kKeys = {"kind", "schedule", "solver", "m", "seeds", "batch", "workers"};
+const Schema& teacher_schema() {
+  static const Schema schema = {
+      opt::choice("kind", {"teacher"}, "teacher", "the stage kind"),
+      opt::section("schedule", true, "", "the student grid: a schedule section (kind, num_steps, sigma_min, ...)"),
+      opt::section("solver", false, "{name: heun}", "the teacher solver on the refined grid: {name, options}"),
+      opt::integer("m", 1, 0, 1000, "teacher points inserted inside each student interval (AMED's M)"),
+      opt::seeds("seeds", "the trajectories' seeds; a larger range later extends the cached ones"),
+      opt::integer("batch", 256, 1, 1 << 20, "trajectories per batch (memory; not part of the key)"),
+      opt::integer("workers", 1, 1, 256, "parallel batches (LibTorch at one thread each; not part of the key)"),
+  };
+  return schema;
+}
 
 TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, json* params) {
-  r.reject_unknown(kKeys);
+  const Schema& schema = teacher_schema();
+  r.reject_unknown(key_names(schema));
+  require_keys(r, schema);
   r.get_string("kind");
   TeacherSpec s;
-  if (!r.has("schedule")) fail("{}: {} is missing 'schedule' (the student grid)", r.where("schedule"), r.path(""));
   s.student_schedule = read_schedule(src, r.node("schedule"), r.path("schedule"), info);
   json opts = json::object();
   if (r.has("solver")) {
@@ -27,15 +39,11 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
     s.solver_options = c.options;
     for (const auto& [k, v] : c.options) opts[k] = v.text;
   }
-  s.m = int(r.get_int("m", 1));
-  if (s.m < 0) fail("{}: m = {} must be >= 0", r.where("m"), s.m);
-  if (!r.has("seeds")) fail("{}: {} is missing 'seeds'", r.where("seeds"), r.path(""));
+  s.m = int(read_int(r, schema, "m"));
   s.seeds = stage_util::read_seeds(r, "seeds");
-  s.batch = r.get_int("batch", 256);
-  if (s.batch < 1) fail("{}: batch = {} must be >= 1", r.where("batch"), s.batch);
-  s.workers = int(r.get_int("workers", 1));
-  if (s.workers < 1) fail("{}: workers = {} must be >= 1", r.where("workers"), s.workers);
-  r.finish(kKeys);
+  s.batch = read_int(r, schema, "batch");
+  s.workers = int(read_int(r, schema, "workers"));
+  r.finish(key_names(schema));
   if (params)
     *params = {{"schedule", stage_util::schedule_json(s.student_schedule)}, {"solver", s.solver},
                {"solver_options", opts}, {"m", s.m}, {"seeds", s.seeds.size()}, {"first_seed", s.seeds.front()},
@@ -52,6 +60,7 @@ StageKind teacher_stage() {
   k.name = "teacher";
   k.description = "teacher trajectories for AMED training (cached by seed, extendable)";
   k.version = kTeacherStoreVersion;
+  k.schema = teacher_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
     TeacherSpec t = read_teacher(r, src, spec.model->info(), &d.params);

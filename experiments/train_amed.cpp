@@ -13,18 +13,26 @@
 namespace dsx {
 namespace {
 
-const std::vector<std::string> kKeys = {"kind", "teacher", "student", "scale_dir", "scale_time", "features",
-                                        "batch", "lr", "seed", "max_samples"};
+const Schema& train_amed_schema() {
+  static const Schema schema = [] {
+    Schema s = {opt::choice("kind", {"train_amed"}, "train_amed", "the stage kind"),
+                opt::reference("teacher", "teacher", "the teacher stage whose trajectories it trains on")};
+    for (const auto& k : train_schema()) s.push_back(k);
+    return s;
+  }();
+  return schema;
+}
 
 TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
-  r.reject_unknown(kKeys);
+  const Schema& schema = train_amed_schema();
+  r.reject_unknown(key_names(schema));
+  require_keys(r, schema);
   r.get_string("kind");
-  if (!r.has("teacher")) fail("{}: {} is missing 'teacher' (the name of a teacher stage)", r.where("teacher"), r.path(""));
   stage_util::read_ref(r, "teacher", def, "teacher");
   TrainSpec spec = read_train_spec(r, src);
   const AmedSettings& s = spec.settings;
   const std::string features = spec.features == FeatureMode::Zero ? "zero" : "model";
-  r.finish(kKeys);
+  r.finish(key_names(schema));
   def.params = {{"student", s.student}, {"afs", s.afs}, {"max_order", s.max_order}, {"predict_x0", s.predict_x0},
                 {"lower_order_final", s.lower_order_final}, {"scale_dir", s.scale_dir}, {"scale_time", s.scale_time},
                 {"features", features}, {"batch", spec.batch}, {"lr", spec.lr}, {"seed", spec.seed},
@@ -39,6 +47,7 @@ StageKind train_amed_stage() {
   k.name = "train_amed";
   k.description = "train an AMED predictor on a teacher stage's trajectories";
   k.version = 1;
+  k.schema = train_amed_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& ctx) {
     StageDef d;
     TrainSpec spec = read_train(r, src, d);

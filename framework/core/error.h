@@ -22,6 +22,19 @@ template <typename... Args>
 // Collects the errors of independent checks so that a user sees all of them at once, as a compiler reports
 // them: run each check through capture(); throw_if_any() throws one Error whose message is the first
 // kMax errors, one per line, in the order found (a single error reads exactly as if thrown alone).
+// The Error thrown by ErrorList::throw_if_any (what() is the whole text; the parts stay available).
+class Errors : public Error {
+ public:
+  Errors(const std::string& text, std::vector<std::string> messages, size_t dropped)
+      : Error(text), messages_(std::move(messages)), dropped_(dropped) {}
+  const std::vector<std::string>& messages() const { return messages_; }
+  size_t dropped() const { return dropped_; }
+
+ private:
+  std::vector<std::string> messages_;
+  size_t dropped_;
+};
+
 class ErrorList {
  public:
   static constexpr size_t kMax = 20;
@@ -29,6 +42,9 @@ class ErrorList {
   void capture(F&& check) {
     try {
       check();
+    } catch (const Errors& e) {  // a nested list: its errors join this one, its count line does not
+      for (const auto& m : e.messages()) add(m);
+      dropped_ += e.dropped();
     } catch (const Error& e) {
       add(e.what());
     }

@@ -88,6 +88,15 @@ OptionValue parse_value(const OptionSpec& spec, const std::string& text, const s
     case OptionType::Path:
       if (text.empty()) return bad();
       return text;
+    case OptionType::Text:
+      return text;
+    case OptionType::Section:
+    case OptionType::Seeds:
+    case OptionType::IntList:
+    case OptionType::Names:
+    case OptionType::Reference:
+    case OptionType::References:
+      fail("internal: {} is a structured schema key, read by its stage kind, not a scalar option", label);
   }
   return bad();
 }
@@ -116,64 +125,99 @@ std::string OptionSpec::allowed() const {
       return "one of: " + join(choices) + ", or a number" +
              (bounds_text(*this).empty() ? "" : " in " + bounds_text(*this));
     case OptionType::Path: return "a file path";
+    case OptionType::Text: return "text";
+    case OptionType::Section: return "a mapping";
+    case OptionType::Seeds: return "a seed range (0-99, 5,7,9) or a list of integers";
+    case OptionType::IntList: return "a list of integers";
+    case OptionType::Names: return "a list of names";
+    case OptionType::Reference: return "the name of a " + join(choices) + " stage";
+    case OptionType::References: return "a list of " + join(choices) + " stage names";
   }
   return "";
 }
 
 namespace opt {
-
-OptionSpec flag(std::string name, bool default_value, std::string help) {
+namespace {
+OptionSpec spec(std::string name, OptionType type, std::string default_value, std::string help) {
   OptionSpec s;
   s.name = std::move(name);
-  s.type = OptionType::Bool;
-  s.default_value = default_value ? "true" : "false";
+  s.type = type;
+  s.default_value = std::move(default_value);
   s.help = std::move(help);
   return s;
+}
+OptionSpec bounded(OptionSpec s, double min, double max) {
+  s.min = min, s.max = max;
+  return s;
+}
+}  // namespace
+
+OptionSpec flag(std::string name, bool default_value, std::string help) {
+  return spec(std::move(name), OptionType::Bool, default_value ? "true" : "false", std::move(help));
 }
 
 OptionSpec integer(std::string name, long default_value, long min, long max, std::string help) {
-  OptionSpec s;
-  s.name = std::move(name);
-  s.type = OptionType::Int;
-  s.default_value = std::to_string(default_value);
-  s.min = double(min), s.max = double(max);
-  s.help = std::move(help);
-  return s;
+  return bounded(spec(std::move(name), OptionType::Int, std::to_string(default_value), std::move(help)), double(min),
+                 double(max));
 }
 
 OptionSpec number(std::string name, double default_value, double min, double max, std::string help) {
-  OptionSpec s;
-  s.name = std::move(name);
-  s.type = OptionType::Double;
-  s.default_value = fmt::format("{}", default_value);  // as to_text() writes a double
-  s.min = min, s.max = max;
-  s.help = std::move(help);
-  return s;
+  // The default as to_text() writes a double.
+  return bounded(spec(std::move(name), OptionType::Double, fmt::format("{}", default_value), std::move(help)), min, max);
 }
 
 OptionSpec choice(std::string name, std::vector<std::string> choices, std::string default_value, std::string help) {
-  OptionSpec s;
-  s.name = std::move(name);
-  s.type = OptionType::Choice;
-  s.default_value = std::move(default_value);
+  OptionSpec s = spec(std::move(name), OptionType::Choice, std::move(default_value), std::move(help));
   s.choices = std::move(choices);
-  s.help = std::move(help);
   return s;
 }
 
 OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
                             double min, double max, std::string help) {
-  OptionSpec s = choice(std::move(name), std::move(choices), std::move(default_value), std::move(help));
+  OptionSpec s = bounded(choice(std::move(name), std::move(choices), std::move(default_value), std::move(help)), min, max);
   s.type = OptionType::ChoiceOrNumber;
-  s.min = min, s.max = max;
   return s;
 }
 
 OptionSpec path(std::string name, std::string help) {
-  OptionSpec s;
-  s.name = std::move(name);
-  s.type = OptionType::Path;
-  s.help = std::move(help);
+  return spec(std::move(name), OptionType::Path, "", std::move(help));
+}
+
+OptionSpec text(std::string name, std::string default_value, std::string help) {
+  return spec(std::move(name), OptionType::Text, std::move(default_value), std::move(help));
+}
+
+OptionSpec section(std::string name, bool required, std::string default_text, std::string help) {
+  OptionSpec s = spec(std::move(name), OptionType::Section, std::move(default_text), std::move(help));
+  s.required = required;
+  return s;
+}
+
+OptionSpec seeds(std::string name, std::string help) {
+  OptionSpec s = spec(std::move(name), OptionType::Seeds, "", std::move(help));
+  s.required = true;
+  return s;
+}
+
+OptionSpec int_list(std::string name, std::string default_text, std::string help) {
+  return spec(std::move(name), OptionType::IntList, std::move(default_text), std::move(help));
+}
+
+OptionSpec names(std::string name, std::string default_text, std::string help) {
+  return spec(std::move(name), OptionType::Names, std::move(default_text), std::move(help));
+}
+
+OptionSpec reference(std::string name, std::string kind, std::string help) {
+  OptionSpec s = spec(std::move(name), OptionType::Reference, "", std::move(help));
+  s.choices = {std::move(kind)};
+  s.required = true;
+  return s;
+}
+
+OptionSpec references(std::string name, std::string kind, bool required, std::string help) {
+  OptionSpec s = spec(std::move(name), OptionType::References, "", std::move(help));
+  s.choices = {std::move(kind)};
+  s.required = required;
   return s;
 }
 

@@ -11,7 +11,10 @@
 
 namespace dsx {
 
-enum class OptionType { Bool, Int, Double, Choice, ChoiceOrNumber, Path };  // Path: a non-empty file path
+// Path: a non-empty file path. The structured types describe keys of stage schemas (read by their stage
+// kinds, shown by `dsx run --explain`): Section (a nested mapping with its own keys), Seeds (a seed range
+// like 0-99 or a list), IntList, Names (a list of names), Reference / References (stage names).
+enum class OptionType { Bool, Int, Double, Choice, ChoiceOrNumber, Path, Text, Section, Seeds, IntList, Names, Reference, References };
 
 struct OptionSpec {
   std::string name;
@@ -19,8 +22,9 @@ struct OptionSpec {
   std::string default_value;            // text, parsed like user input
   double min = -1e300, max = 1e300;     // numeric bounds (inclusive unless open_* is set)
   bool open_min = false, open_max = false;
-  std::vector<std::string> choices;     // Choice / ChoiceOrNumber
+  std::vector<std::string> choices;     // Choice / ChoiceOrNumber; Reference(s): the stage kind named
   std::string help;
+  bool required = false;                // a key with no default that must be given
 
   std::string allowed() const;          // "integer in [1, 4]", "one of: bh1, bh2", ...
 
@@ -42,6 +46,14 @@ OptionSpec choice(std::string name, std::vector<std::string> choices, std::strin
 OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
                             double min, double max, std::string help);
 OptionSpec path(std::string name, std::string help);  // a non-empty file path, no default
+OptionSpec text(std::string name, std::string default_value, std::string help);  // any string
+// Schema keys (see OptionType); `default_text` is what a user would write, "" for none.
+OptionSpec section(std::string name, bool required, std::string default_text, std::string help);
+OptionSpec seeds(std::string name, std::string help);  // required
+OptionSpec int_list(std::string name, std::string default_text, std::string help);
+OptionSpec names(std::string name, std::string default_text, std::string help);
+OptionSpec reference(std::string name, std::string kind, std::string help);   // required
+OptionSpec references(std::string name, std::string kind, bool required, std::string help);
 }  // namespace opt
 
 // A user-provided value and where it came from ("spec.yaml:12:5" or "--set solver.r").

@@ -30,12 +30,6 @@ void DiagonalGaussian::to(at::ScalarType dtype, at::Device device) {
   info_.device = device;
 }
 
-std::shared_ptr<const Denoiser> DiagonalGaussian::converted(at::ScalarType dtype, at::Device device) const {
-  auto copy = std::make_shared<DiagonalGaussian>(*this);
-  copy->to(dtype, device);
-  return copy;
-}
-
 at::Tensor DiagonalGaussian::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
   if (out && has_features()) out->map = feature_of(x.detach(), sigma.detach());
   at::Tensor s2 = std_.square(), v = s2 + per_sample(sigma, x).square();

@@ -1,23 +1,19 @@
 #pragma once
 // Data ~ N(μ, diag(s²)) elementwise: the simplest exact testbed (docs/solvers.md §6.1, docs/amed.md §12.1).
 // D(x,σ) = μ + s²/(s²+σ²)(x − μ); the ODE solution is x(σ) = μ + (x_T − μ)·sqrt(s²+σ²)/sqrt(s²+σ_T²).
-#include "models/denoiser.h"
+#include "models/analytic_model.h"
 
 namespace dsx {
 
-class DiagonalGaussian : public Denoiser, public ExactOde, public DataSampler, public Density {
+class DiagonalGaussian : public AnalyticModel<DiagonalGaussian> {
  public:
   // mean and std have the sample shape.
   DiagonalGaussian(at::Tensor mean, at::Tensor std, double sigma_min = 0.002, double sigma_max = 80.0);
   const ModelInfo& info() const override { return info_; }
   // Fills out->map with the AMED feature (see has_features below).
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
-  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
-  // In place: only while the model is not shared yet (construction, tests).
+  // In place: only while the model is not shared yet (construction, tests); converted() copies instead.
   void to(at::ScalarType dtype, at::Device device);
-  const ExactOde* exact() const override { return this; }
-  const DataSampler* data() const override { return this; }
-  const Density* density() const override { return this; }
   // Closed-form ODE solution from σ_from to σ_to (float64 internally).
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
   const at::Tensor& mean() const { return mean_; }

@@ -41,7 +41,7 @@ GaussianMixture::GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor w
 void GaussianMixture::refresh_info() {
   log_weights_ = weights_.log();
   Hasher h;
-  h.update(std::string("gaussian_mixture/v1"));
+  h.update(std::string("gaussian_mixture/v2"));  // v2: batch-invariant component blend (new low bits)
   for (auto s : info_.sample_shape) h.update(&s, sizeof s);
   for (const at::Tensor* t : {&means_, &stds_, &weights_}) {
     at::Tensor c = t->to(at::kDouble).cpu().contiguous();
@@ -57,12 +57,6 @@ void GaussianMixture::to(at::ScalarType dtype, at::Device device) {
   log_weights_ = weights_.log();
   info_.dtype = dtype;
   info_.device = device;
-}
-
-std::shared_ptr<const Denoiser> GaussianMixture::converted(at::ScalarType dtype, at::Device device) const {
-  auto copy = std::make_shared<GaussianMixture>(*this);
-  copy->to(dtype, device);
-  return copy;
 }
 
 namespace {

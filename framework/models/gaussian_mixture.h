@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "models/denoiser.h"
+#include "models/analytic_model.h"
 
 namespace dsx {
 
-class GaussianMixture : public Denoiser, public ExactOde, public DataSampler, public Density {
+class GaussianMixture : public AnalyticModel<GaussianMixture> {
  public:
   // means [K, *sample_shape], stds [K] (≥ 0), weights [K] (> 0, normalised here).
   GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor weights, double sigma_min = 0.002,
@@ -28,12 +28,8 @@ class GaussianMixture : public Denoiser, public ExactOde, public DataSampler, pu
   const ModelInfo& info() const override { return info_; }
   // Fills out->map with the posterior responsibilities (see has_features below).
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
-  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
-  // In place: only while the model is not shared yet (construction, tests).
+  // In place: only while the model is not shared yet (construction, tests); converted() copies instead.
   void to(at::ScalarType dtype, at::Device device);
-  const ExactOde* exact() const override { return this; }
-  const DataSampler* data() const override { return this; }
-  const Density* density() const override { return this; }
 
   int64_t num_components() const { return means_.size(0); }
   int64_t dim() const { return means_.size(1); }

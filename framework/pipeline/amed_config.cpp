@@ -69,7 +69,24 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
   return c;
 }
 
+const Schema& train_schema() {
+  static const Schema schema = {
+      opt::section("student", false, "{name: amed}",
+                   "{name: amed|euler|dpm2|ipndm|dpmpp, afs: true, max_order, predict_x0: true, lower_order_final: true}"),
+      opt::number("scale_dir", 0.01, 0.0, 1.0, "the head's scale range for the direction factor c (official 0.01)")
+          .exclusive_max(),
+      opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)").exclusive_max(),
+      opt::choice("features", {"model", "zero"}, "model", "predictor input: the model's 8x8 features, or zeros"),
+      opt::integer("batch", 128, 1, 1 << 20, "trajectories per Adam step (official 128)"),
+      opt::number("lr", 5e-3, 0.0, 1e300, "Adam learning rate (official 5e-3)").exclusive_min(),
+      opt::integer("seed", 0, 0, (long(1) << 62), "predictor initialisation seed"),
+      opt::integer("max_samples", 0, 0, (long(1) << 62), "train on the first N trajectories (0 = all)"),
+  };
+  return schema;
+}
+
 TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
+  const Schema& schema = train_schema();
   TrainSpec spec;
   AmedSettings& s = spec.settings;
   if (r.has("student")) {
@@ -90,23 +107,13 @@ TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
     s.lower_order_final = st.get_bool("lower_order_final", true);
     st.finish(skeys);
   }
-  s.scale_dir = r.get_double("scale_dir", 0.01);
-  s.scale_time = r.get_double("scale_time", 0.0);
-  if (!(s.scale_dir >= 0 && s.scale_dir < 1))
-    fail("{}: scale_dir = {} is out of range [0, 1)", r.where("scale_dir"), s.scale_dir);
-  if (!(s.scale_time >= 0 && s.scale_time < 1))
-    fail("{}: scale_time = {} is out of range [0, 1)", r.where("scale_time"), s.scale_time);
-  std::string features = r.get_string("features", std::string("model"));
-  if (features != "model" && features != "zero")
-    fail("{}: features = '{}' is invalid; allowed: model, zero", r.where("features"), features);
-  spec.features = features == "zero" ? FeatureMode::Zero : FeatureMode::Model;
-  spec.batch = r.get_int("batch", 128);
-  if (spec.batch < 1) fail("{}: batch = {} must be >= 1", r.where("batch"), spec.batch);
-  spec.lr = r.get_double("lr", 5e-3);
-  if (!(spec.lr > 0)) fail("{}: lr = {} must be positive", r.where("lr"), spec.lr);
-  spec.seed = uint64_t(r.get_int("seed", 0));
-  spec.max_samples = r.get_int("max_samples", 0);
-  if (spec.max_samples < 0) fail("{}: max_samples = {} must be >= 0", r.where("max_samples"), spec.max_samples);
+  s.scale_dir = read_number(r, schema, "scale_dir");
+  s.scale_time = read_number(r, schema, "scale_time");
+  spec.features = read_choice(r, schema, "features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  spec.batch = read_int(r, schema, "batch");
+  spec.lr = read_number(r, schema, "lr");
+  spec.seed = uint64_t(read_int(r, schema, "seed"));
+  spec.max_samples = read_int(r, schema, "max_samples");
   return spec;
 }
 

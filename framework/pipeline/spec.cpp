@@ -428,7 +428,7 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
   apply(*first);
   if (!first->root().IsMap()) fail("{}: a spec must be a mapping (name, model, stages)", first->path());
   std::vector<Point> points = SweepReader(*first).points();
-  Expander ex{kinds, {}, {}, {}, {}};
+  Expander ex{kinds, {}, {}, {}, {}, {}};
   for (size_t i = 0; i < points.size(); ++i) {
     std::shared_ptr<YamlSource> src = i == 0 && points[i].empty() ? first : load();
     if (src != first) apply(*src);

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/model_config.h"
+#include "pipeline/schema.h"
 #include "pipeline/yaml_util.h"
 #include "store/cache.h"
 
@@ -60,6 +61,7 @@ struct StageRun {
 struct StageKind {
   std::string name, description;
   int version = 1;
+  Schema schema;  // every key of the stage mapping, with type, default and help (dsx run --explain)
   bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
   // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
   std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;

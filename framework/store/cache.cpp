@@ -13,6 +13,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <thread>
 
 #include <fmt/format.h>
@@ -55,6 +56,8 @@ const char* to_string(JobState s) {
   }
   return "?";
 }
+
+std::ostream& operator<<(std::ostream& out, JobState s) { return out << to_string(s); }
 
 namespace {
 

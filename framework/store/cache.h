@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <functional>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ std::string resolve_root(const std::string& cli_dir = "");
 // and Cancelled (an upstream job did not succeed). Printed as HIT, EXTEND, RUN, FAILED, CANCELLED.
 enum class JobState { Hit, Extend, Run, Failed, Cancelled };
 const char* to_string(JobState s);
+std::ostream& operator<<(std::ostream& out, JobState s);
 
 struct CacheKey {
   std::string kind;       // stage kind: "teacher", "train_amed", ...

@@ -213,7 +213,8 @@ BOOST_AUTO_TEST_CASE(teacher_on_an_explicit_grid_trains) {
   LoadedPredictor lp = load_predictor(dir.file("p.h5"));
   BOOST_REQUIRE(lp.settings.has_value());
   BOOST_TEST(lp.settings->schedule.sigmas == t.student_schedule.sigmas);
-  auto amed = make_solver("amed", {{"amed.predictor", {dir.file("p.h5"), "test"}}});
+  auto amed = make_solver("amed", {{"amed.predictor", {dir.file("p.h5"), "test"}},
+                                   {"afs", {lp.settings->afs ? "true" : "false", "test"}}});
   at::Tensor x_T = toy.x_T.to(at::kFloat);
   toy.model->to(at::kFloat, at::kCPU);
   BOOST_TEST(at::isfinite(amed->sample(*toy.model, x_T, t.student_schedule.sigmas)).all().item<bool>());

@@ -413,6 +413,25 @@ const std::string kTinyStages =
     "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 3}, seeds: 0-3}\n"
     "  amed: {kind: train_amed, teacher: teacher}\n";
 
+// --explain prints the schema the stage reads with: each key's type and range, default and help; the reader
+// applies that default (m: 1 in --print-config) and that range (m: -1 is an error naming it).
+BOOST_AUTO_TEST_CASE(explain_prints_the_schema_the_stage_applies) {
+  auto r = test::run_dsx("run --explain teacher");
+  BOOST_TEST_INFO(r.out);
+  BOOST_REQUIRE_EQUAL(r.code, 0);
+  BOOST_TEST(r.out.find("| m | an integer in [0, 1000] | 1 |") != std::string::npos);
+  BOOST_TEST(r.out.find("| seeds | a seed range") != std::string::npos);
+  BOOST_TEST(r.out.find("(required)") != std::string::npos);
+  auto all = test::run_dsx("run --explain all");
+  for (const char* key : {"| data_samples | an integer in [2, ", "| lr | a number in (0, ", "| inputs | a list of evaluate stage names"})
+    BOOST_TEST(all.out.find(key) != std::string::npos, key);
+  auto bad = test::run_dsx("run --explain teachr");
+  BOOST_TEST(bad.code == 2);
+  BOOST_TEST(bad.out.find("did you mean 'teacher'") != std::string::npos, bad.out);
+  std::string e = spec_error("name: t\n" + model_line() + kTinyStages, {"stages.teacher.m=-1"});
+  BOOST_TEST(e.find("stages.teacher.m = '-1' is invalid: expected an integer in [0, 1000]") != std::string::npos, e);
+}
+
 BOOST_AUTO_TEST_CASE(print_config_resolves_and_runs_nothing) {
   test::TempDir tmp("dsx_spec");
   write_file(tmp.file("common.yaml"), model_line() + kTinyStages);

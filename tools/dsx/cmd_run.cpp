@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/registry.h"
 #include "core/progress.h"
 #include "experiments/stages.h"
 #include "pipeline/graph.h"
@@ -40,12 +41,14 @@ void print_first_table(const std::string& report) {
 Action add_run(CLI::App& app) {
   auto* cmd = app.add_subcommand("run", "run an experiment spec (stages: teacher, train_amed, evaluate, report)");
   struct Args {
-    std::string spec, cache_dir, runs_dir = "runs";
+    std::string spec, cache_dir, runs_dir = "runs", explain;
     std::vector<std::string> sets, force;
     bool dry = false, light = false, print_config = false;
   };
   auto a = std::make_shared<Args>();
-  cmd->add_option("spec", a->spec, "experiment spec (YAML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("spec", a->spec, "experiment spec (YAML)")->check(CLI::ExistingFile);
+  cmd->add_option("--explain", a->explain,
+                  "print every key of a stage kind (type, default, help) and exit; 'all' for every kind");
   cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
   cmd->add_flag("--dry-run", a->dry, "print each stage as HIT or RUN with the reason; compute nothing");
   cmd->add_flag("--light", a->light, "apply the spec's `light` overrides (small seed ranges)");
@@ -56,6 +59,16 @@ Action add_run(CLI::App& app) {
   cmd->add_option("--force", a->force, "recompute STAGE (name or label) or 'all' (repeatable)");
   cmd->add_option("--runs-dir", a->runs_dir, "where run directories are created (default: runs)");
   return [a] {
+    if (!a->explain.empty()) {
+      if (a->explain == "all") {
+        for (const auto& k : stage_kinds()) fmt::print("{}\n", explain_schema(k.name, k.description, k.schema));
+      } else {
+        const StageKind& k = find_entry(stage_kinds(), a->explain, "--explain");
+        fmt::print("{}", explain_schema(k.name, k.description, k.schema));
+      }
+      return 0;
+    }
+    if (a->spec.empty()) fail("dsx run: give an experiment spec (or --explain KIND)");
     Plan plan = load_plan(a->spec, SpecOptions{a->sets, a->light}, stage_kinds());
     if (a->print_config) {
       fmt::print("{}", plan.resolved_yaml);
