@@ -10,6 +10,7 @@
 #include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "amed/predictor.h"
 #include "core/error.h"
@@ -39,7 +40,8 @@ const Schema& evaluate_schema() {
       opt::names("metrics", "[rmse_to_reference]", "registry metrics (dsx solvers lists them)"),
       opt::section("methods", false, "[]", "a list of {solver, schedule} or 'all' (every solver without a file)"),
       opt::section("schedule", false, "{kind: polynomial}", "default schedule of the methods (num_steps set per NFE)"),
-      opt::int_list("nfe", "[3, 5, 7, 9]", "model evaluations per sample; each method on the grid that gives exactly it"),
+      opt::int_list("nfe", fmt::format("[{}]", fmt::join(kDefaultNfe, ", ")),
+                    "model evaluations per sample; each method on the grid that gives exactly it"),
       opt::integer("data_samples", kDefaultDataSamples, 2, 1 << 24,
                    "exact data samples for the metrics against data (frechet, sliced_wasserstein)"),
       opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
@@ -262,13 +264,16 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model,
   const cache::CacheKey key =
       cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
   at::Tensor x;
-  cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
+  const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
     x = model.exact()->ode_solution(sigma_from * latents, sigma_from, sigma_to);
     h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
     return cache::Cache::Computed{{"solution.h5"}};
   });
-  if (!x.defined()) x = h5::read_tensor(h5::File::open(cache.dir(key) + "/solution.h5"), "solution", at::kDouble);
+  if (got.hit) {  // read under a shared lock, so that no writer (gc, a reset) replaces the file meanwhile
+    cache::Lock reading = cache.lock(key, -1, cache::LockMode::Shared);
+    x = h5::read_tensor(h5::File::open(cache.dir(key) + "/solution.h5"), "solution", at::kDouble);
+  }
   return x;
 }
 
