@@ -13,6 +13,7 @@
 #include <fmt/ranges.h>
 
 #include "amed/predictor.h"
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/noise.h"
 #include "core/ordered_pipeline.h"

@@ -1,4 +1,4 @@
-// Registry glue of AMED (docs/amed.md §5): loads the predictor file, reconciles its stored settings with
+// Catalog glue of AMED (docs/amed.md §5): loads the predictor file, reconciles its stored settings with
 // the solver options and the σ grid, and runs an AmedStudent without gradients.
 #include "amed/amed_solvers.h"
 
@@ -15,7 +15,9 @@ std::string on_off(bool b) { return b ? "true" : "false"; }
 
 class AmedSolver : public Solver {
  public:
-  AmedSolver(const std::string& student, const Options& o) : common_(CommonOptions::from(o)) {
+  AmedSolver(const std::string& student, const Options& o, std::unique_ptr<Solver> base)
+      : common_(CommonOptions::from(o)) {
+    if (base && base->multistep_rule()) base_ = std::move(base);
     if (!o.has("amed.predictor"))
       fail("solver '{}' needs solver.amed.predictor: the path of a trained AMED predictor (HDF5 weights file)",
            student);
@@ -78,7 +80,7 @@ class AmedSolver : public Solver {
       s.schedule.num_steps = int(sigmas.size());
     }
     at::NoGradGuard no_grad;
-    AmedStudent student(s, sigmas, net_, features_, common_);
+    AmedStudent student(s, sigmas, net_, features_, common_, base_);
     return student.sample(model, std::move(x), hooks);
   }
 
@@ -100,6 +102,7 @@ class AmedSolver : public Solver {
   }
 
   CommonOptions common_;
+  std::shared_ptr<const Solver> base_;  // multistep students: the base whose step-level form they run
   std::string path_;
   FeatureMode features_ = FeatureMode::Model;
   AmedPredictor net_{nullptr};
@@ -125,8 +128,9 @@ std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
   };
 }
 
-std::unique_ptr<Solver> make_amed_solver(const std::string& student, const Options& options) {
-  return std::make_unique<AmedSolver>(student, options);
+std::unique_ptr<Solver> make_amed_solver(const std::string& student, const Options& options,
+                                         std::unique_ptr<Solver> base) {
+  return std::make_unique<AmedSolver>(student, options, std::move(base));
 }
 
 std::vector<SolverEntry> amed_family() {

@@ -1,7 +1,7 @@
 #pragma once
-// AMED solvers in the registry (docs/amed.md §5): the `amed` entry (AMED-Solver) and the AMED-Plugin on
-// euler, dpm2, ipndm and dpmpp, selected by the options amed.predictor (HDF5 weights file) and
-// amed.features (model | zero). Kept free of torch/nn headers so the registry compiles fast.
+// AMED solvers for the catalog (amed/solver_catalog.h, docs/amed.md §5): the `amed` entry (AMED-Solver) and
+// the AMED-Plugin on euler, dpm2, ipndm and dpmpp, selected by the options amed.predictor (HDF5 weights
+// file) and amed.features (model | zero). Kept free of torch/nn headers so the catalog compiles fast.
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,8 +17,10 @@ std::vector<OptionSpec> amed_option_specs(bool predictor_required);
 // The `amed` entry (AMED-Solver).
 std::vector<SolverEntry> amed_family();
 // An AMED solver for `student` (amed | euler | dpm2 | ipndm | dpmpp) from resolved options of that entry
-// (its own options, the common ones and amed.*). Loads the predictor now; when the file carries sampling
-// settings they must agree with the options (and, at sample time, with the σ grid).
-std::unique_ptr<Solver> make_amed_solver(const std::string& student, const Options& options);
+// (its own options, the common ones and amed.*). `base`: the base solver built from the same options (its
+// step-level form is what a multistep student runs; null for amed). Loads the predictor now; when the file
+// carries sampling settings they must agree with the options (and, at sample time, with the σ grid).
+std::unique_ptr<Solver> make_amed_solver(const std::string& student, const Options& options,
+                                         std::unique_ptr<Solver> base = nullptr);
 
 }  // namespace dsx

@@ -2,6 +2,8 @@
 // One AMED-Solver / AMED-Plugin trajectory, advanced interval by interval (docs/amed.md §5). Sampling
 // and training share this code: with grad mode on, the result is differentiable w.r.t. the predictor's
 // parameters (through the frozen model's input x_s and noise level a·s).
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -9,22 +11,30 @@
 #include "amed/predictor.h"
 #include "amed/settings.h"
 #include "models/denoiser.h"
+#include "solvers/multistep.h"
 #include "solvers/solver.h"
 
 namespace dsx {
 
 enum class FeatureMode { Model, Zero };  // model bottleneck at σ_i, or zeros (input-independent schedule)
 
+// The base solver whose step-level form (solvers/multistep.h) a student runs on its refined grid σ_0, s_0,
+// σ_1, …: euler, ipndm and dpmpp, built with the settings' max_order / predict_x0 / lower_order_final. Null
+// for the two-stage students (amed, dpm2), whose second stage starts again from x_i.
+std::shared_ptr<const Solver> student_base(const AmedSettings& settings);
+
 class AmedStudent {
  public:
+  // `base`: the multistep base solver (student_base(settings) when not given; the registry's AMED-Plugin
+  // passes the base it built from the same options).
   AmedStudent(AmedSettings settings, std::vector<double> sigmas, AmedPredictor net, FeatureMode features,
-              CommonOptions common = {});
+              CommonOptions common = {}, std::shared_ptr<const Solver> base = nullptr);
   // Start of a trajectory: clears multistep history and the AFS state.
   void reset();
   // x at sigmas[i] → x at sigmas[i+1] (2 model calls, 1 under AFS at i = 0). `out` receives r, c, a
   // (in x's dtype). i = 0 starts a trajectory (clears the history); multistep students (ipndm, dpmpp) need
-  // the intervals in order. Settings used: student, afs (settings, not common), max_order, predict_x0,
-  // lower_order_final; common supplies thresholding only.
+  // the intervals in order. Settings used: student and afs (settings, not common); common supplies
+  // thresholding only.
   at::Tensor step(const Denoiser& model, const at::Tensor& x, int i, AmedOutput* out = nullptr);
   // Whole run (sampling): reset, then every interval.
   at::Tensor sample(const Denoiser& model, at::Tensor x, const SampleHooks& hooks = {});
@@ -39,21 +49,13 @@ class AmedStudent {
   // The predictor's input [B, 8, 8] from the features of the evaluation at σ_i (zeros without one: AFS,
   // features: zero, or a model that defines none).
   at::Tensor features(const Features* evaluated, const at::Tensor& x) const;
-  // ipndm plugin: Adams–Bashforth slope of `d` with the history (fixed iPNDM weights).
-  at::Tensor ab_slope(const at::Tensor& d) const;
-  // dpmpp plugin: one multistep DPM-Solver++ update from the newest history point to σ_t ([B]).
-  at::Tensor dpmpp_update(const at::Tensor& x, const at::Tensor& t, int order, const at::Tensor& scale) const;
-  void push(const at::Tensor& m, const at::Tensor& sigma, size_t keep);
-
   AmedSettings settings_;
   std::vector<double> sigmas_;
   AmedPredictor net_;
   FeatureMode features_;
   CommonOptions common_;
-  // Multistep plugins, oldest first: directions d (ipndm), D or d (dpmpp) on the refined grid
-  // σ_0, s_0, σ_1, ... and their (unscaled, per-sample [B]) σ. Detached between intervals.
-  std::vector<at::Tensor> history_;
-  std::vector<at::Tensor> history_sigma_;
+  std::shared_ptr<const Solver> base_;  // multistep students: the base solver, whose rule run_ advances
+  std::optional<MultistepRun> run_;     // on the refined grid of 2N − 1 points
   int64_t calls_ = 0;
 };
 

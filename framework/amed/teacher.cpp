@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/noise.h"
 #include "core/ordered_pipeline.h"

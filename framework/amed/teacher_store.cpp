@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "store/tensor_h5.h"

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <set>
 
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/seeds.h"
 #include "solvers/solver.h"

@@ -3,6 +3,7 @@
 // exponential-integrator DPM-Solver-2 of docs/solvers.md §3.2 (its t·expm1(h) is σ_i − σ_{i+1} here).
 #include <cmath>
 
+#include "solvers/dpm2.h"
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
 
@@ -16,7 +17,7 @@ class Dpm2Solver : public Solver {
   at::Tensor sample(const Denoiser& model, at::Tensor x, const std::vector<double>& sigmas,
                     const SampleHooks& hooks) const override {
     Evaluator ev(model, common_);
-    const double w_mid = 1.0 / (2.0 * r_), w_cur = 1.0 - w_mid;
+    const auto [w_cur, w_mid] = dpm2_weights(r_);
     at::Tensor spare;  // the previous step's intermediate-point buffer
     for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
       const double s = sigmas[i], t = sigmas[i + 1], h = t - s;

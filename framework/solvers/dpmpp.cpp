@@ -15,16 +15,59 @@
 #include "solvers/exp_integrator.h"
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
+#include "solvers/step_math.h"
 
 namespace dsx {
 namespace {
+
+// Coefficients of the `order` update from σ = sigma[0] to t on [x, m0, m1, m2] (m0 the new model output, m1,
+// m2 the earlier ones, at sigma[1], sigma[2]); trailing entries are dropped for lower orders. T = double in
+// the fused loop, a per-sample tensor in the step-level form.
+template <class T>
+std::vector<T> dpmpp_weights(const std::vector<T>& sigma, const T& t, int order, bool predict_x0, bool corrected) {
+  const T& s = sigma[0];
+  const T h = num::log(s / t);
+  // Sign convention of the two exponential-integrator forms: data x_t = (t/s)x − φ1·m0 + …,
+  // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (docs/solvers.md §3.4).
+  const T z = predict_x0 ? T(-h) : h;
+  const T phi1 = num::expm1(z);
+  const T phi2 = h * num::phi(2, z);                          // data: φ1/h + 1;  noise: φ1/h − 1
+  const T phi3 = z * num::phi(3, z);                          // φ2/h − ½ in both forms
+  const T lead = predict_x0 ? num::constant(t, 1.0) : t;     // noise-form terms carry a factor t
+  // base = (t/s)x − φ1·m0 (data) or x − t·φ1·m0 (noise)
+  std::vector<T> w = {predict_x0 ? T(t / s) : num::constant(t, 1.0), -lead * phi1};
+  if (order == 1) return w;
+
+  const T h0 = num::log(sigma[1] / s), r0 = h0 / h;
+  const T zero = num::constant(t, 0.0);
+  // d1_0 = (m0 − m1)/r0 on [m0, m1, m2]
+  const T d10[3] = {1.0 / r0, -1.0 / r0, zero};
+  if (order == 2) {
+    const T c = -0.5 * lead * phi1;
+    return {w[0], w[1] + c * d10[0], c * d10[1]};
+  }
+
+  if (order != 3) fail("dpmpp: internal error, order {}", order);
+  const T h1 = num::log(sigma[2] / sigma[1]), r1 = h1 / h;
+  const T d11[3] = {zero, 1.0 / r1, -1.0 / r1};  // (m1 − m2)/r1
+  // d1 = d1_0 + r0/(r0 + r1)·(d1_0 − d1_1),  d2 = (1 or 2)/(r0 + r1)·(d1_0 − d1_1)
+  const T a = r0 / (r0 + r1), b = (corrected ? 2.0 : 1.0) / (r0 + r1);
+  // data: base + φ2·d1 − φ3·d2;  noise: base − t·φ2·d1 − t·φ3·d2
+  const T c1 = predict_x0 ? phi2 : T(-t * phi2), c2 = predict_x0 ? T(-phi3) : T(-t * phi3);
+  std::vector<T> out = {w[0], w[1], zero, zero};
+  for (int k = 0; k < 3; ++k) {
+    const T diff = d10[k] - d11[k];
+    out[size_t(k + 1)] = out[size_t(k + 1)] + (c1 * (d10[k] + a * diff) + c2 * b * diff);
+  }
+  return out;
+}
 
 struct History {
   double sigma;
   at::Tensor m;  // thresholded D (data prediction) or ε (noise prediction)
 };
 
-class DpmppSolver : public Solver {
+class DpmppSolver : public Solver, public MultistepRule {
  public:
   explicit DpmppSolver(const Options& o)
       : common_(CommonOptions::from(o)),
@@ -70,50 +113,28 @@ class DpmppSolver : public Solver {
 
   int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
 
- private:
-  int step_order(int k, int n) const {
-    if (lower_order_final_) return k < max_order_ ? k : std::min(max_order_, n - k);
-    return std::min(max_order_, k);
+  // Step-level form: the same weights on per-sample σ.
+  const MultistepRule* multistep_rule() const override { return this; }
+  Prediction prediction() const override { return predict_x0_ ? Prediction::Data : Prediction::Noise; }
+  int kept() const override { return max_order_ - 1; }
+  int order(int k, int points) const override { return step_order(k, points); }
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
+                                  int order) const override {
+    std::vector<at::Tensor> w = dpmpp_weights(sigma, to, order, predict_x0_, corrected_);
+    at::Tensor a = std::move(w[0]);
+    w.erase(w.begin());
+    return {std::move(a), std::move(w)};
   }
 
-  // Coefficients of the `order` update from s to t on [x, m0, m1, m2] (m0 the new model output, m1, m2 =
-  // hist[0], hist[1]); trailing entries are dropped for lower orders.
-  std::vector<double> weights(double s, double t, const std::deque<History>& hist, int order) const {
-    const double h = std::log(s / t);
-    // Sign convention of the two exponential-integrator forms: data x_t = (t/s)x − φ1·m0 + …,
-    // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (docs/solvers.md §3.4).
-    const double z = predict_x0_ ? -h : h;
-    const double phi1 = std::expm1(z);
-    const double phi2 = h * expint::phi(2, z);               // data: φ1/h + 1;  noise: φ1/h − 1
-    const double phi3 = z * expint::phi(3, z);               // φ2/h − ½ in both forms
-    const double lead = predict_x0_ ? 1.0 : t;               // noise-form terms carry a factor t
-    // base = (t/s)x − φ1·m0 (data) or x − t·φ1·m0 (noise)
-    std::vector<double> w = {predict_x0_ ? t / s : 1.0, -lead * phi1};
-    if (order == 1) return w;
+ private:
+  int step_order(int k, int n) const { return multistep_order(k, n, max_order_, lower_order_final_); }
 
+  std::vector<double> weights(double s, double t, const std::deque<History>& hist, int order) const {
     if (int(hist.size()) < order - 1)
       fail("dpmpp: internal error, order {} with {} history values", order, hist.size() + 1);
-    const double h0 = std::log(hist[0].sigma / s), r0 = h0 / h;
-    // d1_0 = (m0 − m1)/r0 on [m0, m1, m2]
-    const double d10[3] = {1.0 / r0, -1.0 / r0, 0.0};
-    if (order == 2) {
-      const double c = -0.5 * lead * phi1;
-      return {w[0], w[1] + c * d10[0], c * d10[1]};
-    }
-
-    if (order != 3) fail("dpmpp: internal error, order {}", order);
-    const double h1 = std::log(hist[1].sigma / hist[0].sigma), r1 = h1 / h;
-    const double d11[3] = {0.0, 1.0 / r1, -1.0 / r1};  // (m1 − m2)/r1
-    // d1 = d1_0 + r0/(r0 + r1)·(d1_0 − d1_1),  d2 = (1 or 2)/(r0 + r1)·(d1_0 − d1_1)
-    const double a = r0 / (r0 + r1), b = (corrected_ ? 2.0 : 1.0) / (r0 + r1);
-    // data: base + φ2·d1 − φ3·d2;  noise: base − t·φ2·d1 − t·φ3·d2
-    const double c1 = predict_x0_ ? phi2 : -t * phi2, c2 = predict_x0_ ? -phi3 : -t * phi3;
-    std::vector<double> out = {w[0], w[1], 0.0, 0.0};
-    for (int k = 0; k < 3; ++k) {
-      const double diff = d10[k] - d11[k];
-      out[size_t(k + 1)] += c1 * (d10[k] + a * diff) + c2 * b * diff;
-    }
-    return out;
+    std::vector<double> sigma = {s};
+    for (int k = 0; k + 1 < order; ++k) sigma.push_back(hist[size_t(k)].sigma);
+    return dpmpp_weights(sigma, t, order, predict_x0_, corrected_);
   }
 
   CommonOptions common_;

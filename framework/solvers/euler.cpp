@@ -5,7 +5,7 @@
 namespace dsx {
 namespace {
 
-class EulerSolver : public Solver {
+class EulerSolver : public Solver, public MultistepRule {
  public:
   explicit EulerSolver(const Options& o) : common_(CommonOptions::from(o)) {}
 
@@ -21,6 +21,15 @@ class EulerSolver : public Solver {
     return x;
   }
   int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
+
+  // Step-level form: x + (t − s)·ε.
+  const MultistepRule* multistep_rule() const override { return this; }
+  Prediction prediction() const override { return Prediction::Noise; }
+  int kept() const override { return 0; }
+  int order(int, int) const override { return 1; }
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to, int) const override {
+    return {at::ones_like(to), {to - sigma[0]}};
+  }
 
  private:
   CommonOptions common_;

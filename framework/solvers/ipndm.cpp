@@ -9,6 +9,7 @@
 #include "solvers/adams.h"
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
+#include "solvers/step_math.h"
 
 namespace dsx {
 
@@ -24,43 +25,53 @@ std::vector<double> ipndm_weights(int order) {
 
 namespace {
 
+// Every weight formula below reads the grid backwards from the target: g[0] = σ_{i+1}, g[1] = σ_i,
+// g[2] = σ_{i−1}, …, as doubles (the fused loop) or per-sample tensors (the step-level form).
+
 // diff-sampler's closed forms. hn = σ_{i+1} − σ_i, h1 = σ_i − σ_{i−1}, h2, h3 further back (all negative;
 // only ratios matter). The order-3 term T is parsed as Python does, 1 − [hn/(3(hn+h1))]·[hn(hn+h1)/(h1(h1+h2))],
 // which equals the AB3 correction only when hn = h1 = h2; the order-4 weights do not sum to one on
 // non-uniform grids and on uniform ones are [57, −65, 43, −11]/24, only third-order accurate (docs/solvers.md §0.4).
-std::vector<double> faithful_weights(const std::vector<double>& g, int i, int order) {
-  const double hn = g[i + 1] - g[i];
-  if (order == 1) return {1.0};
-  const double h1 = g[i] - g[i - 1], a = hn / h1;
+template <class T>
+std::vector<T> faithful_weights(const std::vector<T>& g, int order) {
+  const T hn = g[0] - g[1];
+  if (order == 1) return {num::constant(hn, 1.0)};
+  const T h1 = g[1] - g[2], a = hn / h1;
   if (order == 2) return {(2 + a) / 2, -a / 2};
-  const double h2 = g[i - 1] - g[i - 2], b = h1 / h2;
-  const double t1 = (1 - hn / (3 * (hn + h1)) * (hn * (hn + h1)) / (h1 * (h1 + h2))) / 2;
+  const T h2 = g[2] - g[3], b = h1 / h2;
+  const T t1 = (1 - hn / (3 * (hn + h1)) * (hn * (hn + h1)) / (h1 * (h1 + h2))) / 2;
   if (order == 3) return {(2 + a) / 2 + t1, -a / 2 - (1 + b) * t1, t1 * b};
-  const double h3 = g[i - 2] - g[i - 3];
-  const double t2 = ((1 - hn / (3 * (hn + h1))) / 2 + (1 - hn / (2 * (hn + h1))) * hn / (6 * (hn + h1 + h2))) *
-                    (hn * (hn + h1) * (hn + h1 + h2)) / (h1 * (h1 + h2) * (h1 + h2 + h3));
-  const double q = h1 * (h1 + h2) / (h2 * (h2 + h3));
+  const T h3 = g[3] - g[4];
+  const T t2 = ((1 - hn / (3 * (hn + h1))) / 2 + (1 - hn / (2 * (hn + h1))) * hn / (6 * (hn + h1 + h2))) *
+               (hn * (hn + h1) * (hn + h1 + h2)) / (h1 * (h1 + h2) * (h1 + h2 + h3));
+  const T q = h1 * (h1 + h2) / (h2 * (h2 + h3));
   return {(2 + a) / 2 + t1 + t2, -a / 2 - (1 + b) * t1 - (1 + b + q) * t2,
           t1 * b + (b + q * (1 + h2 / h3)) * t2, -t2 * q * b};
 }
 
 // c_j = ∫_0^1 ℓ_j(u) du in u = (σ − σ_i)/(σ_{i+1} − σ_i); the interpolant has degree ≤ 3, so 3-point
 // Gauss–Legendre (exact to degree 5) integrates it exactly.
-std::vector<double> lagrange_weights(const std::vector<double>& g, int i, int order) {
-  const double hn = g[i + 1] - g[i];
-  std::vector<double> u(order);
-  for (int k = 0; k < order; ++k) u[k] = (g[i - k] - g[i]) / hn;
+template <class T>
+std::vector<T> lagrange_weights(const std::vector<T>& g, int order) {
+  const T hn = g[0] - g[1];
+  std::vector<T> u;
+  for (int k = 0; k < order; ++k) u.push_back((g[size_t(k + 1)] - g[1]) / hn);
   static const double gx[3] = {0.5 - 0.5 * 0.7745966692414834, 0.5, 0.5 + 0.5 * 0.7745966692414834};
   static const double gw[3] = {5.0 / 18, 8.0 / 18, 5.0 / 18};
-  std::vector<double> c(order, 0.0);
+  std::vector<T> c(size_t(order), num::constant(hn, 0.0));
   for (int j = 0; j < order; ++j)
     for (int q = 0; q < 3; ++q) {
-      double l = 1.0;
+      T l = num::constant(hn, 1.0);
       for (int m = 0; m < order; ++m)
-        if (m != j) l *= (gx[q] - u[m]) / (u[j] - u[m]);
-      c[j] += gw[q] * l;
+        if (m != j) l = l * ((gx[q] - u[size_t(m)]) / (u[size_t(j)] - u[size_t(m)]));
+      c[size_t(j)] = c[size_t(j)] + gw[q] * l;
     }
   return c;
+}
+
+template <class T>
+std::vector<T> variable_weights(const std::vector<T>& g, int order, AbVariant variant) {
+  return variant == AbVariant::Faithful ? faithful_weights(g, order) : lagrange_weights(g, order);
 }
 
 }  // namespace
@@ -68,12 +79,14 @@ std::vector<double> lagrange_weights(const std::vector<double>& g, int i, int or
 std::vector<double> ipndm_v_weights(const std::vector<double>& sigmas, int i, int order, AbVariant variant) {
   if (order < 1 || order > 4 || i < order - 1 || i + 1 >= int(sigmas.size()))
     fail("ipndm_v_weights: order {} at interval {} of a {}-point grid", order, i, sigmas.size());
-  return variant == AbVariant::Faithful ? faithful_weights(sigmas, i, order) : lagrange_weights(sigmas, i, order);
+  std::vector<double> g;
+  for (int j = i + 1; j >= std::max(0, i - 3); --j) g.push_back(sigmas[size_t(j)]);
+  return variable_weights(g, order, variant);
 }
 
 namespace {
 
-class IpndmSolver : public Solver {
+class IpndmSolver : public Solver, public MultistepRule {
  public:
   // variable = false: iPNDM (equal-step weights); true: iPNDM_v with the given variant.
   IpndmSolver(const Options& o, bool variable)
@@ -101,6 +114,25 @@ class IpndmSolver : public Solver {
     return x;
   }
   int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
+
+  // Step-level form: x + (σ_to − σ_from)·Σ_k c_k·ε_k with the weights above.
+  const MultistepRule* multistep_rule() const override { return this; }
+  Prediction prediction() const override { return Prediction::Noise; }
+  int kept() const override { return max_order_ - 1; }
+  int order(int k, int) const override { return std::min(max_order_, k); }
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
+                                  int order) const override {
+    const at::Tensor h = to - sigma[0];
+    std::vector<at::Tensor> b;
+    if (variable_) {
+      std::vector<at::Tensor> g = {to};
+      g.insert(g.end(), sigma.begin(), sigma.end());
+      for (const at::Tensor& c : variable_weights(g, order, variant_)) b.push_back(h * c);
+    } else {
+      for (double c : ipndm_weights(order)) b.push_back(h * c);
+    }
+    return {at::ones_like(to), std::move(b)};
+  }
 
  private:
   CommonOptions common_;

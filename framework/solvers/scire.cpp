@@ -154,7 +154,7 @@ class ScireSolver : public Solver {
     hm.push_front(model_at(ev, x, sg[0]));
     for (int step = 1; step <= steps; ++step) {
       const double p0 = sg[size_t(step - 1)], t = sg[size_t(step)];
-      const int k = step < order_ ? step : (lof_ ? std::min(order_, steps + 1 - step) : order_);
+      const int k = multistep_order(step, steps + 1, order_, lof_);
       const double phi = phi_fixed_ > 0 ? phi_fixed_ : scire_multistep_phi(step, steps, order_);
       const std::vector<double> c = multistep_weights(sg, step, t, k, phi);
       const double kt = scale(t);

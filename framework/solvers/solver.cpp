@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/registry.h"
 #include "diffusion/schedule.h"
 
 namespace dsx {
@@ -62,19 +61,14 @@ std::vector<OptionSpec> all_option_specs(const SolverEntry& e) {
   return specs;
 }
 
-const SolverEntry& solver_entry(const std::string& name) {
-  return find_entry(solver_entries(), name, "solver.name");
-}
-
 namespace {
 std::atomic<int64_t> built_count{0};
 }
 
 int64_t solvers_built() { return built_count.load(); }
 
-std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
-                                    const std::string& context) {
-  const SolverEntry& e = solver_entry(name);
+std::unique_ptr<Solver> build_solver(const SolverEntry& e, const std::map<std::string, RawOption>& raw,
+                                     const std::string& context) {
   ++built_count;
   return e.make(Options::resolve(all_option_specs(e), raw, context));
 }

@@ -1,8 +1,8 @@
 #pragma once
-// Solver interface and registry. A solver integrates the EDM ODE dx/dσ = (x − D(x,σ))/σ over a host-side
-// σ grid, calling the model only through an Evaluator (which applies AFS and thresholding uniformly and
-// lets the counting wrapper see every call). One family per file; each file contributes SolverEntry
-// values to the registry in solvers/registry.cpp.
+// Solver interface and the base registry. A solver integrates the EDM ODE dx/dσ = (x − D(x,σ))/σ over a
+// host-side σ grid, calling the model only through an Evaluator (which applies AFS and thresholding
+// uniformly and lets the counting wrapper see every call). One family per file; each file contributes
+// SolverEntry values to the registry in solvers/registry.cpp.
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +13,7 @@
 
 #include "core/options.h"
 #include "models/denoiser.h"
+#include "solvers/multistep.h"
 
 namespace dsx {
 
@@ -65,6 +66,8 @@ class Solver {
   virtual int64_t expected_nfe(int num_points) const = 0;
   // Fewest grid points the solver accepts with its options.
   virtual int min_points() const { return 2; }
+  // The step-level form (solvers/multistep.h) of a linear multistep solver, null for the others.
+  virtual const MultistepRule* multistep_rule() const { return nullptr; }
 };
 
 struct SolverEntry {
@@ -81,14 +84,16 @@ struct SolverEntry {
 };
 
 const std::vector<OptionSpec>& common_option_specs();
-const std::vector<SolverEntry>& solver_entries();
-const SolverEntry& solver_entry(const std::string& name);  // error lists the known names (did-you-mean)
+// The base solvers (solvers/registry.cpp). Specs, the CLI and tests name solvers through the full catalog
+// (amed/solver_catalog.h: these plus AMED), which is built on top of this one.
+const std::vector<SolverEntry>& base_solver_entries();
 // All options of an entry (its own + common), in display order.
 std::vector<OptionSpec> all_option_specs(const SolverEntry& e);
 
-// Validates raw options (unknown keys, types, ranges) and builds the solver. `context` prefixes messages.
-std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
-                                    const std::string& context = "solver.");
+// Validates raw options (unknown keys, types, ranges) and builds the entry's solver (counted by
+// solvers_built). `context` prefixes messages.
+std::unique_ptr<Solver> build_solver(const SolverEntry& e, const std::map<std::string, RawOption>& raw,
+                                     const std::string& context = "solver.");
 
 // The number of grid points on which `solver` makes exactly `nfe` model calls (the fewest such), or 0 when
 // no grid does. Errors are not swallowed: the solver is built by the caller.

@@ -57,7 +57,7 @@ std::vector<double> solve_small(std::vector<std::vector<double>> a, std::vector<
 
 // Coefficients of one step on the history (newest first) and the new model output m_t:
 //   x_pred = ax·x + Σ_j pred[j]·m_j,   x_corr = ax·x + Σ_j corr[j]·m_j + corr_t·m_t.
-struct StepWeights {
+struct UnipcWeights {
   double ax = 0;
   std::vector<double> pred, corr;
   double corr_t = 0;
@@ -84,9 +84,9 @@ class UnipcSolver : public Solver {
     std::vector<double> delta;
     for (int i = 0; i < steps; ++i) {
       const double t = sigmas[i + 1];
-      const int order = i + 1 < max_order_ ? i + 1 : (lower_order_final_ ? std::min(max_order_, n - i - 1) : max_order_);
+      const int order = multistep_order(i + 1, n, max_order_, lower_order_final_);
       const bool correct = i + 1 < max_order_ ? warmup_final_corrector_ || i + 1 < steps : i + 1 < steps;
-      const StepWeights w = weights(hist, t, order, correct);
+      const UnipcWeights w = weights(hist, t, order, correct);
 
       // x_pred = ax·(X + δ) + Σ pred·m, written over X; a raw newest output gets its ε in the same pass.
       LinComb pred;
@@ -147,7 +147,7 @@ class UnipcSolver : public Solver {
   }
 
   // One UniP-`order` step from hist[0] to t and, with `correct`, the UniC-`order` corrector.
-  StepWeights weights(const std::deque<History>& hist, double t, int order, bool correct) const {
+  UnipcWeights weights(const std::deque<History>& hist, double t, int order, bool correct) const {
     const double s = hist[0].sigma, h = std::log(s / t);
     const double hh = predict_x0_ ? -h : h;
     const double h_phi_1 = std::expm1(hh);
@@ -171,7 +171,7 @@ class UnipcSolver : public Solver {
     }
 
     const double scale = predict_x0_ ? b_h : t * b_h;
-    StepWeights w;
+    UnipcWeights w;
     // base = (t/s)·x − hφ1·m0 (data) or x − t·hφ1·m0 (noise)
     w.ax = predict_x0_ ? t / s : 1.0;
     const double base_m0 = predict_x0_ ? -h_phi_1 : -t * h_phi_1;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "amed/solver_catalog.h"
 #include "amed/student.h"
 #include "amed_common.h"
 #include "solvers/solver.h"
@@ -209,6 +210,7 @@ BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
     double scale_time;
     std::vector<double> teacher_x;
     double loss, g_r, g_c, g_a;
+    double rtol = 2e-5;
   };
   const std::vector<Case> cases = {
       {"amed/heun M=1 unif1 afs, c(0.01)", "amed", "heun", time_uniform_float32(7, 1), 2,
@@ -218,7 +220,10 @@ BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
        {79.999985f, 42.415176f, 21.108667f, 9.7232008f, 4.066123f, 1.5017415f, 0.46997881f, 0.11663847f,
         0.020435337f, 0.0019999996f},
        3, {double(79.999985f), double(9.7232008f)}, 0.2, {4.068074, 9.453871, -13.1484}, 0.883446,
-       -2.237755, -1.536576, -0.007494},
+       -2.237755, -1.536576, -0.007494,
+       // float32 noise: this port gives g_c = −1.536607 in float32 and −1.536640 in float64 (loss 0.883469),
+       // so the official float32 value sits 4e-5 from the float64 one; ours is between the two.
+       3e-5},
   };
   for (const auto& c : cases) {
     BOOST_TEST_CONTEXT(c.id) {
@@ -250,9 +255,9 @@ BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
       loss.backward();
       BOOST_TEST_MESSAGE(c.id << ": loss " << loss.item<double>() << " grads " << net->fc_r->bias.grad().item<double>()
                               << " " << net->fc_scale_dir->bias.grad().item<double>());
-      BOOST_TEST(loss.item<double>() == c.loss, boost::test_tools::tolerance(2e-5));
-      BOOST_TEST(net->fc_r->bias.grad().item<double>() == c.g_r, boost::test_tools::tolerance(2e-5));
-      BOOST_TEST(net->fc_scale_dir->bias.grad().item<double>() == c.g_c, boost::test_tools::tolerance(2e-5));
+      BOOST_TEST(loss.item<double>() == c.loss, boost::test_tools::tolerance(c.rtol));
+      BOOST_TEST(net->fc_r->bias.grad().item<double>() == c.g_r, boost::test_tools::tolerance(c.rtol));
+      BOOST_TEST(net->fc_scale_dir->bias.grad().item<double>() == c.g_c, boost::test_tools::tolerance(c.rtol));
       if (c.scale_time > 0)  // a small gradient: float32 noise ~1e-5 absolute
         BOOST_TEST(std::abs(net->fc_scale_time->bias.grad().item<double>() - c.g_a) < 2e-5);
       BOOST_TEST(!x_T.requires_grad());

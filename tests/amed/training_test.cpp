@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "amed/predictor.h"
+#include "amed/solver_catalog.h"
 #include "amed/student.h"
 #include "amed/teacher.h"
 #include "amed/trainer.h"

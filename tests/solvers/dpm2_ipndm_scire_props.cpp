@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "amed/solver_catalog.h"
 #include "cases.h"
 #include "core/error.h"
 #include "solvers/ipndm.h"

@@ -2,6 +2,7 @@
 // thresholding and lower_order_final, dtype agreement, option errors, and DEIS coefficients.
 #include <boost/test/unit_test.hpp>
 
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "solvers/deis.h"
 #include "solvers/solver.h"

@@ -2,6 +2,7 @@
 // without AFS), float32 agrees with float64, the run is deterministic and bad input is a clear error.
 #include <boost/test/unit_test.hpp>
 
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "diffusion/schedule.h"
 #include "solvers/solver.h"

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "amed/solver_catalog.h"
 #include "models/denoiser.h"
 #include "models/testbeds.h"
 #include "solvers/solver.h"

@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "amed/solver_catalog.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/noise.h"

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "amed/solver_catalog.h"
 #include "commands.h"
 #include "core/options.h"
 #include "diffusion/schedule.h"
