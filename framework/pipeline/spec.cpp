@@ -444,13 +444,24 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
 
 }  // namespace
 
+// Each sweep point is its own document (sweep values are assigned into it), built from file texts read once.
 Plan load_plan(const std::string& path, const SpecOptions& opts, const std::vector<StageKind>& kinds) {
-  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_file(path, Includes::merge)); }, opts, kinds);
+  SourceFiles files;
+  Plan plan = expand(
+      [&] { return std::make_shared<YamlSource>(YamlSource::load_file(path, Includes::merge, &files)); }, opts,
+      kinds);
+  plan.files_read = files.reads();
+  return plan;
 }
 
 Plan load_plan_string(const std::string& text, const std::string& name, const SpecOptions& opts,
                       const std::vector<StageKind>& kinds) {
-  return expand([&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name, Includes::merge)); }, opts, kinds);
+  SourceFiles files;
+  Plan plan = expand(
+      [&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name, Includes::merge, &files)); },
+      opts, kinds);
+  plan.files_read = files.reads();
+  return plan;
 }
 
 }  // namespace dsx

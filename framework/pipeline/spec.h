@@ -105,6 +105,7 @@ const T& stage_params(const Job& job) {
 struct Plan {
   std::string name;
   std::shared_ptr<YamlSource> source;  // first sweep point (for the resolved spec)
+  int64_t files_read = 0;               // spec and include files read from disk (each once, whatever the sweep)
   std::vector<Job> jobs;               // in topological order
   // The resolved spec, for --print-config and resolved.yaml: one YAML document per sweep point (includes
   // merged, light and --set applied), then `jobs:` with every job's kind, inputs and canonical params.

@@ -36,6 +36,10 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::string read_with(SourceFiles* files, const std::string& path) {
+  return files ? files->text(path) : read_file(path);
+}
+
 std::string dir_of(const std::string& file) {
   fs::path p = fs::path(file).parent_path();
   return p.empty() ? "." : p.string();
@@ -144,7 +148,8 @@ struct OpenInclude {
 
 // Parses `text` and merges its includes (recursively) under it. `open`: the files being read, outermost
 // first, to detect cycles.
-Document load_merged(const std::string& text, const std::string& name, std::vector<OpenInclude>& open) {
+Document load_merged(const std::string& text, const std::string& name, std::vector<OpenInclude>& open,
+                     SourceFiles* files) {
   YAML::Node own = parse_mapping(text, name);
   Document doc{YAML::Node(YAML::NodeType::Map), own.Mark(), {{"", name}}, {}};
   if (!static_cast<const YAML::Node&>(own)["include"]) {
@@ -164,7 +169,7 @@ Document load_merged(const std::string& text, const std::string& name, std::vect
       }
     doc.included.push_back(file);
     open.push_back({canonical, file});
-    Document inc = load_merged(read_file(file), file, open);
+    Document inc = load_merged(read_with(files, file), file, open, files);
     open.pop_back();
     doc.included.insert(doc.included.end(), inc.included.begin(), inc.included.end());
     merge_into(doc.root, inc.root, "", doc.origins, inc.origins);
@@ -175,11 +180,19 @@ Document load_merged(const std::string& text, const std::string& name, std::vect
 }
 }  // namespace
 
-YamlSource YamlSource::load_file(const std::string& path, Includes includes) {
-  return load_string(read_file(path), path, includes);
+const std::string& SourceFiles::text(const std::string& path) {
+  auto it = texts_.find(path);
+  if (it != texts_.end()) return it->second;
+  ++reads_;
+  return texts_.emplace(path, read_file(path)).first->second;
 }
 
-YamlSource YamlSource::load_string(const std::string& text, const std::string& name, Includes includes) {
+YamlSource YamlSource::load_file(const std::string& path, Includes includes, SourceFiles* files) {
+  return load_string(read_with(files, path), path, includes, files);
+}
+
+YamlSource YamlSource::load_string(const std::string& text, const std::string& name, Includes includes,
+                                   SourceFiles* files) {
   YamlSource s;
   s.path_ = name;
   if (includes == Includes::none) {
@@ -189,7 +202,7 @@ YamlSource YamlSource::load_string(const std::string& text, const std::string& n
     return s;
   }
   std::vector<OpenInclude> open{{fs::weakly_canonical(name).string(), name}};
-  Document doc = load_merged(text, name, open);
+  Document doc = load_merged(text, name, open, files);
   s.root_ = doc.root;
   s.root_mark_ = doc.own_mark;
   s.origins_ = std::move(doc.origins);

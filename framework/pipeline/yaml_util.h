@@ -21,11 +21,26 @@ namespace dsx {
 // the key is removed. `none`: it is an ordinary key, so configs that do not support it reject it.
 enum class Includes { none, merge };
 
+// The texts of the files a spec reads (itself and its includes), each read from disk once however often a
+// document is built from them (a sweep builds one per point), so every point sees the same files.
+class SourceFiles {
+ public:
+  const std::string& text(const std::string& path);
+  int64_t reads() const { return reads_; }
+
+ private:
+  std::map<std::string, std::string> texts_;
+  int64_t reads_ = 0;
+};
+
 class YamlSource {
  public:
   // Syntax errors carry file:line:col; include cycles and missing includes the location of the entry.
-  static YamlSource load_file(const std::string& path, Includes includes = Includes::none);
-  static YamlSource load_string(const std::string& text, const std::string& name, Includes includes = Includes::none);
+  // `files`: where file texts come from (read on each call when null).
+  static YamlSource load_file(const std::string& path, Includes includes = Includes::none,
+                              SourceFiles* files = nullptr);
+  static YamlSource load_string(const std::string& text, const std::string& name, Includes includes = Includes::none,
+                                SourceFiles* files = nullptr);
   // "a.b.c=value": value parsed as YAML (so lists and numbers work); creates missing maps.
   void apply_override(const std::string& assignment);
   // key.path = value, where the value was written in this source's files under the key path `written_at`

@@ -214,6 +214,25 @@ BOOST_AUTO_TEST_CASE(merge_order_defaults_includes_spec_set) {
              tmp.file("spec.yaml") + ":4:16");
 }
 
+// A sweep builds one document per point, but from file texts read once: each of the spec and its includes
+// is read from disk once, whatever the number of points.
+BOOST_AUTO_TEST_CASE(sweep_reads_each_file_once) {
+  test::TempDir tmp("dsx_spec");
+  write_file(tmp.file("model.yaml"), model_line());
+  write_file(tmp.file("stages.yaml"),
+             "stages:\n"
+             "  teacher: {kind: teacher, schedule: {kind: time_uniform, num_steps: 3}, seeds: 0-3}\n"
+             "  amed: {kind: train_amed, teacher: teacher}\n");
+  write_file(tmp.file("spec.yaml"),
+             "name: once\ninclude: [model.yaml, stages.yaml]\n"
+             "sweep: {stages.amed.scale_dir: [0.01, 0.02, 0.03], stages.amed.lr: [0.001, 0.002]}\n");
+  Plan p = load_plan(tmp.file("spec.yaml"), {}, stage_kinds());
+  size_t amed_jobs = 0;
+  for (const auto& j : p.jobs) amed_jobs += j.kind->name == "train_amed";
+  BOOST_TEST(amed_jobs == 6u);  // six points were built
+  BOOST_TEST(p.files_read == 3);
+}
+
 // An include of an include, each relative to its own directory; a relative path written in an included
 // file is relative to that file.
 BOOST_AUTO_TEST_CASE(nested_include_and_relative_paths) {
