@@ -87,9 +87,7 @@ struct EvalSpec {
 };
 
 ScheduleSpec read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info) {
-  YAML::Node n = YAML::Clone(node);
-  if (n.IsMap() && !n["num_steps"] && !(n["kind"] && n["kind"].Scalar() == "explicit")) n["num_steps"] = kDefaultNumSteps;
-  return read_schedule(src, n.IsMap() ? n : node, path, info);
+  return read_schedule(src, node, path, info, kDefaultNumSteps);
 }
 
 EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, StageDef& def) {

@@ -10,8 +10,10 @@
 #include <fmt/format.h>
 
 #include "amed/solver_catalog.h"
+#include "core/ordered_pipeline.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "store/sharded.h"
 #include "store/tensor_h5.h"
 
 namespace dsx {
@@ -37,113 +39,35 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
 
 namespace {
 
-// Seeds as [first, last] runs: compact in meta.json for the usual contiguous ranges.
-json seed_runs(const std::vector<int64_t>& seeds) {
-  json runs = json::array();
-  for (size_t i = 0; i < seeds.size();) {
-    size_t j = i;
-    while (j + 1 < seeds.size() && seeds[j + 1] == seeds[j] + 1) ++j;
-    runs.push_back({seeds[i], seeds[j]});
-    i = j + 1;
-  }
-  return runs;
-}
-
 std::string shard_name(const std::vector<int64_t>& seeds) {
   // Named by content (its seeds), so the same batch always lands on the same name.
   std::string h = Hasher().update(seeds.data(), seeds.size() * sizeof(int64_t)).hex().substr(0, 8);
   return fmt::format("shard-{}-{}-{}.h5", seeds.front(), seeds.size(), h);
 }
 
-struct Shard {
-  std::string name;
-  std::vector<int64_t> seeds;
-  json file;  // {name, size, xxh3}
-};
-
-// The valid shards of an entry: those in meta.json that pass their checksum, plus complete shards of this
-// key that a killed run renamed into place before it could rewrite meta.json. Everything else is removed.
-std::vector<Shard> scan(const cache::Cache& cache, const cache::CacheKey& key, std::vector<std::string>* warnings,
-                        bool repair) {
-  std::vector<Shard> out;
-  const fs::path dir = cache.dir(key);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  auto warn = [&](std::string w) {
-    if (warnings) warnings->push_back(std::move(w));
+// The teacher's view of the generic sharded artifact (store/sharded.h): shards list their seeds; an
+// unrecorded shard is adopted when it is a complete teacher file of this key; meta.json also carries the
+// sample count and the NFE per sample.
+cache::ShardedArtifact teacher_artifact(const cache::Cache& cache, const cache::CacheKey& key) {
+  auto adopt = [key](const std::string& path) {
+    if (fs::path(path).filename().string().rfind("shard-", 0) != 0) fail("not a teacher shard");
+    h5::File f = h5::File::open(path);
+    if (!f.has_attr("complete") || f.attr_int("complete") != 1 || f.attr_string("cache_key") != key.hex)
+      fail("incomplete or of another key");
+    return f.read_int64("seeds");
   };
-  std::set<std::string> listed;
-  std::string why;
-  json meta;
-  {
-    std::ifstream in(dir / "meta.json");
-    if (in) meta = json::parse(in, nullptr, false);
-  }
-  if (meta.is_object() && meta.value("complete", false) && meta.value("key", std::string()) == key.hex) {
-    for (const auto& s : meta.value("shards", json::array())) {
-      const json& f = s["file"];
-      std::string bad = cache::Cache::check_file(dir.string(), f);
-      listed.insert(f.value("name", std::string()));
-      if (!bad.empty()) {
-        warn(fmt::format("dropping corrupt shard ({}): it will be recomputed", bad));
-        if (repair) fs::remove(dir / f.value("name", std::string()), ec);
-        continue;
-      }
-      out.push_back({f["name"], s["seeds"].get<std::vector<int64_t>>(), f});
-    }
-  } else if (fs::exists(dir / "meta.json", ec)) {
-    warn(fmt::format("{}: meta.json unreadable or of another key; checking shards one by one", dir.string()));
-  }
-  for (auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.find(".tmp.") != std::string::npos) {  // we hold the key's lock: any temp is a dead writer's
-      if (repair) fs::remove(e.path(), ec);
-      continue;
-    }
-    if (listed.count(name) || name.rfind("shard-", 0) != 0) continue;
-    try {
-      h5::File f = h5::File::open(e.path().string());
-      if (!f.has_attr("complete") || f.attr_int("complete") != 1 || f.attr_string("cache_key") != key.hex)
-        fail("incomplete or of another key");
-      std::vector<int64_t> seeds = f.read_int64("seeds");
-      f.close();
-      out.push_back({name, seeds, {{"name", name}, {"size", int64_t(fs::file_size(e.path()))},
-                                   {"xxh3", cache::file_checksum(e.path().string())}}});
-      warn(fmt::format("adopted shard {} written by an interrupted run", name));
-    } catch (const std::exception& ex) {
-      warn(fmt::format("removing unusable shard {}: {}", name, ex.what()));
-      if (repair) fs::remove(e.path(), ec);
-    }
-  }
-  return out;
+  auto extra = [&cache, key](const std::vector<cache::Shard>& shards) {
+    int64_t samples = 0, nfe = 0;
+    for (const auto& s : shards) samples += int64_t(s.items.size());
+    if (!shards.empty())
+      nfe = h5::File::open((fs::path(cache.dir(key)) / shards.front().name).string()).attr_int("nfe_per_sample");
+    return json{{"num_samples", samples}, {"nfe_per_sample", nfe}};
+  };
+  return cache::ShardedArtifact(cache, key, "seeds", adopt, extra);
 }
 
-json commit_shards(const cache::Cache& cache, const cache::CacheKey& key, const std::vector<Shard>& shards,
-                   int64_t nfe) {
-  json list = json::array(), files = json::array();
-  int64_t samples = 0;
-  for (const auto& s : shards) {
-    list.push_back({{"file", s.file}, {"seeds", s.seeds}, {"seed_runs", seed_runs(s.seeds)}});
-    files.push_back(s.file);
-    samples += int64_t(s.seeds.size());
-  }
-  if (nfe == 0 && !shards.empty())
-    nfe = h5::File::open((fs::path(cache.dir(key)) / shards.front().name).string()).attr_int("nfe_per_sample");
-  return cache.commit_entries(key, files, {{"shards", list}, {"num_samples", samples}, {"nfe_per_sample", nfe}});
-}
-
-// Requested seeds (first occurrence order) not covered by `shards`.
-std::vector<int64_t> missing_seeds(const std::vector<int64_t>& want, const std::vector<Shard>& shards) {
-  std::unordered_map<int64_t, bool> have;
-  for (const auto& s : shards)
-    for (int64_t seed : s.seeds) have[seed] = true;
-  std::vector<int64_t> out;
-  for (int64_t seed : want)
-    if (!have[seed]) {
-      have[seed] = true;  // dedupe
-      out.push_back(seed);
-    }
-  return out;
+cache::JobState state_of(int64_t cached, size_t missing) {
+  return missing == 0 ? cache::JobState::Hit : cached > 0 ? cache::JobState::Extend : cache::JobState::Run;
 }
 
 }  // namespace
@@ -153,10 +77,9 @@ TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& s
   TeacherStoreReport r;
   cache::CacheKey key = teacher_key(spec, info, device);
   r.key = key.hex;
-  std::vector<Shard> shards = scan(cache, key, &r.warnings, false);
-  std::vector<int64_t> missing = missing_seeds(spec.seeds, shards);
+  std::vector<int64_t> missing = cache::missing_items(spec.seeds, teacher_artifact(cache, key).verified());
   r.cached = int64_t(spec.seeds.size() - missing.size());
-  r.status = missing.empty() ? cache::JobState::Hit : r.cached > 0 ? cache::JobState::Extend : cache::JobState::Run;
+  r.status = state_of(r.cached, missing.size());
   return r;
 }
 
@@ -167,48 +90,75 @@ TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& 
   TeacherStoreReport r;
   cache::CacheKey key = teacher_key(spec, model->info(), device);
   r.key = key.hex;
-  cache::Lock lock = cache.lock(key, lock_timeout_s);  // held until return: scan, generation and commits
-  if (reset) {  // the lock file lives beside the entry directory, so removing the entry keeps the lock
-    std::error_code ec;
-    fs::remove_all(cache.dir(key), ec);
-    if (ec) fail("teacher: cannot reset cache entry {}: {}", cache.dir(key), ec.message());
-  }
-  std::vector<Shard> shards = scan(cache, key, &r.warnings, true);
-  std::vector<int64_t> missing = missing_seeds(spec.seeds, shards);
+  const cache::ShardedArtifact store = teacher_artifact(cache, key);
+  // Shared: other writers fill other shards meanwhile. A forced run deletes the entry and refills it alone.
+  cache::Lock filling = reset ? store.reset(lock_timeout_s) : store.hold(lock_timeout_s);
+  std::vector<int64_t> missing = cache::missing_items(spec.seeds, store.scan(&r.warnings));
   r.cached = int64_t(spec.seeds.size() - missing.size());
-  r.status = missing.empty() ? cache::JobState::Hit : r.cached > 0 ? cache::JobState::Extend : cache::JobState::Run;
-  if (missing.empty()) {
-    if (!r.warnings.empty()) commit_shards(cache, key, shards, 0);  // record adopted/dropped shards
+  r.status = state_of(r.cached, missing.size());
+  auto done = [&] {
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
-  }
-  TeacherPlan plan(spec, model, device);
+  };
+  if (missing.empty()) return done();
+
+  // Each batch is claimed just before it is computed, so writers of this key started together split the
+  // work. After a claim the batch is re-checked against meta.json (it may have been
+  // recorded since our scan) and only its unrecorded seeds are computed.
   std::vector<std::vector<int64_t>> batches;
   for (size_t first = 0; first < missing.size(); first += size_t(spec.batch))
     batches.emplace_back(missing.begin() + first, missing.begin() + std::min(missing.size(), first + size_t(spec.batch)));
-  const fs::path dir = cache.dir(key);
-  fs::create_directories(dir);
-  run_teacher_batches(plan, batches, spec.workers, [&](TeacherPlan::Batch& b) {
-    Shard s{shard_name(b.seeds), b.seeds, {}};
-    const fs::path path = dir / s.name;
-    h5::AtomicPath target(path.string());
-    {
-      h5::File f = h5::File::create(target.temp());
-      append_teacher_batch(f, plan, b);
-      f.set_attr("cache_key", key.hex);
-      finish_teacher_file(f, plan, int64_t(b.seeds.size()), b.nfe, key.canonical);
-    }
-    target.commit();
-    s.file = {{"name", s.name}, {"size", int64_t(fs::file_size(path))}, {"xxh3", cache::file_checksum(path.string())}};
-    shards.push_back(std::move(s));
-    commit_shards(cache, key, shards, b.nfe);  // after every shard: a crash now loses nothing written
-    r.nfe_per_sample = b.nfe;
-    r.computed += int64_t(b.seeds.size());
-    ++r.shards_written;
-    if (progress) progress(r.computed, int64_t(missing.size()));
-  });
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+  const int64_t to_compute = int64_t(missing.size());
+  int64_t done_seeds = 0;  // computed here or found recorded by another writer
+  TeacherPlan plan(spec, model, device);
+  // Computes the batches of `todo` it can claim; returns the ones another writer holds.
+  auto fill = [&](const std::vector<std::vector<int64_t>>& todo) {
+    std::vector<std::optional<cache::Lock>> claims(todo.size());  // slot i: touched by item i only
+    std::vector<std::vector<int64_t>> skipped;
+    run_ordered<TeacherPlan::Batch>(
+        int64_t(todo.size()), spec.workers,
+        [&](int64_t i) {
+          const std::vector<int64_t>& b = todo[size_t(i)];
+          if (std::optional<cache::Lock> c = store.try_claim(shard_name(b))) claims[size_t(i)].emplace(std::move(*c));
+          TeacherPlan::Batch none;
+          none.index = i;
+          if (!claims[size_t(i)]) return none;  // another writer computes it now
+          std::vector<int64_t> left = cache::missing_items(b, store.recorded());
+          none.seeds = b;                         // nothing left: recorded meanwhile
+          return left.empty() ? none : plan.run(left, i);
+        },
+        [&](int64_t i, TeacherPlan::Batch& b) {
+          if (!claims[size_t(i)]) {
+            skipped.push_back(todo[size_t(i)]);
+            return;
+          }
+          if (b.states.defined()) {
+            cache::Shard s{shard_name(b.seeds), b.seeds, {}};
+            h5::AtomicPath target(store.path(s.name));
+            {
+              h5::File f = h5::File::create(target.temp());
+              append_teacher_batch(f, plan, b);
+              f.set_attr("cache_key", key.hex);
+              finish_teacher_file(f, plan, int64_t(b.seeds.size()), b.nfe, key.canonical);
+            }
+            store.add(std::move(s), [&] { target.commit(); });  // recorded at once: a crash now loses nothing written
+            r.nfe_per_sample = b.nfe;
+            r.computed += int64_t(b.seeds.size());
+            ++r.shards_written;
+          } else {
+            r.cached += int64_t(b.seeds.size());
+          }
+          claims[size_t(i)].reset();
+          done_seeds += int64_t(todo[size_t(i)].size());
+          if (progress) progress(done_seeds, to_compute);
+        });
+    return skipped;
+  };
+  // Batches held elsewhere: wait for each holder while holding no claim (so no two writers wait on each other),
+  // then try them again; they are found recorded, or computed here when their writer died.
+  for (std::vector<std::vector<int64_t>> todo = fill(batches); !todo.empty(); todo = fill(todo))
+    for (const auto& b : todo) store.claim(shard_name(b), lock_timeout_s);
+  return done();
 }
 
 // ---- reader ----

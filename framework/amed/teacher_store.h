@@ -1,16 +1,18 @@
 #pragma once
-// Teacher trajectories as a cached artifact that extends by seed range and survives crashes.
+// Teacher trajectories as a cached artifact that extends by seed range, survives crashes and is filled by
+// several processes at once (the sharded-artifact protocol of store/sharded.h).
 //
 // The key leaves the seeds out (model fingerprint, student schedule, teacher solver + resolved options,
 // M, dtype/device class): every seed's trajectory depends only on that seed, so one entry serves any
 // seed list. The entry holds shard files, each a complete teacher file (amed/teacher.h layout) for one
-// batch of seeds, written to a temp name and renamed, and a meta.json listing every shard with its
-// seeds and checksum, rewritten (atomically) after each new shard. Hence:
-//   - a crash loses at most the batches in flight; shards renamed into place but not yet in meta.json
-//     are adopted by the next run after checking their `complete` flag and key;
+// batch of seeds, and a meta.json listing every shard with its seeds and checksum, rewritten (atomically,
+// under a short commit lock) after each new shard. Hence:
+//   - a crash loses at most the batches in flight; a shard moved into place but not yet recorded is
+//     adopted by the next run after checking its `complete` flag and key;
 //   - asking for 10k seeds when 4k are cached computes only the 6k missing ones (EXTEND);
 //   - a shard failing its checksum is reported, deleted and recomputed;
-//   - the per-key lock makes a second process wait and then find the shards the first one wrote.
+//   - concurrent runs split the work: each shard is claimed before it is computed, so a second process
+//     computes the shards nobody claimed and waits only for the ones in flight elsewhere.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -38,10 +40,10 @@ struct TeacherStoreReport {
 };
 
 // Makes every seed of spec.seeds available in the cache, computing only the missing ones (spec.batch
-// seeds per shard, spec.workers batches at a time). Holds the key's lock from before it looks at the
-// entry until the last shard is committed; lock_timeout_s < 0 waits forever. `reset` (--force) deletes
-// the entry once the lock is held, so every requested seed is recomputed and no concurrent writer of the
-// key can have shards in flight.
+// seeds per shard, spec.workers batches at a time). Holds the key's lock shared for the whole call and the
+// entry's commit lock only while recording a shard; lock_timeout_s < 0 waits forever. `reset` (--force)
+// deletes the entry under the key's exclusive lock (after every other writer and reader is done) and keeps
+// that lock while it recomputes every requested seed alone.
 TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& spec, const ModelPtr& model,
                                   at::Device device, const Progress& progress = {}, double lock_timeout_s = -1,
                                   bool reset = false);

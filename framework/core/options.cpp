@@ -93,6 +93,7 @@ OptionValue parse_value(const OptionSpec& spec, const std::string& text, const s
     case OptionType::Section:
     case OptionType::Seeds:
     case OptionType::IntList:
+    case OptionType::NumberList:
     case OptionType::Names:
     case OptionType::Reference:
     case OptionType::References:
@@ -129,6 +130,7 @@ std::string OptionSpec::allowed() const {
     case OptionType::Section: return "a mapping";
     case OptionType::Seeds: return "a seed range (0-99, 5,7,9) or a list of integers";
     case OptionType::IntList: return "a list of integers";
+    case OptionType::NumberList: return "a list of numbers";
     case OptionType::Names: return "a list of names";
     case OptionType::Reference: return "the name of a " + join(choices) + " stage";
     case OptionType::References: return "a list of " + join(choices) + " stage names";
@@ -201,6 +203,10 @@ OptionSpec seeds(std::string name, std::string help) {
 
 OptionSpec int_list(std::string name, std::string default_text, std::string help) {
   return spec(std::move(name), OptionType::IntList, std::move(default_text), std::move(help));
+}
+
+OptionSpec number_list(std::string name, std::string default_text, std::string help) {
+  return spec(std::move(name), OptionType::NumberList, std::move(default_text), std::move(help));
 }
 
 OptionSpec names(std::string name, std::string default_text, std::string help) {

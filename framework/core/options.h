@@ -13,8 +13,11 @@ namespace dsx {
 
 // Path: a non-empty file path. The structured types describe keys of stage schemas (read by their stage
 // kinds, shown by `dsx run --explain`): Section (a nested mapping with its own keys), Seeds (a seed range
-// like 0-99 or a list), IntList, Names (a list of names), Reference / References (stage names).
-enum class OptionType { Bool, Int, Double, Choice, ChoiceOrNumber, Path, Text, Section, Seeds, IntList, Names, Reference, References };
+// like 0-99 or a list), IntList, NumberList, Names (a list of names), Reference / References (stage names).
+enum class OptionType {
+  Bool, Int, Double, Choice, ChoiceOrNumber, Path, Text,
+  Section, Seeds, IntList, NumberList, Names, Reference, References
+};
 
 struct OptionSpec {
   std::string name;
@@ -51,6 +54,7 @@ OptionSpec text(std::string name, std::string default_value, std::string help); 
 OptionSpec section(std::string name, bool required, std::string default_text, std::string help);
 OptionSpec seeds(std::string name, std::string help);  // required
 OptionSpec int_list(std::string name, std::string default_text, std::string help);
+OptionSpec number_list(std::string name, std::string default_text, std::string help);
 OptionSpec names(std::string name, std::string default_text, std::string help);
 OptionSpec reference(std::string name, std::string kind, std::string help);   // required
 OptionSpec references(std::string name, std::string kind, bool required, std::string help);

@@ -75,18 +75,57 @@ std::vector<double> discrete(const ScheduleSpec& s, const NoiseProcess* process)
 
 std::vector<double> explicit_list(const ScheduleSpec& s, const NoiseProcess*) { return s.sigmas; }
 
+// ρ and eps_s are shared by several kinds: one declaration each, the recommendation per kind.
+OptionSpec rho(const std::string& recommended) {
+  return opt::number("rho", ScheduleSpec{}.rho, 0, 1000, "the exponent of the warp; recommended: " + recommended)
+      .exclusive_min();
+}
+OptionSpec eps_s() {
+  return opt::number("eps_s", ScheduleSpec{}.eps_s, 0, 1,
+                     "end time of the VP clock fitted to a VE model (DPM-Solver's 1e-3)")
+      .exclusive_min()
+      .exclusive_max();
+}
+
 }  // namespace
+
+const std::vector<OptionSpec>& schedule_keys() {
+  static const std::vector<OptionSpec> keys = [] {
+    std::vector<std::string> kinds;
+    for (const auto& k : schedule_kinds()) kinds.push_back(k.name);
+    OptionSpec sigma_min = opt::number("sigma_min", ScheduleSpec{}.sigma_min, 0, 1e6,
+                                       "the last grid point; default: the model's σ_min (explicit: the list's last)")
+                               .exclusive_min();
+    OptionSpec sigma_max = opt::number("sigma_max", ScheduleSpec{}.sigma_max, 0, 1e6,
+                                       "the first grid point; default: the model's σ_max (explicit: the list's first)")
+                               .exclusive_min();
+    sigma_min.default_value = sigma_max.default_value = "";  // the model's, known only when a spec is read
+    OptionSpec num_steps = opt::integer("num_steps", 2, 2, 100000,
+                                        "grid points (num_steps − 1 intervals, as in diff-sampler); required, except "
+                                        "for explicit (the list's length) and in evaluate (set by each NFE)");
+    num_steps.default_value = "";
+    return std::vector<OptionSpec>{
+        opt::choice("kind", kinds, "polynomial", "how the σ grid is spaced (dsx solvers lists the kinds)"),
+        num_steps, sigma_min, sigma_max};
+  }();
+  return keys;
+}
 
 const std::vector<ScheduleKind>& schedule_kinds() {
   static const std::vector<ScheduleKind> kinds = {
-      {"polynomial", "EDM/Karras: uniform in σ^(1/ρ)", {"rho"}, polynomial},
+      {"polynomial", "EDM/Karras: uniform in σ^(1/ρ)", {rho("7 (EDM's choice for images)")}, polynomial},
       {"logsnr", "uniform in log σ (= half log-SNR)", {}, logsnr},
-      {"time_uniform", "uniform in VP time^(1/ρ) (diff-sampler's VP fit, eps_s, for VE models)", {"rho", "eps_s"},
-       time_uniform},
-      {"time_quadratic", "uniform in sqrt(VP time) (DPM-Solver/SciRE)", {"eps_s"}, time_quadratic},
-      {"nsr", "SciRE NSR: uniform in log(σ + kσ_min)", {"k"}, nsr},
-      {"discrete", "uniform in a VP-discrete model's own time^(1/ρ)", {"rho"}, discrete},
-      {"explicit", "a user-given list of σ (first entry is σ_max)", {"sigmas"}, explicit_list},
+      {"time_uniform", "uniform in VP time^(1/ρ) (diff-sampler's VP fit, eps_s, for VE models)",
+       {rho("1 = uniform time (AMED's DPM-Solver recipe), 2 = DEIS's time_quadratic"), eps_s()}, time_uniform},
+      {"time_quadratic", "uniform in sqrt(VP time) (DPM-Solver/SciRE)", {eps_s()}, time_quadratic},
+      {"nsr", "SciRE NSR: uniform in log(σ + kσ_min)", {opt::number("k", ScheduleSpec{}.k, 0, 1e6,
+                                                                    "σ_min multiple in the log; SciRE uses 3.1")},
+       nsr},
+      {"discrete", "uniform in a VP-discrete model's own time^(1/ρ)", {rho("1 = DDIM's uniform steps")}, discrete},
+      {"explicit", "a user-given list of σ (first entry is σ_max)",
+       {opt::number_list("sigmas", "", "strictly decreasing positive σ values, σ_max first; num_steps and the σ "
+                                       "range default to the list's")},
+       explicit_list},
   };
   return kinds;
 }

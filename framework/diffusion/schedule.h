@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/options.h"
+
 namespace dsx {
 
 class NoiseProcess;
@@ -23,10 +25,14 @@ struct ScheduleSpec {
 struct ScheduleKind {
   std::string name;
   std::string description;
-  std::vector<std::string> params;  // spec fields this kind reads (besides num_steps, sigma_min/max)
+  // This kind's own keys with their defaults, ranges and help (besides schedule_keys()); a spec giving a key
+  // of another kind is an error. The defaults are ScheduleSpec's.
+  std::vector<OptionSpec> options;
   std::function<std::vector<double>(const ScheduleSpec&, const NoiseProcess*)> make;
 };
 
+// The keys every kind reads: kind, num_steps, sigma_min, sigma_max (the σ defaults are the model's).
+const std::vector<OptionSpec>& schedule_keys();
 const std::vector<ScheduleKind>& schedule_kinds();
 const ScheduleKind& schedule_kind(const std::string& name);  // error lists the allowed kinds
 

@@ -35,10 +35,23 @@ at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const st
   return at::tensor(flat, at::kDouble).reshape(shape);
 }
 
-ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src) {
-  const std::vector<std::string> keys = {"kind", "file", "means", "stds", "weights", "sigma_min", "sigma_max"};
+// The keys every model kind has.
+OptionSpec kind_key() { return opt::text("kind", "", "the model kind (dsx run --explain all lists them)"); }
+OptionSpec sigma_min_key() {
+  return opt::number("sigma_min", 0.002, 0, 1e6, "the smallest σ the model is used at (EDM's 0.002)").exclusive_min();
+}
+OptionSpec required(OptionSpec s) {
+  s.required = true;
+  return s;
+}
+OptionSpec sigma_max_key() {
+  return opt::number("sigma_max", 80.0, 0, 1e6, "the largest σ, where sampling starts (EDM's 80)").exclusive_min();
+}
+
+ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
   r.reject_unknown(keys);
-  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  double smin = read_number(r, schema, "sigma_min"), smax = read_number(r, schema, "sigma_max");
   std::shared_ptr<GaussianMixture> m;
   if (r.has("file")) {
     for (const char* k : {"means", "stds", "weights"})
@@ -62,12 +75,13 @@ ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src) {
   return m;
 }
 
-ModelPtr load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
-  const std::vector<std::string> keys = {"kind", "mean", "std", "sigma_min", "sigma_max"};
+ModelPtr load_diagonal_gaussian(MapReader& r, const YamlSource& src, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
   r.reject_unknown(keys);
+  require_keys(r, schema);
   at::Tensor mean = nested_to_tensor(src, r.node("mean"), r.path("mean"));
   at::Tensor std = nested_to_tensor(src, r.node("std"), r.path("std"));
-  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  double smin = read_number(r, schema, "sigma_min"), smax = read_number(r, schema, "sigma_max");
   r.finish(keys);
   try {
     return std::make_shared<DiagonalGaussian>(mean, std, smin, smax);
@@ -76,10 +90,10 @@ ModelPtr load_diagonal_gaussian(MapReader& r, const YamlSource& src) {
   }
 }
 
-ModelPtr load_amed_toy(MapReader& r, const YamlSource&) {
-  const std::vector<std::string> keys = {"kind", "sigma_min", "sigma_max"};
+ModelPtr load_amed_toy(MapReader& r, const YamlSource&, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
   r.reject_unknown(keys);
-  double smin = r.get_double("sigma_min", 0.002), smax = r.get_double("sigma_max", 80.0);
+  double smin = read_number(r, schema, "sigma_min"), smax = read_number(r, schema, "sigma_max");
   r.finish(keys);
   return testbeds::amed_toy(smin, smax);
 }
@@ -88,10 +102,25 @@ ModelPtr load_amed_toy(MapReader& r, const YamlSource&) {
 
 const std::vector<ModelKind>& model_kinds() {
   static const std::vector<ModelKind> kinds = {
-      {"gaussian_mixture", "isotropic Gaussian mixture: exact denoiser and ODE reference (file or inline)",
+      {"gaussian_mixture",
+       "isotropic Gaussian mixture: exact denoiser and ODE reference (file or inline)",
+       {kind_key(),
+        opt::path("file", "HDF5 with datasets means [K,*shape], stds [K], weights [K]; or give them inline"),
+        opt::number_list("means", "", "inline component means, a nested list [K][...] whose nesting is the shape"),
+        opt::number_list("stds", "", "inline component standard deviations [K]"),
+        opt::number_list("weights", "equal", "inline component weights [K] (normalised)"), sigma_min_key(),
+        sigma_max_key()},
        load_gaussian_mixture},
-      {"diagonal_gaussian", "elementwise Gaussian N(mean, std²): closed-form ODE solution", load_diagonal_gaussian},
-      {"amed_toy", "the 3×8×8 Gaussian toy of the official AMED golden values (docs/amed.md §12.1)", load_amed_toy},
+      {"diagonal_gaussian",
+       "elementwise Gaussian N(mean, std²): closed-form ODE solution",
+       {kind_key(), required(opt::number_list("mean", "", "the mean, a nested list whose nesting is the shape")),
+        required(opt::number_list("std", "", "the standard deviation, same shape as mean")), sigma_min_key(),
+        sigma_max_key()},
+       load_diagonal_gaussian},
+      {"amed_toy",
+       "the 3×8×8 Gaussian toy of the official AMED golden values (docs/amed.md §12.1)",
+       {kind_key(), sigma_min_key(), sigma_max_key()},
+       load_amed_toy},
   };
   return kinds;
 }
@@ -103,7 +132,7 @@ ModelPtr load_model(const YamlSource& src, const YAML::Node& node, const std::st
   YAML::Emitter text;
   text << node;
   const std::string source_key = kind.name + "@" + src.where(node, key_path) + "\n" + text.c_str();
-  return ModelPool::process().load(source_key, [&] { return kind.load(r, src); });
+  return ModelPool::process().load(source_key, [&] { return kind.load(r, src, kind.schema); });
 }
 
 }  // namespace dsx

@@ -9,6 +9,7 @@
 
 #include "models/denoiser.h"
 #include "models/model_pool.h"
+#include "pipeline/schema.h"
 #include "pipeline/yaml_util.h"
 
 namespace dsx {
@@ -16,7 +17,8 @@ namespace dsx {
 struct ModelKind {
   std::string name;
   std::string description;
-  std::function<ModelPtr(MapReader&, const YamlSource&)> load;
+  Schema schema;  // every key of the `model` mapping with type, default and help (dsx run --explain model.KIND)
+  std::function<ModelPtr(MapReader&, const YamlSource&, const Schema&)> load;
 };
 
 const std::vector<ModelKind>& model_kinds();

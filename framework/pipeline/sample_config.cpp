@@ -1,49 +1,64 @@
 #include "pipeline/sample_config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include "amed/solver_catalog.h"
 #include "core/error.h"
+#include "core/registry.h"
+#include "pipeline/schema.h"
 #include "core/seeds.h"
 #include "solvers/solver.h"
 
 namespace dsx {
 
 ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const std::string& key_path,
-                           const ModelInfo& model) {
+                           const ModelInfo& model, int default_num_steps) {
   MapReader r(src, node, key_path);
-  const std::vector<std::string> keys = {"kind", "num_steps", "sigma_min", "sigma_max", "rho", "k", "eps_s", "sigmas"};
-  r.reject_unknown(keys);
   ScheduleSpec s;
-  s.kind = r.get_string("kind", std::string("polynomial"));
-  schedule_kind(s.kind);  // unknown kinds fail here, listing the allowed ones
-  if (s.kind == "explicit") {
+  s.kind = r.get_string("kind", s.kind);
+  const ScheduleKind& kind = find_entry(schedule_kinds(), s.kind, r.path("kind"), r.where("kind"));
+  Schema keys = schedule_keys();
+  keys.insert(keys.end(), kind.options.begin(), kind.options.end());
+  const std::vector<std::string> names = key_names(keys);
+  // Another kind's key (rho on logsnr) would be silently ignored: say whose key it is.
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (std::find(names.begin(), names.end(), key) != names.end()) continue;
+    for (const auto& other : schedule_kinds())
+      for (const auto& o : other.options)
+        if (o.name == key)
+          fail("{}: '{}' is a key of schedule kind {}, not of {} (whose keys are: {})", r.where(key), r.path(key),
+               other.name, kind.name, fmt::format("{}", fmt::join(names, ", ")));
+  }
+  r.reject_unknown(names);
+  if (kind.name == "explicit") {
     s.sigmas = r.get_doubles("sigmas");
-    s.num_steps = int(r.get_int("num_steps", long(s.sigmas.size())));
     try {
       validate_sigma_grid(s.sigmas, key_path + ".sigmas");
     } catch (const Error& e) {
       fail("{}: {}", r.where("sigmas"), e.what());
     }
-  } else {
-    s.num_steps = int(r.get_int("num_steps"));
+    default_num_steps = int(s.sigmas.size());
   }
-  s.sigma_min = r.get_double("sigma_min", s.kind == "explicit" ? s.sigmas.back() : model.sigma_min);
-  s.sigma_max = r.get_double("sigma_max", s.kind == "explicit" ? s.sigmas.front() : model.sigma_max);
-  s.rho = r.get_double("rho", 7.0);
-  s.k = r.get_double("k", 3.1);
-  s.eps_s = r.get_double("eps_s", 1e-3);
-  r.finish(keys);
-  // Point at the offending key where the rule is about one key; make_schedule re-checks everything.
-  if (s.num_steps < 2)
-    fail("{}: schedule.num_steps = {} is out of range: need at least 2 grid points", r.where("num_steps"), s.num_steps);
-  if (!(s.sigma_min > 0)) fail("{}: schedule.sigma_min = {} must be positive", r.where("sigma_min"), s.sigma_min);
+  if (!r.has("num_steps") && default_num_steps == 0) r.get_int("num_steps");  // the missing-key error
+  s.num_steps = r.has("num_steps") ? int(read_int(r, keys, "num_steps")) : default_num_steps;
+  auto sigma = [&](const char* name, double fallback) { return r.has(name) ? read_number(r, keys, name) : fallback; };
+  s.sigma_min = sigma("sigma_min", kind.name == "explicit" ? s.sigmas.back() : model.sigma_min);
+  s.sigma_max = sigma("sigma_max", kind.name == "explicit" ? s.sigmas.front() : model.sigma_max);
+  for (const auto& o : kind.options) {  // every kind's own scalars have their schema's defaults and ranges
+    if (o.name == "rho") s.rho = read_number(r, keys, "rho");
+    if (o.name == "k") s.k = read_number(r, keys, "k");
+    if (o.name == "eps_s") s.eps_s = read_number(r, keys, "eps_s");
+  }
+  r.finish(names);
   if (!(s.sigma_max > s.sigma_min))
-    fail("{}: schedule.sigma_max = {} must be greater than sigma_min = {}", r.where("sigma_max"), s.sigma_max,
+    fail("{}: {}.sigma_max = {} must be greater than sigma_min = {}", r.where("sigma_max"), key_path, s.sigma_max,
          s.sigma_min);
-  if (!(s.rho > 0)) fail("{}: schedule.rho = {} must be positive", r.where("rho"), s.rho);
-  if (!(s.k >= 0)) fail("{}: schedule.k = {} must be >= 0", r.where("k"), s.k);
   try {
     make_schedule(s, model.process.get());  // validate now, with the location of the section
   } catch (const Error& e) {

@@ -41,8 +41,10 @@ struct SampleConfig {
 SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides);
 
 // Reusable section readers (later specs embed the same sections).
+// A `schedule` mapping through its kind's schema (schedule_keys() + the kind's options). `default_num_steps`:
+// the grid size when num_steps is not given (0: required; evaluate passes its placeholder, replaced per NFE).
 ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const std::string& key_path,
-                           const ModelInfo& model);
+                           const ModelInfo& model, int default_num_steps = 0);
 SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const std::string& key_path);
 at::ScalarType parse_precision(const std::string& text, const std::string& where);
 at::Device resolve_device(const std::string& name);  // "auto" → cuda when available

@@ -86,7 +86,8 @@ std::string utc_now() {
   return buf;
 }
 
-// Temp files are "<name>.tmp.<pid>.<n>" (ours and h5::AtomicPath's): stale once that process is gone.
+}  // namespace
+
 bool stale_temp(const fs::path& p) {
   std::string name = p.filename().string();
   size_t at = name.rfind(".tmp.");
@@ -94,6 +95,8 @@ bool stale_temp(const fs::path& p) {
   long pid = std::strtol(name.c_str() + at + 5, nullptr, 10);
   return pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH);
 }
+
+namespace {
 
 int64_t tree_bytes(const fs::path& p) {
   std::error_code ec;

@@ -11,6 +11,7 @@
 // checksum is never used: lookup() says why and the caller recomputes. No torch here on purpose:
 // `dsx cache` and the pipeline's dry run use it without paying for ATen.
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <functional>
@@ -53,6 +54,9 @@ std::string canonical_text(const json& j);
 // "solver.max_order 2→3", "+solver.r = 0.5", "-solver.order (was 2)": what changed between two param
 // objects (nested objects are walked with dotted paths), in key order. Empty if equal.
 std::vector<std::string> diff_params(const json& before, const json& after);
+
+// Temp files are "<name>.tmp.<pid>.<n>" (ours and h5::AtomicPath's): stale once that process is gone.
+bool stale_temp(const std::filesystem::path& p);
 
 // XXH3-128 hex of a file's bytes (streamed).
 std::string file_checksum(const std::string& path);

@@ -121,7 +121,7 @@ BOOST_AUTO_TEST_CASE(spec_errors_carry_file_line_col) {
   expect_error(ws, "sample " + ws.config(replace(kGood, "solver:", "solvr:")),
                {"c.yaml:12:1", "unknown key 'solvr'", "did you mean 'solver'"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "num_steps: 7", "num_steps: seven")),
-               {"c.yaml:8:14", "'schedule.num_steps' must be an integer", "seven"});
+               {"c.yaml:8:14", "schedule.num_steps = 'seven' is invalid: expected an integer in [2, 100000]"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "rho: 7", "rho: 7\n  rhoo: 3")),
                {"c.yaml:12:3", "unknown key 'schedule.rhoo'", "did you mean 'rho'"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "name: euler", "name: euler\n  max_order: 2")),
@@ -131,15 +131,28 @@ BOOST_AUTO_TEST_CASE(spec_errors_carry_file_line_col) {
   expect_error(ws, "sample " + ws.config(replace(kGood, "model:\n", "model: [\n")), {"c.yaml:", "YAML syntax error"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "output: out.h5\n", "")), {"missing required key 'output'"});
   expect_error(ws, "sample " + ws.config(kGood) + " --set schedule.num_steps=abc",
-               {"--set schedule.num_steps=abc", "must be an integer"});
+               {"--set schedule.num_steps=abc", "expected an integer"});
+  // Each schedule kind takes its own keys (with their schema's ranges): another kind's key is not ignored.
+  expect_error(ws, "sample " + ws.config(replace(kGood, "kind: polynomial", "kind: logsnr")),
+               {"c.yaml:11:8", "'schedule.rho' is a key of schedule kind polynomial, not of logsnr",
+                "kind, num_steps, sigma_min, sigma_max"});
+  expect_error(ws, "sample " + ws.config(replace(kGood, "rho: 7", "rho: 0")),
+               {"c.yaml:11:8", "schedule.rho = '0' is invalid: expected a number in (0, 1000]"});
+  expect_error(ws, "sample " + ws.config(replace(replace(kGood, "kind: polynomial", "kind: nsr\n  k: -1"), "  rho: 7\n", "")),
+               {"schedule.k = '-1' is invalid: expected a number in [0, 1000000]"});
+  expect_error(ws, "sample " + ws.config(replace(kGood, "kind: polynomial", "kind: polynomal")),
+               {"c.yaml:7:9", "did you mean 'polynomial'"});
+  // Model kinds read through their schemas too.
+  expect_error(ws, "sample " + ws.config(replace(kGood, "file: gmm.h5", "file: gmm.h5\n  sigma_max: -3")),
+               {"c.yaml:4:14", "model.sigma_max = '-3' is invalid: expected a number in (0, 1000000]"});
 }
 
 BOOST_AUTO_TEST_CASE(bad_grids) {
   Workspace ws;
   expect_error(ws, "sample " + ws.config(replace(kGood, "num_steps: 7", "num_steps: 1")),
-               {"c.yaml:8:14", "num_steps = 1", "at least 2"});
+               {"c.yaml:8:14", "num_steps = '1' is invalid: expected an integer in [2, 100000]"});
   std::string expl = replace(kGood, "kind: polynomial", "kind: explicit\n  sigmas: [80, 10, 10, 0.002]");
-  expl = replace(expl, "  num_steps: 7\n", "");
+  expl = replace(replace(expl, "  num_steps: 7\n", ""), "  rho: 7\n", "");
   expect_error(ws, "sample " + ws.config(expl), {"c.yaml:8:11", "strictly decreasing"});
   expect_error(ws, "sample " + ws.config(replace(expl, "[80, 10, 10, 0.002]", "[80, 10, -1]")),
                {"c.yaml:8:11", "positive"});

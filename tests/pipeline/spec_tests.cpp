@@ -444,6 +444,17 @@ BOOST_AUTO_TEST_CASE(explain_prints_the_schema_the_stage_applies) {
   auto all = test::run_dsx("run --explain all");
   for (const char* key : {"| data_samples | an integer in [2, ", "| lr | a number in (0, ", "| inputs | a list of evaluate stage names"})
     BOOST_TEST(all.out.find(key) != std::string::npos, key);
+  // Model kinds and schedule kinds are explained from the schemas their readers apply.
+  auto sched = test::run_dsx("run --explain schedule.time_uniform");
+  BOOST_TEST(sched.out.find("| rho | a number in (0, 1000] | 7 |") != std::string::npos, sched.out);
+  BOOST_TEST(sched.out.find("| eps_s | a number in (0, 1) | 0.001 |") != std::string::npos, sched.out);
+  BOOST_TEST(sched.out.find("| num_steps | an integer in [2, 100000] | – |") != std::string::npos, sched.out);
+  auto model = test::run_dsx("run --explain model.gaussian_mixture");
+  BOOST_TEST(model.out.find("| sigma_max | a number in (0, 1000000] | 80 |") != std::string::npos, model.out);
+  BOOST_TEST(all.out.find("schedule.explicit:") != std::string::npos);
+  BOOST_TEST(all.out.find("model.amed_toy:") != std::string::npos);
+  auto bad_model = test::run_dsx("run --explain model.gausian_mixture");
+  BOOST_TEST(bad_model.out.find("did you mean 'model.gaussian_mixture'") != std::string::npos, bad_model.out);
   auto bad = test::run_dsx("run --explain teachr");
   BOOST_TEST(bad.code == 2);
   BOOST_TEST(bad.out.find("did you mean 'teacher'") != std::string::npos, bad.out);

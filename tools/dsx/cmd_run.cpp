@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "experiments/stages.h"
 #include "pipeline/graph.h"
+#include "pipeline/model_config.h"
 #include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 #include "solvers/solver.h"
@@ -36,6 +37,24 @@ void print_first_table(const std::string& report) {
   if (!out.empty()) fmt::print("\n{}(all tables: {})\n\n", out, report);
 }
 
+// What --explain can name: stage kinds, `model.KIND` and `schedule.KIND`, each with its schema.
+struct Explained {
+  std::string name, description;
+  Schema schema;
+};
+
+std::vector<Explained> explainable() {
+  std::vector<Explained> out;
+  for (const auto& k : stage_kinds()) out.push_back({k.name, k.description, k.schema});
+  for (const auto& k : model_kinds()) out.push_back({"model." + k.name, k.description, k.schema});
+  for (const auto& k : schedule_kinds()) {
+    Schema s = schedule_keys();
+    s.insert(s.end(), k.options.begin(), k.options.end());
+    out.push_back({"schedule." + k.name, k.description, s});
+  }
+  return out;
+}
+
 }  // namespace
 
 Action add_run(CLI::App& app) {
@@ -48,7 +67,8 @@ Action add_run(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("spec", a->spec, "experiment spec (YAML)")->check(CLI::ExistingFile);
   cmd->add_option("--explain", a->explain,
-                  "print every key of a stage kind (type, default, help) and exit; 'all' for every kind");
+                  "print every key (type, default, help) of a stage kind, model.KIND or schedule.KIND and exit; "
+                  "'all' for every one");
   cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
   cmd->add_flag("--dry-run", a->dry, "print each stage as HIT or RUN with the reason; compute nothing");
   cmd->add_flag("--light", a->light, "apply the spec's `light` overrides (small seed ranges)");
@@ -60,10 +80,11 @@ Action add_run(CLI::App& app) {
   cmd->add_option("--runs-dir", a->runs_dir, "where run directories are created (default: runs)");
   return [a] {
     if (!a->explain.empty()) {
+      const std::vector<Explained> all = explainable();
       if (a->explain == "all") {
-        for (const auto& k : stage_kinds()) fmt::print("{}\n", explain_schema(k.name, k.description, k.schema));
+        for (const auto& k : all) fmt::print("{}\n", explain_schema(k.name, k.description, k.schema));
       } else {
-        const StageKind& k = find_entry(stage_kinds(), a->explain, "--explain");
+        const Explained& k = find_entry(all, a->explain, "--explain");
         fmt::print("{}", explain_schema(k.name, k.description, k.schema));
       }
       return 0;

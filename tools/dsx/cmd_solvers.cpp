@@ -58,7 +58,13 @@ Action add_solvers(CLI::App& app) {
       return 0;
     }
     fmt::print("\nschedules (schedule.kind):\n");
-    for (const auto& k : schedule_kinds()) fmt::print("  {:<16} {}\n", k.name, k.description);
+    for (const auto& k : schedule_kinds()) {
+      fmt::print("  {:<16} {}\n", k.name, k.description);
+      for (const auto& o : k.options)
+        fmt::print("    {:<18} {:<40} default {}\n      {}\n", o.name, o.allowed(),
+                   o.default_value.empty() ? "-" : o.default_value, o.help);
+    }
+    fmt::print("  every kind also takes: kind, num_steps, sigma_min, sigma_max (dsx run --explain schedule.KIND)\n");
     return 0;
   };
 }
