@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "experiments/stages.h"
 #include "metrics/registry.h"
+#include "models/reference_ode.h"
 #include "pipeline/report.h"
 #include "pipeline/sample_config.h"
 #include "solvers/solver.h"
@@ -112,8 +113,6 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
     for (const auto& n : m) {
       try {
         const MetricEntry& me = find_metric(n.Scalar());
-        if (me.reference == MetricReference::OdeSolution && !model.exact())
-          fail("metric '{}' needs the exact ODE solution, which this model does not provide", me.name);
         if (me.reference == MetricReference::DataSamples && !model.data())
           fail("metric '{}' needs exact data samples, which this model cannot draw", me.name);
         if (me.needs_model && !model.density())
@@ -185,9 +184,13 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
     s.erase("num_steps");
     methods.push_back({{"solver", m.solver.name}, {"options", o}, {"schedule", s}});
   }
-  def.params = {{"predictors", e.predictors}, {"seeds", e.seeds.size()}, {"first_seed", e.seeds.front()},
+  def.params = {{"predictors", e.predictors},
+                {"seeds", e.seeds.size()},
+                {"first_seed", e.seeds.front()},
                 {"seed_hash", stage_util::seed_hash(e.seeds)},
-                {"metrics", e.metrics}, {"methods", methods}, {"nfe", e.nfe}};
+                {"metrics", e.metrics},
+                {"methods", methods},
+                {"nfe", e.nfe}};
   // workers is left out: the writer sees items in order and each item's numbers do not depend on it.
   if (e.data_samples) def.params["data_samples"] = e.data_samples;
   if (e.save_samples) def.params["save_samples"] = true;
@@ -207,9 +210,9 @@ struct ItemResult {
 };
 
 struct EvalReferences {
-  at::Tensor latents;                                      // [N, *shape] float64 unit noise
-  std::map<std::pair<double, double>, at::Tensor> ode;     // (σ_max, σ_min) → exact ODE solution
-  at::Tensor data;                                         // exact data samples, or undefined
+  at::Tensor latents;                                   // [N, *shape] float64 unit noise
+  std::map<std::pair<double, double>, at::Tensor> ode;  // (σ_max, σ_min) → exact ODE solution
+  at::Tensor data;                                      // exact data samples, or undefined
 };
 
 // "k=v k=v" of the options the spec set (sorted: a std::map), so two variants of a solver get two rows.
@@ -231,7 +234,8 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
       }
       ScheduleSpec s = m.schedule;
       s.num_steps = plan.points;
-      items.push_back({m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});
+      items.push_back(
+          {m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});
     }
   // Predictors: train_amed stages (the plan checked the references' kinds); their artifact is the file.
   for (size_t i = 0; i < e.predictors.size(); ++i) {
@@ -254,17 +258,18 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
 // the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
 at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model, const EvalSpec& e,
                                const at::Tensor& latents, double sigma_from, double sigma_to) {
-  const json params = {{"seeds", e.seeds.size()},
-                       {"seed_hash", stage_util::seed_hash(e.seeds)},
-                       // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
-                       // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
-                       {"sigma_from", fmt::format("{:.12g}", sigma_from)},
-                       {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
+  json params = {{"seeds", e.seeds.size()},
+                 {"seed_hash", stage_util::seed_hash(e.seeds)},
+                 // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
+                 // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
+                 {"sigma_from", fmt::format("{:.12g}", sigma_from)},
+                 {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
+  if (!model.exact()) params["method"] = reference_method(model);  // exact models keep their earlier keys
   const cache::CacheKey key =
       cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
   at::Tensor x;
   const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
-    x = model.exact()->ode_solution(sigma_from * latents, sigma_from, sigma_to);
+    x = reference_solution(model, sigma_from * latents, sigma_from, sigma_to);
     h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
     return cache::Cache::Computed{{"solution.h5"}};
@@ -317,9 +322,9 @@ ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences&
   };
   for (const auto& metric : e.metrics) {
     const MetricReference kind = find_metric(metric).reference;
-    at::Tensor ref = kind == MetricReference::OdeSolution ? refs.ode.at({it.sigmas.front(), it.sigmas.back()})
+    at::Tensor ref = kind == MetricReference::OdeSolution   ? refs.ode.at({it.sigmas.front(), it.sigmas.back()})
                      : kind == MetricReference::DataSamples ? refs.data
-                                                             : at::Tensor();
+                                                            : at::Tensor();
     row(metric, compute_metric(metric, x, ref, &exact_model));
   }
   row("wall_seconds", seconds);
@@ -339,8 +344,8 @@ void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemRes
 // What exact data samples (as many as the evaluated seeds, independent of the reference) score on the
 // metrics that do not pair by seed: the finite-sample floor of the distribution metrics and the
 // log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
-void append_data_floor(const EvalSpec& e, const Denoiser& model, const EvalReferences& refs,
-                       const std::string& stage, std::vector<MetricRow>& rows) {
+void append_data_floor(const EvalSpec& e, const Denoiser& model, const EvalReferences& refs, const std::string& stage,
+                       std::vector<MetricRow>& rows) {
   if (!model.data()) return;
   at::Tensor x;
   for (const auto& metric : e.metrics) {

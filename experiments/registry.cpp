@@ -38,13 +38,20 @@ std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const 
 }
 
 json schedule_json(const ScheduleSpec& s) {
-  json j = {{"kind", s.kind}, {"num_steps", s.num_steps}, {"sigma_min", s.sigma_min}, {"sigma_max", s.sigma_max},
-            {"rho", s.rho}, {"k", s.k}, {"eps_s", s.eps_s}};
+  json j = {{"kind", s.kind},
+            {"num_steps", s.num_steps},
+            {"sigma_min", s.sigma_min},
+            {"sigma_max", s.sigma_max},
+            {"rho", s.rho},
+            {"k", s.k},
+            {"eps_s", s.eps_s}};
   if (!s.sigmas.empty()) j["sigmas"] = s.sigmas;
   return j;
 }
 
-std::string seed_hash(const std::vector<int64_t>& seeds) { return cache::CacheKey::of("seeds", 1, seeds, {}, "", "").hex; }
+std::string seed_hash(const std::vector<int64_t>& seeds) {
+  return cache::CacheKey::of("seeds", 1, seeds, {}, "", "").hex;
+}
 
 }  // namespace stage_util
 }  // namespace dsx

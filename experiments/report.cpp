@@ -42,7 +42,8 @@ StageKind report_stage() {
     StageDef d;
     if (!r.has("inputs")) fail("{}: {} is missing 'inputs' (evaluate stage names)", r.where("inputs"), r.path(""));
     YAML::Node in = r.node("inputs");
-    if (!in.IsSequence() || in.size() == 0) fail("{}: inputs must be a non-empty list of stage names", r.where("inputs"));
+    if (!in.IsSequence() || in.size() == 0)
+      fail("{}: inputs must be a non-empty list of stage names", r.where("inputs"));
     std::vector<std::string> names;
     for (const auto& n : in) {
       d.refs.push_back({n.Scalar(), src.where(n, r.path("inputs")), "evaluate"});

@@ -45,8 +45,12 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
   s.workers = int(read_int(r, schema, "workers"));
   r.finish(key_names(schema));
   if (params)
-    *params = {{"schedule", stage_util::schedule_json(s.student_schedule)}, {"solver", s.solver},
-               {"solver_options", opts}, {"m", s.m}, {"seeds", s.seeds.size()}, {"first_seed", s.seeds.front()},
+    *params = {{"schedule", stage_util::schedule_json(s.student_schedule)},
+               {"solver", s.solver},
+               {"solver_options", opts},
+               {"m", s.m},
+               {"seeds", s.seeds.size()},
+               {"first_seed", s.seeds.front()},
                {"batch", s.batch}};
   return s;
 }
@@ -69,7 +73,9 @@ StageKind teacher_stage() {
     return d;
   };
   k.key = [](const Job& job) { return teacher_key(teacher_manifest(job), job.model->info(), job.device); };
-  k.output_id = [](const Job& job) { return job.key.hex + "+seeds:" + stage_util::seed_hash(teacher_manifest(job).seeds); };
+  k.output_id = [](const Job& job) {
+    return job.key.hex + "+seeds:" + stage_util::seed_hash(teacher_manifest(job).seeds);
+  };
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
     const TeacherSpec& s = teacher_manifest(job);
     TeacherStoreReport p = probe_teacher(cache, s, job.model->info(), job.device);
@@ -87,8 +93,7 @@ StageKind teacher_stage() {
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
     // --force: ensure_teacher deletes the entry under the key's lock (a concurrent writer may hold it).
-    TeacherStoreReport r =
-        ensure_teacher(ctx.cache, s, ctx.job.run_model(), ctx.job.device, progress, -1, ctx.force);
+    TeacherStoreReport r = ensure_teacher(ctx.cache, s, ctx.job.run_model(), ctx.job.device, progress, -1, ctx.force);
     for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
     line.finish();
     ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));

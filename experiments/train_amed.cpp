@@ -33,9 +33,17 @@ TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
   const AmedSettings& s = spec.settings;
   const std::string features = spec.features == FeatureMode::Zero ? "zero" : "model";
   r.finish(key_names(schema));
-  def.params = {{"student", s.student}, {"afs", s.afs}, {"max_order", s.max_order}, {"predict_x0", s.predict_x0},
-                {"lower_order_final", s.lower_order_final}, {"scale_dir", s.scale_dir}, {"scale_time", s.scale_time},
-                {"features", features}, {"batch", spec.batch}, {"lr", spec.lr}, {"seed", spec.seed},
+  def.params = {{"student", s.student},
+                {"afs", s.afs},
+                {"max_order", s.max_order},
+                {"predict_x0", s.predict_x0},
+                {"lower_order_final", s.lower_order_final},
+                {"scale_dir", s.scale_dir},
+                {"scale_time", s.scale_time},
+                {"features", features},
+                {"batch", spec.batch},
+                {"lr", spec.lr},
+                {"seed", spec.seed},
                 {"max_samples", spec.max_samples}};
   return spec;
 }
@@ -51,6 +59,11 @@ StageKind train_amed_stage() {
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& ctx) {
     StageDef d;
     TrainSpec spec = read_train(r, src, d);
+    if (spec.features == FeatureMode::Model && !ctx.model->has_features())
+      fail(
+          "{}: features: model, but the model ({}) gives no feature map: give a network's features method "
+          "(model.features) or set features: zero",
+          r.where("features"), ctx.model->info().kind);
     spec.dtype = ctx.dtype;
     d.typed = spec;
     return d;
@@ -71,8 +84,8 @@ StageKind train_amed_stage() {
       last_iter = l.iteration;
     });
     save_predictor(net, &rep.settings, ctx.out_dir + "/predictor.h5");
-    ctx.log(fmt::format("  {}: {} samples, {} Adam steps, {:.2f} s, NFE {}", ctx.job.label, rep.samples,
-                        rep.adam_steps, rep.seconds, rep.settings.nfe()));
+    ctx.log(fmt::format("  {}: {} samples, {} Adam steps, {:.2f} s, NFE {}", ctx.job.label, rep.samples, rep.adam_steps,
+                        rep.seconds, rep.settings.nfe()));
     return {{"predictor.h5"}, json{{"nfe", rep.settings.nfe()}, {"samples", rep.samples}, {"seconds", rep.seconds}}};
   };
   return k;

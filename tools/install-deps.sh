@@ -8,6 +8,7 @@ packages=(
   libtorch-dev libopenblas0-pthread   # without OpenBLAS, LibTorch falls back to reference BLAS (~40x slower)
   libyaml-cpp-dev libhdf5-dev hdf5-tools libtbb-dev libboost-test-dev
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
+  clang-format                        # tools/check-format.sh, the `format` test
   gnuplot-nox                         # plots in run reports
 )
 

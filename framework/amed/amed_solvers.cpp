@@ -24,8 +24,10 @@ class AmedSolver : public Solver {
     path_ = o.get_string("amed.predictor");
     features_ = o.get_string("amed.features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
     if (student == "dpm2" && o.get_double("r") != 0.5)
-      fail("solver.r = {} has no effect with solver.amed.predictor: the predictor supplies r per step (leave r "
-           "unset)", o.get_double("r"));
+      fail(
+          "solver.r = {} has no effect with solver.amed.predictor: the predictor supplies r per step (leave r "
+          "unset)",
+          o.get_double("r"));
     if (student == "dpmpp" && o.get_string("variant") != "faithful")
       fail("solver.variant = {}: the AMED-Plugin on dpmpp implements the official (faithful) DPM-Solver++ only",
            o.get_string("variant"));
@@ -44,12 +46,14 @@ class AmedSolver : public Solver {
     if (lp.settings) {
       const AmedSettings& f = *lp.settings;
       auto differ = [&](const std::string& what, const std::string& file_value, const std::string& option_value) {
-        fail("{}: the AMED predictor was trained with {} = {}, but the solver has {} = {}; use the predictor's "
-             "setting or a predictor trained for this one", path_, what, file_value, what, option_value);
+        fail(
+            "{}: the AMED predictor was trained with {} = {}, but the solver has {} = {}; use the predictor's "
+            "setting or a predictor trained for this one",
+            path_, what, file_value, what, option_value);
       };
       if (f.student != student)
-        fail("{}: the AMED predictor was trained for student '{}', but it is used with solver '{}'", path_,
-             f.student, student);
+        fail("{}: the AMED predictor was trained for student '{}', but it is used with solver '{}'", path_, f.student,
+             student);
       if (f.afs != s.afs) differ("afs", on_off(f.afs), on_off(s.afs));
       if ((student == "ipndm" || student == "dpmpp") && f.max_order != s.max_order)
         differ("max_order", std::to_string(f.max_order), std::to_string(s.max_order));
@@ -97,8 +101,8 @@ class AmedSolver : public Solver {
            want.size(), trained, sigmas.size());
     for (size_t k = 0; k < want.size(); ++k)
       if (!same_sigma(sigmas[k], want[k]))
-        fail("{}: the AMED predictor was trained on {} whose sigma[{}] = {}, but the schedule's sigma[{}] = {}",
-             path_, trained, k, want[k], k, sigmas[k]);
+        fail("{}: the AMED predictor was trained on {} whose sigma[{}] = {}, but the schedule's sigma[{}] = {}", path_,
+             trained, k, want[k], k, sigmas[k]);
   }
 
   CommonOptions common_;

@@ -55,11 +55,12 @@ AmedPredictorImpl::AmedPredictorImpl(double scale_dir, double scale_time)
 AmedOutput AmedPredictorImpl::forward(const at::Tensor& h, double sigma_cur, double sigma_next) {
   const at::TensorOptions opts = map_layer0->weight.options();
   const int64_t b = h.size(0);
-  if (h.numel() != b * 64) fail("AMED predictor: the bottleneck input must be [B, 8, 8], got {}", shape_text(h.sizes()));
-  at::Tensor z = enc_layer1(at::silu(enc_layer0(h.reshape({b, 64}).to(opts))));  // [B, 4]
-  at::Tensor e_cur = at::silu(map_layer0(amed_time_embedding(sigma_cur, opts)));               // [1, 8]
+  if (h.numel() != b * 64)
+    fail("AMED predictor: the bottleneck input must be [B, 8, 8], got {}", shape_text(h.sizes()));
+  at::Tensor z = enc_layer1(at::silu(enc_layer0(h.reshape({b, 64}).to(opts))));   // [B, 4]
+  at::Tensor e_cur = at::silu(map_layer0(amed_time_embedding(sigma_cur, opts)));  // [1, 8]
   at::Tensor e_next = at::silu(map_layer0(amed_time_embedding(sigma_next, opts)));
-  at::Tensor f = at::cat({z, e_cur.expand({b, 8}), e_next.expand({b, 8})}, 1);   // [B, 20]
+  at::Tensor f = at::cat({z, e_cur.expand({b, 8}), e_next.expand({b, 8})}, 1);  // [B, 20]
   AmedOutput out;
   out.r = at::sigmoid(fc_r(f)).squeeze(1);
   out.c = scale_dir_ > 0 ? 2 * scale_dir_ * at::sigmoid(fc_scale_dir(f)).squeeze(1) + (1 - scale_dir_)
@@ -101,15 +102,19 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
 LoadedPredictor load_predictor(const std::string& path) {
   h5::File f = h5::File::open(path);
   for (const char* a : {"scale_dir", "scale_time"})
-    if (!f.has_attr(a)) fail("{}: attribute '{}' not found (an AMED predictor file holds the parameters "
-                             "and the attributes scale_dir, scale_time)", path, a);
+    if (!f.has_attr(a))
+      fail(
+          "{}: attribute '{}' not found (an AMED predictor file holds the parameters "
+          "and the attributes scale_dir, scale_time)",
+          path, a);
   LoadedPredictor out;
   out.net = AmedPredictor(f.attr_double("scale_dir"), f.attr_double("scale_time"));
   {
     at::NoGradGuard no_grad;
     for (auto& p : out.net->named_parameters()) {
-      if (!f.has(p.key())) fail("{}: dataset '{}' not found (scale_dir = {}, scale_time = {})", path, p.key(),
-                                out.net->scale_dir(), out.net->scale_time());
+      if (!f.has(p.key()))
+        fail("{}: dataset '{}' not found (scale_dir = {}, scale_time = {})", path, p.key(), out.net->scale_dir(),
+             out.net->scale_time());
       at::Tensor v = h5::read_tensor(f, p.key(), at::kFloat);
       if (!v.sizes().equals(p.value().sizes()))
         fail("{}: dataset '{}' has shape {}, the predictor needs {}", path, p.key(), shape_text(v.sizes()),

@@ -8,10 +8,10 @@
 namespace dsx {
 
 struct AmedSettings {
-  std::string student = "amed";   // amed | euler | dpm2 | ipndm | dpmpp
-  std::string teacher = "heun";   // any registered solver
-  int m = 1;                      // teacher inserts M points between student points
-  ScheduleSpec schedule;          // student schedule (num_steps = N student points)
+  std::string student = "amed";  // amed | euler | dpm2 | ipndm | dpmpp
+  std::string teacher = "heun";  // any registered solver
+  int m = 1;                     // teacher inserts M points between student points
+  ScheduleSpec schedule;         // student schedule (num_steps = N student points)
   bool afs = true;
   int max_order = 3;              // ipndm 1–4, dpmpp 1–3
   bool predict_x0 = true;         // dpmpp

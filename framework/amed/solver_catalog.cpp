@@ -25,9 +25,7 @@ const std::vector<SolverEntry>& solver_entries() {
   return entries;
 }
 
-const SolverEntry& solver_entry(const std::string& name) {
-  return find_entry(solver_entries(), name, "solver.name");
-}
+const SolverEntry& solver_entry(const std::string& name) { return find_entry(solver_entries(), name, "solver.name"); }
 
 std::unique_ptr<Solver> make_solver(const std::string& name, const std::map<std::string, RawOption>& raw,
                                     const std::string& context) {

@@ -29,13 +29,16 @@ std::shared_ptr<const Solver> student_base(const AmedSettings& s) {
 
 AmedStudent::AmedStudent(AmedSettings settings, std::vector<double> sigmas, AmedPredictor net, FeatureMode features,
                          CommonOptions common, std::shared_ptr<const Solver> base)
-    : settings_(std::move(settings)), sigmas_(std::move(sigmas)), net_(std::move(net)), features_(features),
-      common_(common), base_(base ? std::move(base) : student_base(settings_)) {
+    : settings_(std::move(settings)),
+      sigmas_(std::move(sigmas)),
+      net_(std::move(net)),
+      features_(features),
+      common_(common),
+      base_(base ? std::move(base) : student_base(settings_)) {
   if (net_.is_empty()) fail("AMED: no predictor given");
   validate_sigma_grid(sigmas_, "the AMED sigma grid");
   if (base_) {
-    if (!base_->multistep_rule())
-      fail("AMED: the {} student's base solver has no step-level form", settings_.student);
+    if (!base_->multistep_rule()) fail("AMED: the {} student's base solver has no step-level form", settings_.student);
     run_.emplace(*base_->multistep_rule(), 2 * int(sigmas_.size()) - 1);
   }
   settings_.scale_dir = net_->scale_dir();
@@ -57,11 +60,13 @@ at::Tensor AmedStudent::features(const Features* evaluated, const at::Tensor& x)
   const int64_t b = x.size(0);
   if (evaluated && features_ == FeatureMode::Model) {
     const at::Tensor& fm = evaluated->map;
-    if (fm.defined()) {
-      if (fm.dim() != 4 || fm.size(0) != b || fm.size(2) != 8 || fm.size(3) != 8)
-        fail("AMED: the model's bottleneck feature must be [B={}, C, 8, 8], got {}", b, shape_text(fm.sizes()));
-      return fm.detach().mean(1);  // channel mean, as the official hook + mean(dim=1)
-    }
+    if (!fm.defined())  // zeros here would silently turn the predictor into a fixed schedule
+      fail(
+          "AMED: features: model, but the model gives no feature map (a network needs model.features, the "
+          "method returning its 8x8 block); use features: zero for an input-independent predictor");
+    if (fm.dim() != 4 || fm.size(0) != b || fm.size(2) != 8 || fm.size(3) != 8)
+      fail("AMED: the model's bottleneck feature must be [B={}, C, 8, 8], got {}", b, shape_text(fm.sizes()));
+    return fm.detach().mean(1);  // channel mean, as the official hook + mean(dim=1)
   }
   return at::zeros({b, 8, 8}, x.options());
 }
@@ -71,8 +76,8 @@ at::Tensor AmedStudent::step(const Denoiser& model, const at::Tensor& x, int i, 
   if (i < 0 || i + 1 >= n) fail("AMED: interval {} is outside the {}-point grid", i, n);
   if (i == 0) reset();
   if (run_ && run_->steps_done() != 2 * i && base_->multistep_rule()->kept() > 0)
-    fail("AMED: the {} student needs the intervals in order from 0 (interval {} after {} sub-steps)",
-         settings_.student, i, run_->steps_done());
+    fail("AMED: the {} student needs the intervals in order from 0 (interval {} after {} sub-steps)", settings_.student,
+         i, run_->steps_done());
   const double sc = sigmas_[i], sn = sigmas_[i + 1];
   auto ps = [&](const at::Tensor& v) { return per_sample(v, x); };
 

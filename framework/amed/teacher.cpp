@@ -136,7 +136,8 @@ TeacherReport generate_teacher(const TeacherSpec& spec, const ModelPtr& model, a
   TeacherPlan plan(spec, model, device);
   std::vector<std::vector<int64_t>> batches;
   for (size_t first = 0; first < spec.seeds.size(); first += size_t(spec.batch))
-    batches.emplace_back(spec.seeds.begin() + first, spec.seeds.begin() + std::min(spec.seeds.size(), first + size_t(spec.batch)));
+    batches.emplace_back(spec.seeds.begin() + first,
+                         spec.seeds.begin() + std::min(spec.seeds.size(), first + size_t(spec.batch)));
   h5::AtomicPath target(output);
   TeacherReport report;
   auto t0 = std::chrono::steady_clock::now();

@@ -34,7 +34,7 @@ struct TeacherSpec {
   ScheduleSpec student_schedule;
   std::vector<int64_t> seeds;
   int64_t batch = 256;
-  int workers = 1;          // batches computed concurrently (run_teacher_batches); never changes the content
+  int workers = 1;  // batches computed concurrently (run_teacher_batches); never changes the content
   at::ScalarType dtype = at::kFloat;
   std::string config_yaml;  // provenance, stored as an attribute
 };
@@ -62,11 +62,11 @@ class TeacherPlan {
   const ModelInfo& info() const { return model_->info(); }
 
   struct Batch {
-    int64_t index = 0;            // position in the run: the writer consumes batches in this order
+    int64_t index = 0;  // position in the run: the writer consumes batches in this order
     std::vector<int64_t> seeds;
-    at::Tensor states;            // [B, P, *sample_shape]
-    at::Tensor features;          // [B, P−1, 8, 8] or undefined
-    int64_t nfe = 0;              // per sample
+    at::Tensor states;    // [B, P, *sample_shape]
+    at::Tensor features;  // [B, P−1, 8, 8] or undefined
+    int64_t nfe = 0;      // per sample
   };
   // Safe to call from several threads: models are stateless (models/denoiser.h).
   Batch run(std::vector<int64_t> seeds, int64_t index) const;

@@ -10,9 +10,9 @@
 #include <fmt/format.h>
 
 #include "amed/solver_catalog.h"
-#include "core/ordered_pipeline.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/ordered_pipeline.h"
 #include "store/sharded.h"
 #include "store/tensor_h5.h"
 
@@ -27,13 +27,20 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
   json options = json::object();
   for (const auto& [name, v] : opts.values()) options[name] = to_text(v);
   json params = {
-      {"schedule", {{"kind", s.kind}, {"num_steps", s.num_steps}, {"sigma_min", s.sigma_min}, {"sigma_max", s.sigma_max},
-                    {"rho", s.rho}, {"k", s.k}, {"eps_s", s.eps_s}, {"sigmas", s.sigmas}}},
+      {"schedule",
+       {{"kind", s.kind},
+        {"num_steps", s.num_steps},
+        {"sigma_min", s.sigma_min},
+        {"sigma_max", s.sigma_max},
+        {"rho", s.rho},
+        {"k", s.k},
+        {"eps_s", s.eps_s},
+        {"sigmas", s.sigmas}}},
       {"teacher", {{"solver", spec.solver}, {"options", options}, {"m", spec.m}}},
   };
   // batch, workers and seeds are left out on purpose: they never change a seed's trajectory.
-  std::string dtype_device = fmt::format("{}/{}", spec.dtype == at::kDouble ? "float64" : "float32",
-                                         device.is_cuda() ? "cuda" : "cpu");
+  std::string dtype_device =
+      fmt::format("{}/{}", spec.dtype == at::kDouble ? "float64" : "float32", device.is_cuda() ? "cuda" : "cpu");
   return cache::CacheKey::of("teacher", kTeacherStoreVersion, params, {}, info.fingerprint, dtype_device);
 }
 
@@ -107,7 +114,8 @@ TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& 
   // recorded since our scan) and only its unrecorded seeds are computed.
   std::vector<std::vector<int64_t>> batches;
   for (size_t first = 0; first < missing.size(); first += size_t(spec.batch))
-    batches.emplace_back(missing.begin() + first, missing.begin() + std::min(missing.size(), first + size_t(spec.batch)));
+    batches.emplace_back(missing.begin() + first,
+                         missing.begin() + std::min(missing.size(), first + size_t(spec.batch)));
   const int64_t to_compute = int64_t(missing.size());
   int64_t done_seeds = 0;  // computed here or found recorded by another writer
   TeacherPlan plan(spec, model, device);
@@ -124,7 +132,7 @@ TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& 
           none.index = i;
           if (!claims[size_t(i)]) return none;  // another writer computes it now
           std::vector<int64_t> left = cache::missing_items(b, store.recorded());
-          none.seeds = b;                         // nothing left: recorded meanwhile
+          none.seeds = b;  // nothing left: recorded meanwhile
           return left.empty() ? none : plan.run(left, i);
         },
         [&](int64_t i, TeacherPlan::Batch& b) {
@@ -177,7 +185,8 @@ TeacherShards::TeacherShards(const cache::Cache& cache, const cache::CacheKey& k
   }
   for (int64_t seed : seeds_) {
     auto it = where.find(seed);
-    if (it == where.end()) fail("teacher cache entry {} has no trajectory for seed {}: run `dsx teacher` for it", key.hex, seed);
+    if (it == where.end())
+      fail("teacher cache entry {} has no trajectory for seed {}: run `dsx teacher` for it", key.hex, seed);
     rows_.push_back(it->second);
   }
   if (paths_.empty()) fail("teacher cache entry {} has no shards", key.hex);
@@ -186,12 +195,15 @@ TeacherShards::TeacherShards(const cache::Cache& cache, const cache::CacheKey& k
 bool TeacherShards::has_features() const { return h5::File::open(paths_.front()).has("features"); }
 
 at::Tensor TeacherShards::gather(const std::string& dataset, int64_t first, int64_t count, at::ScalarType dtype) const {
-  if (first < 0 || count < 0 || first + count > size()) fail("rows [{}, {}) out of range (have {})", first, first + count, size());
+  if (first < 0 || count < 0 || first + count > size())
+    fail("rows [{}, {}) out of range (have {})", first, first + count, size());
   std::vector<at::Tensor> parts;
   for (int64_t i = first; i < first + count;) {
     const Row start = rows_[size_t(i)];
     int64_t n = 1;  // extend the run while rows are consecutive in one shard: one read_rows per run
-    while (i + n < first + count && rows_[size_t(i + n)].shard == start.shard && rows_[size_t(i + n)].row == start.row + n) ++n;
+    while (i + n < first + count && rows_[size_t(i + n)].shard == start.shard &&
+           rows_[size_t(i + n)].row == start.row + n)
+      ++n;
     auto it = open_.find(start.shard);
     if (it == open_.end()) {
       open_.clear();  // one shard open at a time: HDF5 keeps per-file caches, and readers go in order

@@ -31,8 +31,8 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
 struct TeacherStoreReport {
   std::string key;
   cache::JobState status = cache::JobState::Run;  // Hit (nothing to compute), Extend (some seeds cached), Run (none)
-  int64_t cached = 0;        // requested seeds found valid in the cache
-  int64_t computed = 0;      // seeds computed by this call
+  int64_t cached = 0;                             // requested seeds found valid in the cache
+  int64_t computed = 0;                           // seeds computed by this call
   int64_t shards_written = 0;
   int64_t nfe_per_sample = 0;
   double seconds = 0;

@@ -47,8 +47,9 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device 
   return train_amed(spec, model, device, TrajectoryFile(trajectories), net, on_step);
 }
 
-TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Device device, const TrajectorySource& source,
-                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Device device,
+                       const TrajectorySource& source, AmedPredictor& net,
+                       const std::function<void(const TrainStepLog&)>& on_step) {
   const ModelPtr run_model = in_precision(model_in, spec.dtype, device);
   const Denoiser& model = *run_model;
   TrainReport report;

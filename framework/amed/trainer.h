@@ -18,18 +18,18 @@
 namespace dsx {
 
 struct TrainSpec {
-  AmedSettings settings;          // student, afs, heads, max_order, ...; schedule/teacher/m come from the file
+  AmedSettings settings;  // student, afs, heads, max_order, ...; schedule/teacher/m come from the file
   FeatureMode features = FeatureMode::Model;
   int64_t batch = 128;
   double lr = 5e-3;
-  uint64_t seed = 0;              // predictor initialisation
-  int64_t max_samples = 0;        // 0 = every trajectory in the file
+  uint64_t seed = 0;        // predictor initialisation
+  int64_t max_samples = 0;  // 0 = every trajectory in the file
   at::ScalarType dtype = at::kFloat;
 };
 
 struct TrainStepLog {
-  int64_t iteration = 0;          // batch index
-  int step = 0;                   // student interval
+  int64_t iteration = 0;  // batch index
+  int step = 0;           // student interval
   double loss = 0;
   double r_mean = 0, r_std = 0, c_mean = 1, a_mean = 1;
 };
@@ -38,7 +38,7 @@ struct TrainReport {
   int64_t adam_steps = 0;
   int64_t samples = 0;
   double seconds = 0;
-  AmedSettings settings;          // as trained (schedule, teacher, m filled from the trajectory file)
+  AmedSettings settings;  // as trained (schedule, teacher, m filled from the trajectory file)
 };
 
 // Where training reads teacher trajectories from: one file (generate_teacher's layout) or the shard
@@ -72,8 +72,9 @@ AmedSettings settings_from_trajectories(const std::string& path, const Denoiser&
 
 TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
-TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const TrajectorySource& trajectories,
-                       AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
+TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device,
+                       const TrajectorySource& trajectories, AmedPredictor& net,
+                       const std::function<void(const TrainStepLog&)>& on_step = {});
 
 // True for students whose training input is the teacher point (AMED-Solver, Euler, DPM-Solver-2).
 bool single_step_student(const std::string& student);

@@ -4,8 +4,7 @@
 
 namespace dsx {
 
-at::Tensor seeded_noise(const std::vector<int64_t>& seeds, at::IntArrayRef sample_shape,
-                        at::TensorOptions options) {
+at::Tensor seeded_noise(const std::vector<int64_t>& seeds, at::IntArrayRef sample_shape, at::TensorOptions options) {
   std::vector<int64_t> shape{int64_t(seeds.size())};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   at::Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kDouble));

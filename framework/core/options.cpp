@@ -58,9 +58,7 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 OptionValue parse_value(const OptionSpec& spec, const std::string& text, const std::string& label) {
-  auto bad = [&]() -> OptionValue {
-    fail("{} = '{}' is invalid: expected {}", label, text, spec.allowed());
-  };
+  auto bad = [&]() -> OptionValue { fail("{} = '{}' is invalid: expected {}", label, text, spec.allowed()); };
   switch (spec.type) {
     case OptionType::Bool: {
       bool b;
@@ -88,8 +86,7 @@ OptionValue parse_value(const OptionSpec& spec, const std::string& text, const s
     case OptionType::Path:
       if (text.empty()) return bad();
       return text;
-    case OptionType::Text:
-      return text;
+    case OptionType::Text: return text;
     case OptionType::Section:
     case OptionType::Seeds:
     case OptionType::IntList:
@@ -165,7 +162,8 @@ OptionSpec integer(std::string name, long default_value, long min, long max, std
 
 OptionSpec number(std::string name, double default_value, double min, double max, std::string help) {
   // The default as to_text() writes a double.
-  return bounded(spec(std::move(name), OptionType::Double, fmt::format("{}", default_value), std::move(help)), min, max);
+  return bounded(spec(std::move(name), OptionType::Double, fmt::format("{}", default_value), std::move(help)), min,
+                 max);
 }
 
 OptionSpec choice(std::string name, std::vector<std::string> choices, std::string default_value, std::string help) {
@@ -174,9 +172,10 @@ OptionSpec choice(std::string name, std::vector<std::string> choices, std::strin
   return s;
 }
 
-OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
-                            double min, double max, std::string help) {
-  OptionSpec s = bounded(choice(std::move(name), std::move(choices), std::move(default_value), std::move(help)), min, max);
+OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value, double min,
+                            double max, std::string help) {
+  OptionSpec s =
+      bounded(choice(std::move(name), std::move(choices), std::move(default_value), std::move(help)), min, max);
   s.type = OptionType::ChoiceOrNumber;
   return s;
 }

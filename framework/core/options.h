@@ -15,21 +15,33 @@ namespace dsx {
 // kinds, shown by `dsx run --explain`): Section (a nested mapping with its own keys), Seeds (a seed range
 // like 0-99 or a list), IntList, NumberList, Names (a list of names), Reference / References (stage names).
 enum class OptionType {
-  Bool, Int, Double, Choice, ChoiceOrNumber, Path, Text,
-  Section, Seeds, IntList, NumberList, Names, Reference, References
+  Bool,
+  Int,
+  Double,
+  Choice,
+  ChoiceOrNumber,
+  Path,
+  Text,
+  Section,
+  Seeds,
+  IntList,
+  NumberList,
+  Names,
+  Reference,
+  References
 };
 
 struct OptionSpec {
   std::string name;
   OptionType type = OptionType::Double;
-  std::string default_value;            // text, parsed like user input
-  double min = -1e300, max = 1e300;     // numeric bounds (inclusive unless open_* is set)
+  std::string default_value;         // text, parsed like user input
+  double min = -1e300, max = 1e300;  // numeric bounds (inclusive unless open_* is set)
   bool open_min = false, open_max = false;
-  std::vector<std::string> choices;     // Choice / ChoiceOrNumber; Reference(s): the stage kind named
+  std::vector<std::string> choices;  // Choice / ChoiceOrNumber; Reference(s): the stage kind named
   std::string help;
-  bool required = false;                // a key with no default that must be given
+  bool required = false;  // a key with no default that must be given
 
-  std::string allowed() const;          // "integer in [1, 4]", "one of: bh1, bh2", ...
+  std::string allowed() const;  // "integer in [1, 4]", "one of: bh1, bh2", ...
 
   // Chainable refinements of an opt:: factory's result: make the lower / upper bound exclusive.
   //   opt::number("r", 0.5, 0.0, 1.0, "...").exclusive_min().exclusive_max()   // r in (0, 1)
@@ -42,13 +54,13 @@ struct OptionSpec {
 // Named factories for OptionSpec tables; defaults are given typed and stored as the text a user would write.
 namespace opt {
 OptionSpec flag(std::string name, bool default_value, std::string help);
-OptionSpec integer(std::string name, long default_value, long min, long max, std::string help);  // [min, max]
+OptionSpec integer(std::string name, long default_value, long min, long max, std::string help);       // [min, max]
 OptionSpec number(std::string name, double default_value, double min, double max, std::string help);  // [min, max]
 OptionSpec choice(std::string name, std::vector<std::string> choices, std::string default_value, std::string help);
 // One of `choices`, or a number in [min, max]; the default may be either (as text).
-OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value,
-                            double min, double max, std::string help);
-OptionSpec path(std::string name, std::string help);  // a non-empty file path, no default
+OptionSpec choice_or_number(std::string name, std::vector<std::string> choices, std::string default_value, double min,
+                            double max, std::string help);
+OptionSpec path(std::string name, std::string help);                             // a non-empty file path, no default
 OptionSpec text(std::string name, std::string default_value, std::string help);  // any string
 // Schema keys (see OptionType); `default_text` is what a user would write, "" for none.
 OptionSpec section(std::string name, bool required, std::string default_text, std::string help);
@@ -56,7 +68,7 @@ OptionSpec seeds(std::string name, std::string help);  // required
 OptionSpec int_list(std::string name, std::string default_text, std::string help);
 OptionSpec number_list(std::string name, std::string default_text, std::string help);
 OptionSpec names(std::string name, std::string default_text, std::string help);
-OptionSpec reference(std::string name, std::string kind, std::string help);   // required
+OptionSpec reference(std::string name, std::string kind, std::string help);  // required
 OptionSpec references(std::string name, std::string kind, bool required, std::string help);
 }  // namespace opt
 

@@ -34,8 +34,13 @@ ProgressLine::Mode ProgressLine::mode_from_environment() {
 }
 
 ProgressLine::ProgressLine(std::string label, std::string unit, int64_t total, Log log, double log_period_s)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), log_(std::move(log)), period_(log_period_s),
-      clock_(steady_seconds), mode_(mode_from_environment()) {
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      log_(std::move(log)),
+      period_(log_period_s),
+      clock_(steady_seconds),
+      mode_(mode_from_environment()) {
   start_ = last_emit_ = clock_();
 }
 

@@ -21,9 +21,9 @@ class ProgressLine {
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
 
-  void advance(int64_t n);                     // thread-safe
-  void update(int64_t done, int64_t total);    // absolute counts (callbacks that report done/total)
-  void finish();            // the final line: total, time, mean rate
+  void advance(int64_t n);                   // thread-safe
+  void update(int64_t done, int64_t total);  // absolute counts (callbacks that report done/total)
+  void finish();                             // the final line: total, time, mean rate
   void set_mode(Mode m) { mode_ = m; }
   void set_clock(Clock c);  // also restarts the timer
 

@@ -51,9 +51,7 @@ double VpLinearProcess::t_of_sigma_hat(double s) const {
 VpCosineProcess::VpCosineProcess(double s, double t_end)
     : s_(s), t_end_(t_end), log_alpha0_(std::log(std::cos(s / (1.0 + s) * M_PI / 2.0))) {}
 
-std::string VpCosineProcess::describe() const {
-  return fmt::format("vp_cosine(s={:.17g},t_end={:.17g})", s_, t_end_);
-}
+std::string VpCosineProcess::describe() const { return fmt::format("vp_cosine(s={:.17g},t_end={:.17g})", s_, t_end_); }
 
 double VpCosineProcess::log_alpha(double t) const {
   return std::log(std::cos((t + s_) / (1.0 + s_) * M_PI / 2.0)) - log_alpha0_;
@@ -115,17 +113,37 @@ double VpDiscreteProcess::model_time(double t) const {
 }
 
 // ---- registry ----------------------------------------------------------------------------------------
-std::shared_ptr<const NoiseProcess> make_noise_process(const std::string& kind, const std::vector<double>& p) {
-  if (kind == "ve" || kind == "edm") return std::make_shared<VeProcess>();
-  if (kind == "vp_linear") {
-    if (p.size() > 3) fail("vp_linear takes (beta0, beta1, t_end)");
-    return std::make_shared<VpLinearProcess>(p.size() > 0 ? p[0] : 0.1, p.size() > 1 ? p[1] : 20.0,
-                                             p.size() > 2 ? p[2] : 1.0);
-  }
-  if (kind == "vp_cosine") return std::make_shared<VpCosineProcess>(p.size() > 0 ? p[0] : 0.008);
-  if (kind == "vp_discrete")
-    return std::make_shared<VpDiscreteProcess>(p.empty() ? VpDiscreteProcess::ddpm_linear_betas() : p);
-  fail("unknown noise process '{}'; allowed: ve, edm, vp_linear, vp_cosine, vp_discrete", kind);
+const std::vector<NoiseProcessKind>& noise_process_kinds() {
+  static const std::vector<NoiseProcessKind> kinds = {
+      {"vp_linear",
+       "continuous VP, linear β(t) (DDPM++/ScoreSDE, DPM-Solver's 'linear')",
+       {opt::number("beta_min", 0.1, 0, 1e3, "β(0)"), opt::number("beta_max", 20.0, 0, 1e3, "β(t_end)"),
+        opt::number("t_end", 1.0, 0, 1e3, "the last time").exclusive_min()},
+       [](const Options& o, const std::vector<double>&) -> std::shared_ptr<const NoiseProcess> {
+         return std::make_shared<VpLinearProcess>(o.get_double("beta_min"), o.get_double("beta_max"),
+                                                  o.get_double("t_end"));
+       }},
+      {"vp_cosine",
+       "improved-DDPM cosine schedule",
+       {opt::number("s", 0.008, 0, 1, "the offset of the cosine (Nichol & Dhariwal's 0.008)")},
+       [](const Options& o, const std::vector<double>&) -> std::shared_ptr<const NoiseProcess> {
+         return std::make_shared<VpCosineProcess>(o.get_double("s"));
+       }},
+      {"vp_discrete",
+       "discrete-time VP from a β table; the network's time input is the step index (DDPM, LDM)",
+       {opt::integer("num_steps", 1000, 2, 100000, "training steps of the linear β table (DDPM's 1000)"),
+        opt::number("beta_start", 1e-4, 0, 1, "first β of the linear table (DDPM's 1e-4; LDM's 0.00085)")
+            .exclusive_min(),
+        opt::number("beta_end", 0.02, 0, 1, "last β of the linear table (DDPM's 0.02; LDM's 0.012)").exclusive_min(),
+        opt::number_list("betas", "", "the full β table instead of the linear one")},
+       [](const Options& o, const std::vector<double>& betas) -> std::shared_ptr<const NoiseProcess> {
+         return std::make_shared<VpDiscreteProcess>(
+             !betas.empty() ? betas
+                            : VpDiscreteProcess::ddpm_linear_betas(
+                                  int(o.get_int("num_steps")), o.get_double("beta_start"), o.get_double("beta_end")));
+       }},
+  };
+  return kinds;
 }
 
 }  // namespace dsx

@@ -2,9 +2,12 @@
 // Noise processes x_t = α_t x0 + σ_t ε and their EDM view x̂ = x/α, σ̂ = σ/α (docs/solvers.md §1).
 // Solvers only ever see σ̂; these classes convert times for VP models (model input labels, schedules
 // uniform in t) and are all double precision.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "core/options.h"
 
 namespace dsx {
 
@@ -15,7 +18,7 @@ class NoiseProcess {
   virtual std::string describe() const = 0;  // canonical text with parameters (fingerprints, logs)
 
   virtual double log_alpha(double t) const = 0;
-  virtual double sigma_hat(double t) const = 0;          // σ̂(t) = σ_t/α_t
+  virtual double sigma_hat(double t) const = 0;           // σ̂(t) = σ_t/α_t
   virtual double t_of_sigma_hat(double sigma) const = 0;  // inverse of σ̂(t)
   virtual double t_min() const = 0;                       // time range the process is defined on
   virtual double t_max() const = 0;
@@ -99,7 +102,14 @@ class VpDiscreteProcess : public NoiseProcess {
   std::string digest_;
 };
 
-// Build a process from its kind name and numeric parameters (a registry, used by model configs).
-std::shared_ptr<const NoiseProcess> make_noise_process(const std::string& kind, const std::vector<double>& params);
+// The VP processes a network can be trained on (model.process of eps|x0|v networks): each declares its keys
+// (defaults, ranges, help); `make` gets them resolved, plus the list-valued `betas` (empty when not given).
+struct NoiseProcessKind {
+  std::string name;
+  std::string description;
+  std::vector<OptionSpec> options;
+  std::function<std::shared_ptr<const NoiseProcess>(const Options&, const std::vector<double>& betas)> make;
+};
+const std::vector<NoiseProcessKind>& noise_process_kinds();
 
 }  // namespace dsx

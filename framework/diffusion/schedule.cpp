@@ -105,8 +105,8 @@ const std::vector<OptionSpec>& schedule_keys() {
                                         "for explicit (the list's length) and in evaluate (set by each NFE)");
     num_steps.default_value = "";
     return std::vector<OptionSpec>{
-        opt::choice("kind", kinds, "polynomial", "how the σ grid is spaced (dsx solvers lists the kinds)"),
-        num_steps, sigma_min, sigma_max};
+        opt::choice("kind", kinds, "polynomial", "how the σ grid is spaced (dsx solvers lists the kinds)"), num_steps,
+        sigma_min, sigma_max};
   }();
   return keys;
 }
@@ -115,16 +115,21 @@ const std::vector<ScheduleKind>& schedule_kinds() {
   static const std::vector<ScheduleKind> kinds = {
       {"polynomial", "EDM/Karras: uniform in σ^(1/ρ)", {rho("7 (EDM's choice for images)")}, polynomial},
       {"logsnr", "uniform in log σ (= half log-SNR)", {}, logsnr},
-      {"time_uniform", "uniform in VP time^(1/ρ) (diff-sampler's VP fit, eps_s, for VE models)",
-       {rho("1 = uniform time (AMED's DPM-Solver recipe), 2 = DEIS's time_quadratic"), eps_s()}, time_uniform},
+      {"time_uniform",
+       "uniform in VP time^(1/ρ) (diff-sampler's VP fit, eps_s, for VE models)",
+       {rho("1 = uniform time (AMED's DPM-Solver recipe), 2 = DEIS's time_quadratic"), eps_s()},
+       time_uniform},
       {"time_quadratic", "uniform in sqrt(VP time) (DPM-Solver/SciRE)", {eps_s()}, time_quadratic},
-      {"nsr", "SciRE NSR: uniform in log(σ + kσ_min)", {opt::number("k", ScheduleSpec{}.k, 0, 1e6,
-                                                                    "σ_min multiple in the log; SciRE uses 3.1")},
+      {"nsr",
+       "SciRE NSR: uniform in log(σ + kσ_min)",
+       {opt::number("k", ScheduleSpec{}.k, 0, 1e6, "σ_min multiple in the log; SciRE uses 3.1")},
        nsr},
       {"discrete", "uniform in a VP-discrete model's own time^(1/ρ)", {rho("1 = DDIM's uniform steps")}, discrete},
-      {"explicit", "a user-given list of σ (first entry is σ_max)",
-       {opt::number_list("sigmas", "", "strictly decreasing positive σ values, σ_max first; num_steps and the σ "
-                                       "range default to the list's")},
+      {"explicit",
+       "a user-given list of σ (first entry is σ_max)",
+       {opt::number_list("sigmas", "",
+                         "strictly decreasing positive σ values, σ_max first; num_steps and the σ "
+                         "range default to the list's")},
        explicit_list},
   };
   return kinds;
@@ -171,9 +176,10 @@ ScheduleSpec refined(const ScheduleSpec& spec, int m) {
     out.sigmas.clear();
     for (size_t i = 0; i + 1 < spec.sigmas.size(); ++i)
       for (int j = 0; j <= m; ++j)
-        out.sigmas.push_back(j == 0 ? spec.sigmas[i]  // student points stay bit-identical
-                                    : std::exp(std::log(spec.sigmas[i]) +
-                                               (std::log(spec.sigmas[i + 1]) - std::log(spec.sigmas[i])) * j / (m + 1.0)));
+        out.sigmas.push_back(j == 0
+                                 ? spec.sigmas[i]  // student points stay bit-identical
+                                 : std::exp(std::log(spec.sigmas[i]) +
+                                            (std::log(spec.sigmas[i + 1]) - std::log(spec.sigmas[i])) * j / (m + 1.0)));
     out.sigmas.push_back(spec.sigmas.back());
     out.num_steps = int(out.sigmas.size());
     return out;

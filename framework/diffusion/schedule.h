@@ -13,13 +13,13 @@ class NoiseProcess;
 
 struct ScheduleSpec {
   std::string kind = "polynomial";
-  int num_steps = 0;             // grid points (num_steps − 1 intervals), as in diff-sampler
+  int num_steps = 0;  // grid points (num_steps − 1 intervals), as in diff-sampler
   double sigma_min = 0.002;
   double sigma_max = 80.0;
-  double rho = 7.0;              // polynomial, time_uniform, discrete
-  double k = 3.1;                // nsr
-  double eps_s = 1e-3;           // time_uniform/time_quadratic on a VE model: end time of the fitted VP clock
-  std::vector<double> sigmas;    // explicit
+  double rho = 7.0;            // polynomial, time_uniform, discrete
+  double k = 3.1;              // nsr
+  double eps_s = 1e-3;         // time_uniform/time_quadratic on a VE model: end time of the fitted VP clock
+  std::vector<double> sigmas;  // explicit
 };
 
 struct ScheduleKind {

@@ -50,8 +50,7 @@ double trace_sqrt_product(const at::Tensor& a, const at::Tensor& b) {
 double frechet_distance(const GaussianFit& a, const GaussianFit& b) {
   check_fit(a, "first");
   check_fit(b, "second");
-  if (a.mean.size(0) != b.mean.size(0))
-    fail("frechet: dimensions differ ({} vs {})", a.mean.size(0), b.mean.size(0));
+  if (a.mean.size(0) != b.mean.size(0)) fail("frechet: dimensions differ ({} vs {})", a.mean.size(0), b.mean.size(0));
   at::Tensor ma = a.mean.to(at::kCPU, at::kDouble), mb = b.mean.to(at::kCPU, at::kDouble);
   at::Tensor ca = a.cov.to(at::kCPU, at::kDouble), cb = b.cov.to(at::kCPU, at::kDouble);
   double fd = (ma - mb).square().sum().item<double>() + ca.trace().item<double>() + cb.trace().item<double>() -

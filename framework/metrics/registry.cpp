@@ -39,10 +39,13 @@ double model_log_likelihood(const at::Tensor& samples, const Denoiser* model) {
 const std::vector<MetricEntry>& metric_entries() {
   using D = MetricDirection;
   static const std::vector<MetricEntry> entries = {
-      {"rmse_to_reference", "RMSE between samples and the exact ODE solution of the same seeds (paired)",
+      {"rmse_to_reference",
+       "RMSE between samples and the reference ODE solution of the same seeds (paired): exact, or a "
+       "Dormand–Prince solve at rtol 1e-10 for networks",
        D::LowerIsBetter, MetricReference::OdeSolution, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return rmse_to_reference(x, r); }},
-      {"frechet", "Fréchet distance between Gaussian fits of the samples and of exact data samples (FID formula, raw space)",
+      {"frechet",
+       "Fréchet distance between Gaussian fits of the samples and of exact data samples (FID formula, raw space)",
        D::LowerIsBetter, MetricReference::DataSamples, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return frechet_distance(x, r); }},
       {"sliced_wasserstein", "sliced Wasserstein-2 distance to exact data samples (256 directions, seed 0)",
@@ -73,7 +76,8 @@ double compute_metric(const std::string& name, const at::Tensor& samples, const 
                       const Denoiser* model) {
   const MetricEntry& e = find_metric(name);
   if (e.reference != MetricReference::None && !reference.defined())
-    fail("metric '{}' needs {}", name, e.reference == MetricReference::OdeSolution ? "the reference ODE solution" : "exact data samples");
+    fail("metric '{}' needs {}", name,
+         e.reference == MetricReference::OdeSolution ? "the reference ODE solution" : "exact data samples");
   if (e.needs_model && model == nullptr) fail("metric '{}' needs a model", name);
   return e.compute(samples, reference, model);
 }

@@ -23,8 +23,8 @@ at::Tensor wasserstein2_squared_1d(const at::Tensor& a, const at::Tensor& b) {
   if (n == m) return (sa - sb).square().mean(0);
   // Quantile functions are constant on (i/n, (i+1)/n] and (j/m, (j+1)/m]; on each interval of the merged
   // grid both are constant, and the interval's midpoint picks the right order statistic of each.
-  at::Tensor u = std::get<0>(at::cat({at::arange(1, n + 1, at::kDouble) / double(n),
-                                      at::arange(1, m + 1, at::kDouble) / double(m)}).sort());
+  at::Tensor u = std::get<0>(
+      at::cat({at::arange(1, n + 1, at::kDouble) / double(n), at::arange(1, m + 1, at::kDouble) / double(m)}).sort());
   at::Tensor lo = at::cat({at::zeros({1}, at::kDouble), u.slice(0, 0, -1)});
   at::Tensor width = u - lo, mid = 0.5 * (u + lo);
   at::Tensor ia = (mid * double(n)).floor().to(at::kLong).clamp(0, n - 1);
@@ -42,8 +42,7 @@ double sliced_wasserstein(const at::Tensor& samples, const at::Tensor& reference
   return std::sqrt(w2.mean().item<double>());
 }
 
-double sliced_wasserstein(const at::Tensor& samples, const at::Tensor& reference, int64_t projections,
-                          uint64_t seed) {
+double sliced_wasserstein(const at::Tensor& samples, const at::Tensor& reference, int64_t projections, uint64_t seed) {
   at::Tensor x = sample_matrix(samples, "sliced_wasserstein");
   return sliced_wasserstein(x, reference, random_directions(projections, x.size(1), seed));
 }

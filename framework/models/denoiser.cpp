@@ -10,9 +10,7 @@ ModelPtr in_precision(const ModelPtr& model, at::ScalarType dtype, at::Device de
   return model->converted(dtype, device);
 }
 
-at::Tensor sigma_like(const at::Tensor& x, double sigma) {
-  return at::full({x.size(0)}, sigma, x.options());
-}
+at::Tensor sigma_like(const at::Tensor& x, double sigma) { return at::full({x.size(0)}, sigma, x.options()); }
 
 std::string shape_text(at::IntArrayRef shape) {
   std::string out = "[";

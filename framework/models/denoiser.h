@@ -20,10 +20,10 @@ struct ModelInfo {
   std::vector<int64_t> sample_shape;  // shape of one sample, without the batch dimension
   double sigma_min = 0.002;           // range the model is meant to be sampled over
   double sigma_max = 80.0;
-  std::string kind;                   // registry name ("gaussian_mixture", "vp_eps", ...)
-  std::string fingerprint;            // content hash of parameters: part of cache keys
+  std::string kind;         // registry name ("gaussian_mixture", "vp_eps", ...)
+  std::string fingerprint;  // content hash of parameters: part of cache keys
   std::shared_ptr<const NoiseProcess> process = std::make_shared<VeProcess>();
-  at::ScalarType dtype = at::kDouble; // where the parameters live now (converted() changes both)
+  at::ScalarType dtype = at::kDouble;  // where the parameters live now (converted() changes both)
   at::Device device = at::kCPU;
 };
 

@@ -17,9 +17,11 @@ GaussianMixture::GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor w
   if (means.dim() < 2) fail("gaussian_mixture: means must be [K, *shape], got {} dimension(s)", means.dim());
   const int64_t k = means.size(0);
   if (stds.dim() != 1 || stds.size(0) != k)
-    fail("gaussian_mixture: stds must have shape [{}] to match means [K={}, ...], got {}", k, k, shape_text(stds.sizes()));
+    fail("gaussian_mixture: stds must have shape [{}] to match means [K={}, ...], got {}", k, k,
+         shape_text(stds.sizes()));
   if (weights.dim() != 1 || weights.size(0) != k)
-    fail("gaussian_mixture: weights must have shape [{}] to match means [K={}, ...], got {}", k, k, shape_text(weights.sizes()));
+    fail("gaussian_mixture: weights must have shape [{}] to match means [K={}, ...], got {}", k, k,
+         shape_text(weights.sizes()));
   means = means.to(at::kDouble).cpu();
   stds = stds.to(at::kDouble).cpu();
   weights = weights.to(at::kDouble).cpu();
@@ -82,8 +84,8 @@ at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma
   // Squared distances by direct differences (not |x|²−2x·μ+|μ|², which cancels badly at small σ).
   at::Tensor d2 = at::empty({b, k}, x.options());
   for (int64_t j = 0; j < k; ++j) d2.select(1, j).copy_((xf - means_[j]).square().sum(1));
-  at::Tensor s2 = stds_.square().unsqueeze(0);                 // [1, K]
-  at::Tensor v = s2 + sigma.reshape({b, 1}).square();          // [B, K]
+  at::Tensor s2 = stds_.square().unsqueeze(0);         // [1, K]
+  at::Tensor v = s2 + sigma.reshape({b, 1}).square();  // [B, K]
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
   if (out) out->map = responsibility_slots(w.detach());
@@ -112,11 +114,11 @@ at::Tensor GaussianMixture::log_density(const at::Tensor& samples) const {
   return at::logsumexp(logits, {1});
 }
 
-std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min,
-                                                          double sigma_max) {
+std::unique_ptr<GaussianMixture> GaussianMixture::load_h5(const std::string& path, double sigma_min, double sigma_max) {
   h5::File f = h5::File::open(path);
   for (const char* name : {"means", "stds", "weights"})
-    if (!f.has(name)) fail("{}: dataset '{}' not found (a gaussian_mixture file holds means, stds, weights)", path, name);
+    if (!f.has(name))
+      fail("{}: dataset '{}' not found (a gaussian_mixture file holds means, stds, weights)", path, name);
   try {
     return std::make_unique<GaussianMixture>(h5::read_tensor(f, "means"), h5::read_tensor(f, "stds"),
                                              h5::read_tensor(f, "weights"), sigma_min, sigma_max);

@@ -1,5 +1,7 @@
 #include "models/reference_ode.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -69,6 +71,18 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
   }
   out.x = x;
   return out;
+}
+
+at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to) {
+  if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to);
+  at::NoGradGuard no_grad;
+  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, kNetworkReferenceRtol,
+                             kNetworkReferenceRtol)
+      .x.to(x.options());
+}
+
+std::string reference_method(const Denoiser& model) {
+  return model.exact() ? "exact" : fmt::format("dopri5/{:g}", kNetworkReferenceRtol);
 }
 
 }  // namespace dsx

@@ -20,4 +20,14 @@ struct OdeSolution {
 OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                                 double rtol = 1e-12, double atol = 1e-12);
 
+// Tolerance of the reference solve of models without an exact one (networks): 1e-10 keeps it far below any
+// few-step solver's error (≥ 1e-4) at a few hundred network calls per batch.
+constexpr double kNetworkReferenceRtol = 1e-10;
+
+// The ODE solution that reference metrics compare samples with: the model's own (ExactOde) when it has one,
+// else this adaptive solve of the model itself at kNetworkReferenceRtol. `model` should be the float64 one.
+at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to);
+// How reference_solution() solves for `model` ("exact", or the solver and tolerance): part of cache keys.
+std::string reference_method(const Denoiser& model);
+
 }  // namespace dsx

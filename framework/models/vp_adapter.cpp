@@ -19,7 +19,7 @@ VpDenoiser::VpDenoiser(std::shared_ptr<const VpNetwork> net, Prediction predicti
     fail("VpDenoiser needs a VP noise process, got '{}'", info_.process ? info_.process->kind() : "none");
 }
 
-at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features*) const {
+at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* features) const {
   // Time conversion is host-side double math on B scalars; tensors stay on x's device.
   at::Tensor s_host = sigma.to(at::kDouble).cpu().contiguous();
   const double* s = s_host.data_ptr<double>();
@@ -32,7 +32,9 @@ at::Tensor VpDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Fea
   alpha = per_sample(alpha.to(x.options()), x);
   at::Tensor sig = per_sample(sigma, x);
   at::Tensor x_vp = alpha * x;
-  at::Tensor out = net_->forward(x_vp, label.to(x.options()));
+  at::Tensor out = features && net_->has_features()
+                       ? net_->forward_features(x_vp, label.to(x.options()), &features->map)
+                       : net_->forward(x_vp, label.to(x.options()));
   switch (prediction_) {
     case Prediction::Eps: return x - sig * out;
     case Prediction::X0: return out;

@@ -14,6 +14,13 @@ class VpNetwork {
   // x_vp: [B, ...]; t_label: [B] model input times (process->model_time(t)).
   // Stateless and safe from several threads, like Denoiser::denoise.
   virtual at::Tensor forward(const at::Tensor& x_vp, const at::Tensor& t_label) const = 0;
+  // The same evaluation with its AMED feature map [B, C, 8, 8] in *map (networks that have one override this
+  // and has_features(); the default has none).
+  virtual at::Tensor forward_features(const at::Tensor& x_vp, const at::Tensor& t_label, at::Tensor* map) const {
+    (void)map;
+    return forward(x_vp, t_label);
+  }
+  virtual bool has_features() const { return false; }
   // A copy with its parameters in dtype on device.
   virtual std::shared_ptr<const VpNetwork> converted(at::ScalarType dtype, at::Device device) const = 0;
 };
@@ -27,6 +34,7 @@ class VpDenoiser : public Denoiser {
   VpDenoiser(std::shared_ptr<const VpNetwork> net, Prediction prediction, ModelInfo info);
   const ModelInfo& info() const override { return info_; }
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
+  bool has_features() const override { return net_->has_features(); }
   std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override;
 
  private:

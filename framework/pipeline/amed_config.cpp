@@ -40,7 +40,8 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
   YamlSource src = YamlSource::load_file(path);
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
-  const std::vector<std::string> keys = {"model", "schedule", "teacher", "seeds", "batch", "precision", "device", "output"};
+  const std::vector<std::string> keys = {"model", "schedule",  "teacher", "seeds",
+                                         "batch", "precision", "device",  "output"};
   top.reject_unknown(keys);
   require(top, src, {"model", "schedule", "seeds", "output"});
   TeacherConfig c;
@@ -71,11 +72,13 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
 
 const Schema& train_schema() {
   static const Schema schema = {
-      opt::section("student", false, "{name: amed}",
-                   "{name: amed|euler|dpm2|ipndm|dpmpp, afs: true, max_order, predict_x0: true, lower_order_final: true}"),
+      opt::section(
+          "student", false, "{name: amed}",
+          "{name: amed|euler|dpm2|ipndm|dpmpp, afs: true, max_order, predict_x0: true, lower_order_final: true}"),
       opt::number("scale_dir", 0.01, 0.0, 1.0, "the head's scale range for the direction factor c (official 0.01)")
           .exclusive_max(),
-      opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)").exclusive_max(),
+      opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)")
+          .exclusive_max(),
       opt::choice("features", {"model", "zero"}, "model", "predictor input: the model's 8x8 features, or zeros"),
       opt::integer("batch", 128, 1, 1 << 20, "trajectories per Adam step (official 128)"),
       opt::number("lr", 5e-3, 0.0, 1e300, "Adam learning rate (official 5e-3)").exclusive_min(),
@@ -121,9 +124,9 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   YamlSource src = YamlSource::load_file(path);
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
-  const std::vector<std::string> keys = {"model",     "trajectories", "student", "scale_dir", "scale_time", "features",
-                                         "batch",     "lr",           "seed",    "max_samples", "precision",
-                                         "device",    "output"};
+  const std::vector<std::string> keys = {"model",     "trajectories", "student", "scale_dir", "scale_time",
+                                         "features",  "batch",        "lr",      "seed",      "max_samples",
+                                         "precision", "device",       "output"};
   top.reject_unknown(keys);
   require(top, src, {"model", "trajectories", "output"});
   TrainConfig c;

@@ -74,7 +74,8 @@ std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, 
       for (int d : j.deps)
         if (st[d].state != JobState::Hit) {
           state = JobState::Run;
-          why = fmt::format("upstream '{}' will {}", plan.jobs[d].label, st[d].state == JobState::Extend ? "extend" : "run");
+          why = fmt::format("upstream '{}' will {}", plan.jobs[d].label,
+                            st[d].state == JobState::Extend ? "extend" : "run");
           // A HIT downstream of an EXTEND/RUN stays a HIT when its key is unchanged (teacher extension keeps the key).
           if (cache.lookup(j.key, nullptr)) state = JobState::Hit, why = "cached";
           break;
@@ -95,8 +96,8 @@ std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, co
   tbb::flow::graph g;
   std::vector<std::unique_ptr<tbb::flow::continue_node<tbb::flow::continue_msg>>> nodes;
   for (size_t i = 0; i < n; ++i) {
-    nodes.push_back(std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(
-        g, [&, i](const tbb::flow::continue_msg&) {
+    nodes.push_back(
+        std::make_unique<tbb::flow::continue_node<tbb::flow::continue_msg>>(g, [&, i](const tbb::flow::continue_msg&) {
           const Job& j = plan.jobs[i];
           for (int d : j.deps)
             if (ok[d] != 1) {

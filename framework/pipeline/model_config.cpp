@@ -3,10 +3,11 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/registry.h"
 #include "models/diagonal_gaussian.h"
 #include "models/gaussian_mixture.h"
 #include "models/testbeds.h"
-#include "core/registry.h"
+#include "models/torchscript.h"
 
 namespace dsx {
 namespace {
@@ -17,7 +18,8 @@ at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const st
   std::vector<int64_t> shape;
   std::function<void(const YAML::Node&, size_t)> walk = [&](const YAML::Node& node, size_t depth) {
     if (node.IsSequence()) {
-      if (shape.size() <= depth) shape.push_back(int64_t(node.size()));
+      if (shape.size() <= depth)
+        shape.push_back(int64_t(node.size()));
       else if (shape[depth] != int64_t(node.size()))
         fail("{}: '{}' is ragged: a list of {} entries where {} were expected", src.where(node, key_path), key_path,
              node.size(), shape[depth]);
@@ -44,6 +46,11 @@ OptionSpec required(OptionSpec s) {
   s.required = true;
   return s;
 }
+// A key whose default is not a fixed value (shown as text by --explain).
+OptionSpec unset(OptionSpec s, std::string default_text) {
+  s.default_value = std::move(default_text);
+  return s;
+}
 OptionSpec sigma_max_key() {
   return opt::number("sigma_max", 80.0, 0, 1e6, "the largest σ, where sampling starts (EDM's 80)").exclusive_min();
 }
@@ -63,8 +70,8 @@ ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src, const Schema
     at::Tensor means = nested_to_tensor(src, r.node("means"), r.path("means"));
     if (means.dim() == 1) means = means.unsqueeze(1);  // K scalars = K one-dimensional components
     at::Tensor stds = at::tensor(r.get_doubles("stds"), at::kDouble);
-    at::Tensor weights = r.has("weights") ? at::tensor(r.get_doubles("weights"), at::kDouble)
-                                          : at::ones({means.size(0)}, at::kDouble);
+    at::Tensor weights =
+        r.has("weights") ? at::tensor(r.get_doubles("weights"), at::kDouble) : at::ones({means.size(0)}, at::kDouble);
     try {
       m = std::make_shared<GaussianMixture>(means, stds, weights, smin, smax);
     } catch (const Error& e) {
@@ -98,6 +105,62 @@ ModelPtr load_amed_toy(MapReader& r, const YamlSource&, const Schema& schema) {
   return testbeds::amed_toy(smin, smax);
 }
 
+// model.process of a VP network: a kind from noise_process_kinds() and that kind's keys.
+std::shared_ptr<const NoiseProcess> read_process(const YamlSource& src, const YAML::Node& node,
+                                                 const std::string& key_path) {
+  MapReader r(src, node, key_path);
+  const NoiseProcessKind& kind =
+      find_entry(noise_process_kinds(), r.get_string("kind"), r.path("kind"), r.where("kind"));
+  std::vector<std::string> names{"kind"};
+  std::vector<OptionSpec> scalars;
+  for (const auto& o : kind.options) {
+    names.push_back(o.name);
+    if (o.type != OptionType::NumberList) scalars.push_back(o);
+  }
+  r.reject_unknown(names);
+  std::vector<double> betas;
+  if (r.has("betas")) betas = r.get_doubles("betas");
+  Options values = Options::resolve(scalars, r.rest_as_options({"kind", "betas"}), key_path + ".");
+  r.finish(names);
+  try {
+    return kind.make(values, betas);
+  } catch (const Error& e) {
+    fail("{}: {}", src.where(node, key_path), e.what());
+  }
+}
+
+ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
+  r.reject_unknown(keys);
+  require_keys(r, schema);
+  TorchScriptOptions o;
+  o.file = src.resolve_path(r.get_string("file"), r.path("file"));
+  o.output = parse_net_output(read_choice(r, schema, "output"));
+  if (o.output != NetOutput::Denoised) {
+    if (!r.has("process"))
+      fail("{}: {} = {} needs {} ({{kind: vp_linear | vp_cosine | vp_discrete}}): the network's time input",
+           r.where("output"), r.path("output"), to_string(o.output), r.path("process"));
+    o.process = read_process(src, r.node("process"), r.path("process"));
+  } else if (r.has("process")) {
+    fail("{}: {} is for eps|x0|v networks; output: denoised is already the EDM denoiser", r.where("process"),
+         r.path("process"));
+  }
+  if (r.has("shape"))
+    for (double v : r.get_doubles("shape")) {
+      if (v != std::floor(v) || v < 1 || v > 1e6)
+        fail("{}: {} must be positive integers ([C, H, W])", r.where("shape"), r.path("shape"));
+      o.shape.push_back(int64_t(v));
+    }
+  if (r.has("sigma_min")) o.sigma_min = read_number(r, schema, "sigma_min");
+  if (r.has("sigma_max")) o.sigma_max = read_number(r, schema, "sigma_max");
+  o.features = r.get_string("features", std::string());
+  o.max_batch = read_int(r, schema, "max_batch");
+  r.finish(keys);
+  // Models a spec names live in float64 on the CPU (references and densities use that one); runs take
+  // their precision's variant from the pool.
+  return in_precision(load_torchscript(o), at::kDouble, at::kCPU);  // errors name the file
+}
+
 }  // namespace
 
 const std::vector<ModelKind>& model_kinds() {
@@ -121,6 +184,22 @@ const std::vector<ModelKind>& model_kinds() {
        "the 3×8×8 Gaussian toy of the official AMED golden values (docs/amed.md §12.1)",
        {kind_key(), sigma_min_key(), sigma_max_key()},
        load_amed_toy},
+      {"torchscript",
+       "a network saved with torch.jit.save: an EDM denoiser, or an eps|x0|v VP network (README, TorchScript models)",
+       {kind_key(), required(opt::path("file", "the TorchScript file, relative to the config")),
+        opt::choice("output", {"denoised", "eps", "x0", "v"}, "denoised",
+                    "denoised: forward(x, sigma) -> D(x; σ) (EDM); eps|x0|v: forward(x, t) of a VP network"),
+        opt::section("process", false, "",
+                     "eps|x0|v only: {kind: vp_linear | vp_cosine | vp_discrete, ...} (dsx run --explain "
+                     "process.KIND); t is the network's own time input"),
+        opt::int_list("shape", "the module's img_shape", "one sample's shape, e.g. [3, 32, 32]"),
+        unset(sigma_min_key(), "the module's sigma_min, else the process's, else 0.002"),
+        unset(sigma_max_key(), "the module's sigma_max, else the process's, else 80"),
+        opt::text("features", "",
+                  "the method m(x, sigma_or_t) -> (output, feature map [B, C, 8, 8]) that feeds "
+                  "AMED; without it AMED stages that need features refuse the model"),
+        opt::integer("max_batch", 0, 0, 1 << 20, "split larger batches into chunks of this size (0: never)")},
+       load_torchscript_kind},
   };
   return kinds;
 }

@@ -16,15 +16,16 @@ namespace dsx {
 std::string MetricRow::method() const {
   // Sweep variants of one predictor stage ("amed[num_steps=4]") share a row: their NFE differ.
   std::string stage_name = predictor.substr(0, predictor.find('['));
-  std::string m = predictor.empty() ? solver
-                                    : fmt::format("AMED-{} ({})", solver == "amed" ? "Solver" : "Plugin " + solver, stage_name);
+  std::string m = predictor.empty()
+                      ? solver
+                      : fmt::format("AMED-{} ({})", solver == "amed" ? "Solver" : "Plugin " + solver, stage_name);
   if (!options.empty()) m += " [" + options + "]";
   return m + " / " + schedule;
 }
 
 nlohmann::json to_json(const MetricRow& r) {
-  return {{"stage", r.stage},         {"solver", r.solver}, {"options", r.options}, {"schedule", r.schedule},
-          {"nfe", r.nfe},             {"predictor", r.predictor}, {"metric", r.metric},   {"value", r.value}};
+  return {{"stage", r.stage}, {"solver", r.solver},       {"options", r.options}, {"schedule", r.schedule},
+          {"nfe", r.nfe},     {"predictor", r.predictor}, {"metric", r.metric},   {"value", r.value}};
 }
 
 MetricRow row_from_json(const nlohmann::json& j) {
@@ -65,8 +66,10 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
     for (const auto& r : rows) {
       if (r.metric != metric) continue;
       if (r.solver == kExactData) {
-        floor = fmt::format("Exact data samples, as many as the evaluated seeds: {:.4g} (the value a perfect "
-                            "sampler gets, up to sampling noise).\n\n", r.value);
+        floor = fmt::format(
+            "Exact data samples, as many as the evaluated seeds: {:.4g} (the value a perfect "
+            "sampler gets, up to sampling noise).\n\n",
+            r.value);
         continue;
       }
       if (std::find(methods.begin(), methods.end(), r.method()) == methods.end()) methods.push_back(r.method());
@@ -85,9 +88,12 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
       md += "| " + m + " |";
       for (auto n : nfes) {
         auto it = cell.find({m, n});
-        if (it == cell.end()) md += " – |";
-        else if (it->second == best[n]) md += fmt::format(" **{:.4g}** |", it->second);
-        else md += fmt::format(" {:.4g} |", it->second);
+        if (it == cell.end())
+          md += " – |";
+        else if (it->second == best[n])
+          md += fmt::format(" **{:.4g}** |", it->second);
+        else
+          md += fmt::format(" {:.4g} |", it->second);
       }
       md += "\n";
     }

@@ -10,8 +10,8 @@
 #include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/registry.h"
-#include "pipeline/schema.h"
 #include "core/seeds.h"
+#include "pipeline/schema.h"
 #include "solvers/solver.h"
 
 namespace dsx {

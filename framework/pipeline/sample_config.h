@@ -27,15 +27,15 @@ struct SolverConfig {
 
 struct SampleConfig {
   ModelPtr model;
-  std::string latents_file;                  // dataset `latents_dataset` [B, *shape]
+  std::string latents_file;  // dataset `latents_dataset` [B, *shape]
   std::string latents_dataset = "latents";
-  std::vector<int64_t> seeds;                // alternative to a latents file: per-seed noise
+  std::vector<int64_t> seeds;  // alternative to a latents file: per-seed noise
   ScheduleSpec schedule;
   SolverConfig solver;
   at::ScalarType dtype = at::kFloat;
-  std::string device = "auto";               // cpu | cuda | auto
-  std::string output;                        // HDF5: dataset 'samples', attribute 'nfe'
-  std::string resolved_yaml;                 // the config after --set, for provenance
+  std::string device = "auto";  // cpu | cuda | auto
+  std::string output;           // HDF5: dataset 'samples', attribute 'nfe'
+  std::string resolved_yaml;    // the config after --set, for provenance
 };
 
 SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides);

@@ -9,11 +9,11 @@
 namespace dsx {
 
 struct SampleOutcome {
-  at::Tensor samples;                // on the CPU
+  at::Tensor samples;  // on the CPU
   int64_t nfe = 0;
-  std::optional<double> rmse;        // vs the exact/reference solution at σ_min
+  std::optional<double> rmse;  // vs the exact/reference solution at σ_min
   std::vector<double> sigmas;
-  double seconds = 0;                // solver wall time (reference excluded)
+  double seconds = 0;  // solver wall time (reference excluded)
   std::string device;
 };
 

@@ -68,7 +68,10 @@ std::string explain_schema(const std::string& title, const std::string& descript
   std::string out = fmt::format("{}: {}\n\n| key | type | default | help |\n|---|---|---|---|\n", title, description);
   for (const auto& k : schema)
     out += fmt::format("| {} | {} | {} | {} |\n", k.name, k.allowed(),
-                       k.required ? "(required)" : k.default_value.empty() ? "–" : k.default_value, k.help);
+                       k.required                ? "(required)"
+                       : k.default_value.empty() ? "–"
+                                                 : k.default_value,
+                       k.help);
   return out;
 }
 

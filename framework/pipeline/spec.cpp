@@ -9,8 +9,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/registry.h"
 #include "core/options.h"
+#include "core/registry.h"
 #include "pipeline/sample_config.h"
 
 namespace dsx {
@@ -46,8 +46,10 @@ class SweepReader {
     MapReader checked(src_, sweep, "sweep");  // a mapping, else an error at its location
     for (auto it = sweep.begin(); it != sweep.end(); ++it) {
       const std::string key = it->first.Scalar();
-      if (key == "zip") read_zip(it->second);
-      else axes_.push_back(grid_axis(key, it->second));
+      if (key == "zip")
+        read_zip(it->second);
+      else
+        axes_.push_back(grid_axis(key, it->second));
     }
     for (const Axis& axis : axes_) {
       std::vector<Point> crossed;
@@ -109,9 +111,10 @@ class SweepReader {
         axis.resize(values.size());
         first_key = key;
       } else if (values.size() != axis.size()) {
-        fail("{}: {}: the lists of a zip group are walked together and must have equal lengths; '{}' has {} "
-             "values, '{}' has {}",
-             src_.where(values, at), name, first_key, axis.size(), key, values.size());
+        fail(
+            "{}: {}: the lists of a zip group are walked together and must have equal lengths; '{}' has {} "
+            "values, '{}' has {}",
+            src_.where(values, at), name, first_key, axis.size(), key, values.size());
       }
       for (size_t i = 0; i < values.size(); ++i) axis[i].push_back({key, emit(values[i]), values[i], at});
     }
@@ -132,9 +135,8 @@ std::string point_text(const Point& point) {
     return pos == std::string::npos ? key : key.substr(pos + 1);
   };
   auto ends_with = [](const std::string& key, const std::string& tail) {
-    return key == tail ||
-           (key.size() > tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0 &&
-            key[key.size() - tail.size() - 1] == '.');
+    return key == tail || (key.size() > tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0 &&
+                           key[key.size() - tail.size() - 1] == '.');
   };
   std::vector<std::string> parts;
   for (const auto& [key, value, node, at] : point) {
@@ -245,7 +247,7 @@ struct Expander {
   const std::vector<StageKind>& kinds;
   Plan plan;
   std::map<std::string, int> by_identity;
-  std::map<std::string, std::vector<int>> variants;      // stage name → jobs
+  std::map<std::string, std::vector<int>> variants;  // stage name → jobs
   std::map<std::string, std::pair<ParsedStage, std::shared_ptr<YamlSource>>> gathering;
   // Stage mappings already parsed at an earlier sweep point: a mapping with the same text, written at the
   // same place, on the same model and precision parses to the same StageDef, so it is parsed once.
@@ -298,10 +300,11 @@ struct Expander {
       errors.capture([&] {
         YAML::Node node = stages.node(name);
         MapReader r(*src, node, path);
-        if (!r.has("kind")) fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
+        if (!r.has("kind"))
+          fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
         const StageKind& kind = find_kind(kinds, r.get_string("kind"), r.where("kind"));
-        ParsedStage ps{name, &kind, parse_once(kind, r, *src, node, path, SpecContext{model, dtype, device}, dtype_device),
-                       node};
+        ParsedStage ps{name, &kind,
+                       parse_once(kind, r, *src, node, path, SpecContext{model, dtype, device}, dtype_device), node};
         index[name] = int(parsed.size());
         parsed.push_back(std::move(ps));
       });
@@ -447,9 +450,8 @@ Plan expand(const std::function<std::shared_ptr<YamlSource>()>& load, const Spec
 // Each sweep point is its own document (sweep values are assigned into it), built from file texts read once.
 Plan load_plan(const std::string& path, const SpecOptions& opts, const std::vector<StageKind>& kinds) {
   SourceFiles files;
-  Plan plan = expand(
-      [&] { return std::make_shared<YamlSource>(YamlSource::load_file(path, Includes::merge, &files)); }, opts,
-      kinds);
+  Plan plan = expand([&] { return std::make_shared<YamlSource>(YamlSource::load_file(path, Includes::merge, &files)); },
+                     opts, kinds);
   plan.files_read = files.reads();
   return plan;
 }
@@ -457,9 +459,9 @@ Plan load_plan(const std::string& path, const SpecOptions& opts, const std::vect
 Plan load_plan_string(const std::string& text, const std::string& name, const SpecOptions& opts,
                       const std::vector<StageKind>& kinds) {
   SourceFiles files;
-  Plan plan = expand(
-      [&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name, Includes::merge, &files)); },
-      opts, kinds);
+  Plan plan =
+      expand([&] { return std::make_shared<YamlSource>(YamlSource::load_string(text, name, Includes::merge, &files)); },
+             opts, kinds);
   plan.files_read = files.reads();
   return plan;
 }

@@ -61,7 +61,7 @@ struct StageRun {
 struct StageKind {
   std::string name, description;
   int version = 1;
-  Schema schema;  // every key of the stage mapping, with type, default and help (dsx run --explain)
+  Schema schema;         // every key of the stage mapping, with type, default and help (dsx run --explain)
   bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
   // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
   std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;
@@ -84,10 +84,10 @@ struct Job {
   const StageKind* kind = nullptr;
   std::any typed;  // StageDef::typed
   json params;
-  std::vector<int> deps;  // job indices
-  std::string key_path;  // "stages.<name>"
-  std::string point;     // "b=1,c=x,d=u": every key of the sweep point that created it, "" without a sweep
-  ModelPtr model;        // the spec's model as loaded (float64, CPU; shared through the ModelPool)
+  std::vector<int> deps;              // job indices
+  std::string key_path;               // "stages.<name>"
+  std::string point;                  // "b=1,c=x,d=u": every key of the sweep point that created it, "" without a sweep
+  ModelPtr model;                     // the spec's model as loaded (float64, CPU; shared through the ModelPool)
   at::ScalarType dtype = at::kFloat;  // the run's precision and device
   at::Device device = at::kCPU;
   std::string model_fingerprint, dtype_device;
@@ -105,7 +105,7 @@ const T& stage_params(const Job& job) {
 struct Plan {
   std::string name;
   std::shared_ptr<YamlSource> source;  // first sweep point (for the resolved spec)
-  int64_t files_read = 0;               // spec and include files read from disk (each once, whatever the sweep)
+  int64_t files_read = 0;              // spec and include files read from disk (each once, whatever the sweep)
   std::vector<Job> jobs;               // in topological order
   // The resolved spec, for --print-config and resolved.yaml: one YAML document per sweep point (includes
   // merged, light and --set applied), then `jobs:` with every job's kind, inputs and canonical params.

@@ -126,10 +126,12 @@ std::vector<YAML::Node> include_entries(const YAML::Node& root, const std::strin
          type_name(at));
   };
   std::vector<YAML::Node> entries;
-  if (list.IsScalar()) entries.push_back(list);
+  if (list.IsScalar())
+    entries.push_back(list);
   else if (list.IsSequence())
     for (const YAML::Node& e : list) entries.push_back(e);
-  else bad(list);
+  else
+    bad(list);
   for (const auto& e : entries)
     if (!e.IsScalar() || e.Scalar().empty()) bad(e);
   return entries;

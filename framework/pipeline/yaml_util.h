@@ -49,7 +49,7 @@ class YamlSource {
 
   const YAML::Node& root() const { return root_; }
   const std::string& path() const { return path_; }
-  std::string dir() const;  // directory of the file, for relative paths
+  std::string dir() const;                                                // directory of the file, for relative paths
   const std::vector<std::string>& included() const { return included_; }  // every file merged in, in order
   // The file that key_path (or its nearest ancestor with a recorded origin) was written in.
   const std::string& origin(const std::string& key_path) const;
@@ -80,8 +80,8 @@ class MapReader {
   MapReader(const YamlSource& src, const YAML::Node& node, std::string key_path);
 
   bool has(const std::string& key) const;
-  YAML::Node node(const std::string& key) const;        // marks the key as used
-  std::string where(const std::string& key) const;       // location of key's value (or of the map)
+  YAML::Node node(const std::string& key) const;    // marks the key as used
+  std::string where(const std::string& key) const;  // location of key's value (or of the map)
   std::string path(const std::string& key) const { return key_path_.empty() ? key : key_path_ + "." + key; }
 
   std::string get_string(const std::string& key, const std::optional<std::string>& fallback = std::nullopt);

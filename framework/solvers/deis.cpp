@@ -4,8 +4,8 @@
 //   x̂_{i+1} = x̂_i + Σ_j C_ij ε_{i−j},   C_ij = ∫_{t_i}^{t_{i+1}} (dσ̂/dτ) ℓ_j(τ) dτ.
 // `mode: rhoab` is not offered: diff-sampler's ρAB coefficient lists disagree with its own order rule
 // (ValueError for max_order ≤ 3, stale coefficients for 4; docs/amed.md §10.5).
-#include "solvers/adams.h"
 #include "solvers/deis.h"
+#include "solvers/adams.h"
 
 #include <cmath>
 #include <deque>

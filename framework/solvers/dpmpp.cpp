@@ -31,9 +31,9 @@ std::vector<T> dpmpp_weights(const std::vector<T>& sigma, const T& t, int order,
   // noise x_t = x − t·φ1·m0 − …; both written with the code's φ1, φ2, φ3 (docs/solvers.md §3.4).
   const T z = predict_x0 ? T(-h) : h;
   const T phi1 = num::expm1(z);
-  const T phi2 = h * num::phi(2, z);                          // data: φ1/h + 1;  noise: φ1/h − 1
-  const T phi3 = z * num::phi(3, z);                          // φ2/h − ½ in both forms
-  const T lead = predict_x0 ? num::constant(t, 1.0) : t;     // noise-form terms carry a factor t
+  const T phi2 = h * num::phi(2, z);                      // data: φ1/h + 1;  noise: φ1/h − 1
+  const T phi3 = z * num::phi(3, z);                      // φ2/h − ½ in both forms
+  const T lead = predict_x0 ? num::constant(t, 1.0) : t;  // noise-form terms carry a factor t
   // base = (t/s)x − φ1·m0 (data) or x − t·φ1·m0 (noise)
   std::vector<T> w = {predict_x0 ? T(t / s) : num::constant(t, 1.0), -lead * phi1};
   if (order == 1) return w;
@@ -91,8 +91,10 @@ class DpmppSolver : public Solver, public MultistepRule {
       const std::vector<double> w = weights(s, t, hist, order);  // on x, m_0 (new), m_1, m_2
       LinComb next;
       next.add(w[0], x);
-      if (predict_x0_) next.add(w[1], den);
-      else next.add(w[1] / s, x).add(-w[1] / s, den);
+      if (predict_x0_)
+        next.add(w[1], den);
+      else
+        next.add(w[1] / s, x).add(-w[1] / s, den);
       for (int k = 2; k < int(w.size()); ++k) next.add(w[size_t(k)], hist[size_t(k - 2)].m);
       const bool keep = max_order_ > 1 && i + 2 < n;
       if (keep && !predict_x0_) {

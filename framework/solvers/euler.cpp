@@ -38,8 +38,13 @@ class EulerSolver : public Solver, public MultistepRule {
 }  // namespace
 
 std::vector<SolverEntry> euler_family() {
-  return {{"euler", "Euler step in σ on the EDM ODE (= DDIM = DPM-Solver-1)", "Song et al. 2021 (DDIM); Karras et al. 2022",
-           "N−1 (−1 with afs)", "1", {}, [](const Options& o) { return std::make_unique<EulerSolver>(o); }}};
+  return {{"euler",
+           "Euler step in σ on the EDM ODE (= DDIM = DPM-Solver-1)",
+           "Song et al. 2021 (DDIM); Karras et al. 2022",
+           "N−1 (−1 with afs)",
+           "1",
+           {},
+           [](const Options& o) { return std::make_unique<EulerSolver>(o); }}};
 }
 
 }  // namespace dsx

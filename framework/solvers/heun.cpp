@@ -21,7 +21,8 @@ class HeunSolver : public Solver {
       at::Tensor den = ev.data(x, s);
       at::Tensor x_pred = lincomb_into(spare, {{t / s, x}, {1.0 - t / s, den}});
       at::Tensor den_pred = ev.data(x_pred, t);
-      x = lincomb_into(x, {{1.0 + h / s, x}, {-h / (2 * s) + h / (2 * t) * (1.0 - t / s), den}, {-h / (2 * t), den_pred}});
+      x = lincomb_into(x,
+                       {{1.0 + h / s, x}, {-h / (2 * s) + h / (2 * t) * (1.0 - t / s), den}, {-h / (2 * t), den_pred}});
       spare = std::move(x_pred);
       if (hooks.on_step) hooks.on_step({int(i), s, t, x});
     }
@@ -36,8 +37,13 @@ class HeunSolver : public Solver {
 }  // namespace
 
 std::vector<SolverEntry> heun_family() {
-  return {{"heun", "EDM Heun: Euler predictor + trapezoidal corrector on every interval", "Karras et al. 2022 (EDM)",
-           "2(N−1) (−1 with afs)", "2", {}, [](const Options& o) { return std::make_unique<HeunSolver>(o); }}};
+  return {{"heun",
+           "EDM Heun: Euler predictor + trapezoidal corrector on every interval",
+           "Karras et al. 2022 (EDM)",
+           "2(N−1) (−1 with afs)",
+           "2",
+           {},
+           [](const Options& o) { return std::make_unique<HeunSolver>(o); }}};
 }
 
 }  // namespace dsx

@@ -45,8 +45,8 @@ std::vector<T> faithful_weights(const std::vector<T>& g, int order) {
   const T t2 = ((1 - hn / (3 * (hn + h1))) / 2 + (1 - hn / (2 * (hn + h1))) * hn / (6 * (hn + h1 + h2))) *
                (hn * (hn + h1) * (hn + h1 + h2)) / (h1 * (h1 + h2) * (h1 + h2 + h3));
   const T q = h1 * (h1 + h2) / (h2 * (h2 + h3));
-  return {(2 + a) / 2 + t1 + t2, -a / 2 - (1 + b) * t1 - (1 + b + q) * t2,
-          t1 * b + (b + q * (1 + h2 / h3)) * t2, -t2 * q * b};
+  return {(2 + a) / 2 + t1 + t2, -a / 2 - (1 + b) * t1 - (1 + b + q) * t2, t1 * b + (b + q * (1 + h2 / h3)) * t2,
+          -t2 * q * b};
 }
 
 // c_j = ∫_0^1 ℓ_j(u) du in u = (σ − σ_i)/(σ_{i+1} − σ_i); the interpolant has degree ≤ 3, so 3-point
@@ -150,12 +150,17 @@ OptionSpec max_order_spec() {
 
 std::vector<SolverEntry> ipndm_family() {
   return {
-      {"ipndm", "Adams–Bashforth on d with equal-step weights applied with the σ step (global order 2 on EDM grids)",
-       "Zhang & Chen 2023 (DEIS, iPNDM); EDM form of zju-pi/diff-sampler ipndm_sampler", "N−1 (−1 with afs)", "2",
-       {max_order_spec()}, [](const Options& o) { return std::make_unique<IpndmSolver>(o, false); }},
+      {"ipndm",
+       "Adams–Bashforth on d with equal-step weights applied with the σ step (global order 2 on EDM grids)",
+       "Zhang & Chen 2023 (DEIS, iPNDM); EDM form of zju-pi/diff-sampler ipndm_sampler",
+       "N−1 (−1 with afs)",
+       "2",
+       {max_order_spec()},
+       [](const Options& o) { return std::make_unique<IpndmSolver>(o, false); }},
       {"ipndm_v",
        "variable-step Adams–Bashforth on d in σ: diff-sampler's closed forms (faithful) or exact Lagrange weights",
-       "zju-pi/diff-sampler ipndm_v_sampler (Zhou et al. 2024)", "N−1 (−1 with afs)",
+       "zju-pi/diff-sampler ipndm_v_sampler (Zhou et al. 2024)",
+       "N−1 (−1 with afs)",
        "faithful 4: 2 on polynomial grids (3 on logSNR), erratic below ~300 points; corrected: max_order",
        {max_order_spec(),
         opt::choice("variant", {"faithful", "corrected"}, "faithful",

@@ -87,14 +87,18 @@ std::vector<at::Tensor> combine(const std::vector<double>& coefs, const std::vec
     std::vector<const float*> in;
     for (const at::Tensor* t : ts) in.push_back(t->data_ptr<float>());
     float* out[2] = {outs[0].data_ptr<float>(), M == 2 ? outs[1].data_ptr<float>() : nullptr};
-    if (M == 1) dispatch<float, 1>(out, in.data(), coefs.data(), int(K), first.numel());
-    else dispatch<float, 2>(out, in.data(), coefs.data(), int(K), first.numel());
+    if (M == 1)
+      dispatch<float, 1>(out, in.data(), coefs.data(), int(K), first.numel());
+    else
+      dispatch<float, 2>(out, in.data(), coefs.data(), int(K), first.numel());
   } else {
     std::vector<const double*> in;
     for (const at::Tensor* t : ts) in.push_back(t->data_ptr<double>());
     double* out[2] = {outs[0].data_ptr<double>(), M == 2 ? outs[1].data_ptr<double>() : nullptr};
-    if (M == 1) dispatch<double, 1>(out, in.data(), coefs.data(), int(K), first.numel());
-    else dispatch<double, 2>(out, in.data(), coefs.data(), int(K), first.numel());
+    if (M == 1)
+      dispatch<double, 1>(out, in.data(), coefs.data(), int(K), first.numel());
+    else
+      dispatch<double, 2>(out, in.data(), coefs.data(), int(K), first.numel());
   }
   return outs;
 }

@@ -31,8 +31,9 @@ at::Tensor lincomb(const std::vector<std::pair<double, at::Tensor>>& terms);
 bool reusable(const at::Tensor& t, const at::Tensor& like);
 
 // A linear combination built term by term (coefficients of a repeated tensor are merged), evaluated in one
-// pass. It keeps pointers to the tensors, which must outlive it (build it from named tensors, not temporaries). `dst` (optional): written in place when reusable() — it may be one of the terms, every element is
-// read before it is written — otherwise a new tensor is returned and *dst is left alone.
+// pass. It keeps pointers to the tensors, which must outlive it (build it from named tensors, not temporaries). `dst`
+// (optional): written in place when reusable() — it may be one of the terms, every element is read before it is written
+// — otherwise a new tensor is returned and *dst is left alone.
 class LinComb {
  public:
   LinComb& add(double coef, const at::Tensor& t);

@@ -11,8 +11,8 @@ void MultistepRun::reset() {
   sigma_.clear();
 }
 
-at::Tensor MultistepRun::step(const at::Tensor& x, const at::Tensor& den, const at::Tensor& from,
-                              const at::Tensor& to, const at::Tensor& scale) {
+at::Tensor MultistepRun::step(const at::Tensor& x, const at::Tensor& den, const at::Tensor& from, const at::Tensor& to,
+                              const at::Tensor& scale) {
   ++k_;
   const at::Tensor m0 = rule_.prediction() == Prediction::Data ? den : (x - den) / per_sample(from, x);
   const int order = rule_.order(k_, points_);

@@ -101,7 +101,7 @@ class ScireSolver : public Solver {
   }
 
   int min_points() const override {
-    if (method_ == Method::Multistep) return order_ + 1;  // HEAD asserts steps ≥ order
+    if (method_ == Method::Multistep) return order_ + 1;    // HEAD asserts steps ≥ order
     if (method_ == Method::Agile && order_ == 3) return 3;  // [.., 2, 1] needs two outer steps
     return 2;
   }
@@ -122,8 +122,10 @@ class ScireSolver : public Solver {
   Out model_at(Evaluator& ev, const at::Tensor& x, double sigma) const { return {sigma, ev.data(x, sigma), !v2_}; }
   // l += c·m, with x_eval the point m was evaluated at.
   static void add(LinComb& l, double c, const Out& o, const at::Tensor& x_eval) {
-    if (o.raw) l.add(c / o.sigma, x_eval).add(-c / o.sigma, o.m);
-    else l.add(c, o.m);
+    if (o.raw)
+      l.add(c / o.sigma, x_eval).add(-c / o.sigma, o.m);
+    else
+      l.add(c, o.m);
   }
   // The point at σ_to of y_to = y + Σ c_j m_j, y = x/scale(σ_from), in x units.
   at::Tensor point(const at::Tensor& x, double sigma_from, double sigma_to,

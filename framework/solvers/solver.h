@@ -18,9 +18,9 @@
 namespace dsx {
 
 struct StepEvent {
-  int index;             // interval i: sigmas[i] → sigmas[i+1]
+  int index;  // interval i: sigmas[i] → sigmas[i+1]
   double sigma_from, sigma_to;
-  const at::Tensor& x;   // state at sigma_to
+  const at::Tensor& x;  // state at sigma_to
 };
 
 struct SampleHooks {
@@ -29,8 +29,8 @@ struct SampleHooks {
 
 // Options every solver accepts (OptionSpecs in common_option_specs()).
 struct CommonOptions {
-  bool afs = false;               // analytical first step: D(x_T, σ_max) ≈ x − σ·x/sqrt(1+σ²), saves 1 NFE
-  bool dynamic_threshold = false; // Imagen dynamic thresholding of data predictions (q = 0.995, s ≥ 1)
+  bool afs = false;                // analytical first step: D(x_T, σ_max) ≈ x − σ·x/sqrt(1+σ²), saves 1 NFE
+  bool dynamic_threshold = false;  // Imagen dynamic thresholding of data predictions (q = 0.995, s ≥ 1)
   double threshold_quantile = 0.995;
   static CommonOptions from(const Options& o);
 };
@@ -73,9 +73,9 @@ class Solver {
 struct SolverEntry {
   std::string name;
   std::string summary;
-  std::string paper;       // source paper / official code
-  std::string nfe_rule;    // e.g. "N−1 (−1 with afs)"
-  std::string order;       // expected global order, e.g. "2"
+  std::string paper;                // source paper / official code
+  std::string nfe_rule;             // e.g. "N−1 (−1 with afs)"
+  std::string order;                // expected global order, e.g. "2"
   std::vector<OptionSpec> options;  // solver-specific; common options are appended by the registry
   std::function<std::unique_ptr<Solver>(const Options&)> make;
   // Set when the entry cannot be built from its defaults because an option must name a file (the `amed`

@@ -132,13 +132,14 @@ class UnipcSolver : public Solver {
  private:
   static void add(LinComb& l, double c, const History& e, const at::Tensor& X) {
     if (c == 0.0) return;
-    if (e.raw) l.add(c / e.sigma, X).add(-c / e.sigma, e.m);
-    else l.add(c, e.m);
+    if (e.raw)
+      l.add(c / e.sigma, X).add(-c / e.sigma, e.m);
+    else
+      l.add(c, e.m);
   }
 
   // X + Σ delta·hist (the corrected state); `last`: X may be overwritten.
-  static at::Tensor state(at::Tensor& X, const std::deque<History>& hist, const std::vector<double>& delta,
-                          bool last) {
+  static at::Tensor state(at::Tensor& X, const std::deque<History>& hist, const std::vector<double>& delta, bool last) {
     if (delta.empty()) return X;
     LinComb l;
     l.add(1.0, X);
@@ -225,11 +226,13 @@ std::vector<SolverEntry> unipc_family() {
                   "max_order) is corrected too, one extra model call (NFE N); never: the last step never corrects "
                   "(NFE N−1)"),
   };
-  return {{"unipc", "UniPC: multistep UniP predictor + UniC corrector (corrector off on the last step unless it is a warm-up step)",
-           "Zhao et al. 2023 (UniPC); uni_pc.py, diff-sampler unipc_sampler",
-           "N−1, N when N−1 < max_order and final_corrector=warmup (−1 with afs)",
-           "max_order + 1 (without lower_order_final)", std::move(opts),
-           [](const Options& o) { return std::make_unique<UnipcSolver>(o); }}};
+  return {
+      {"unipc",
+       "UniPC: multistep UniP predictor + UniC corrector (corrector off on the last step unless it is a warm-up step)",
+       "Zhao et al. 2023 (UniPC); uni_pc.py, diff-sampler unipc_sampler",
+       "N−1, N when N−1 < max_order and final_corrector=warmup (−1 with afs)",
+       "max_order + 1 (without lower_order_final)", std::move(opts),
+       [](const Options& o) { return std::make_unique<UnipcSolver>(o); }}};
 }
 
 }  // namespace dsx

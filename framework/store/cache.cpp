@@ -36,7 +36,7 @@ std::string canonical_text(const json& j) { return j.dump(-1, ' ', false, json::
 CacheKey CacheKey::of(const std::string& kind, int version, const json& params,
                       const std::vector<std::string>& upstream, const std::string& model_fingerprint,
                       const std::string& dtype_device) {
-  json j = {{"kind", kind},   {"version", version}, {"params", params},
+  json j = {{"kind", kind},         {"version", version},         {"params", params},
             {"upstream", upstream}, {"model", model_fingerprint}, {"dtype_device", dtype_device}};
   CacheKey k;
   k.kind = kind;
@@ -68,13 +68,17 @@ void diff_into(const json& a, const json& b, const std::string& path, std::vecto
     for (auto it = b.begin(); it != b.end(); ++it) keys.insert(it.key());
     for (const auto& k : keys) {  // std::set: stable, sorted report
       std::string p = path.empty() ? k : path + "." + k;
-      if (!a.contains(k)) out.push_back(fmt::format("+{} = {}", p, canonical_text(b[k])));
-      else if (!b.contains(k)) out.push_back(fmt::format("-{} (was {})", p, canonical_text(a[k])));
-      else diff_into(a[k], b[k], p, out);
+      if (!a.contains(k))
+        out.push_back(fmt::format("+{} = {}", p, canonical_text(b[k])));
+      else if (!b.contains(k))
+        out.push_back(fmt::format("-{} (was {})", p, canonical_text(a[k])));
+      else
+        diff_into(a[k], b[k], p, out);
     }
     return;
   }
-  if (a != b) out.push_back(fmt::format("{} {}→{}", path.empty() ? "(root)" : path, canonical_text(a), canonical_text(b)));
+  if (a != b)
+    out.push_back(fmt::format("{} {}→{}", path.empty() ? "(root)" : path, canonical_text(a), canonical_text(b)));
 }
 
 std::string utc_now() {
@@ -192,9 +196,11 @@ std::string Cache::check_file(const std::string& dir, const json& f) {
   std::error_code ec;
   if (!fs::is_regular_file(p, ec)) return fmt::format("{}: missing", p.string());
   int64_t size = int64_t(fs::file_size(p, ec));
-  if (size != f.value("size", int64_t(-1))) return fmt::format("{}: size {} but meta says {}", p.string(), size, f.value("size", int64_t(-1)));
+  if (size != f.value("size", int64_t(-1)))
+    return fmt::format("{}: size {} but meta says {}", p.string(), size, f.value("size", int64_t(-1)));
   std::string sum = file_checksum(p.string());
-  if (sum != f.value("xxh3", std::string())) return fmt::format("{}: checksum {} but meta says {}", p.string(), sum, f.value("xxh3", std::string()));
+  if (sum != f.value("xxh3", std::string()))
+    return fmt::format("{}: checksum {} but meta says {}", p.string(), sum, f.value("xxh3", std::string()));
   return "";
 }
 
@@ -213,7 +219,8 @@ std::optional<json> Cache::lookup(const CacheKey& k, std::string* why, bool chec
     return reject(fmt::format("{}: meta.json belongs to another key", d.string()));
   for (const auto& f : m.value("files", json::array())) {
     std::string bad = checksums ? check_file(d.string(), f) : "";
-    if (!checksums && !fs::exists(d / f.value("name", std::string()), ec)) bad = f.value("name", std::string()) + ": missing";
+    if (!checksums && !fs::exists(d / f.value("name", std::string()), ec))
+      bad = f.value("name", std::string()) + ": missing";
     if (!bad.empty()) return reject(bad);
   }
   return m;
@@ -260,7 +267,8 @@ json Cache::commit_entries(const CacheKey& k, const json& list, const json& extr
   return m;
 }
 
-Cache::Outcome Cache::compute_or_get(const CacheKey& k, const std::function<Computed(const std::string&, const std::string&)>& compute,
+Cache::Outcome Cache::compute_or_get(const CacheKey& k,
+                                     const std::function<Computed(const std::string&, const std::string&)>& compute,
                                      bool force) const {
   Lock held = lock(k);
   Outcome out;
@@ -293,7 +301,8 @@ std::vector<Entry> Cache::list() const {
       out.push_back(std::move(en));
     }
   }
-  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return std::tie(a.kind, a.key) < std::tie(b.kind, b.key); });
+  std::sort(out.begin(), out.end(),
+            [](const Entry& a, const Entry& b) { return std::tie(a.kind, a.key) < std::tie(b.kind, b.key); });
   return out;
 }
 

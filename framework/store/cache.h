@@ -12,10 +12,10 @@
 // `dsx cache` and the pipeline's dry run use it without paying for ATen.
 #include <cstdint>
 #include <filesystem>
-#include <optional>
-#include <set>
 #include <functional>
 #include <iosfwd>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,9 +43,8 @@ struct CacheKey {
 
   // `version` is the stage implementation version: bump it when numerics change. `upstream` are the
   // keys of the artifacts this one was computed from; `dtype_device` e.g. "float32/cpu".
-  static CacheKey of(const std::string& kind, int version, const json& params,
-                     const std::vector<std::string>& upstream, const std::string& model_fingerprint,
-                     const std::string& dtype_device);
+  static CacheKey of(const std::string& kind, int version, const json& params, const std::vector<std::string>& upstream,
+                     const std::string& model_fingerprint, const std::string& dtype_device);
 };
 
 // The stable text of a JSON value (sorted keys, no whitespace).
@@ -140,7 +139,8 @@ class Cache {
     std::string reason;  // why it was computed: "not cached", the lookup's problem, or "forced"
     json meta;
   };
-  Outcome compute_or_get(const CacheKey& k, const std::function<Computed(const std::string& dir, const std::string& reason)>& compute,
+  Outcome compute_or_get(const CacheKey& k,
+                         const std::function<Computed(const std::string& dir, const std::string& reason)>& compute,
                          bool force = false) const;
 
   std::vector<Entry> list() const;

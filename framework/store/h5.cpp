@@ -89,8 +89,7 @@ Handle File::open_dataset(const std::string& name) const {
 
 Handle File::open_object(const std::string& object) const {
   if (object != "/" && !has(object)) fail("{}: object '{}' not found", path_, object);
-  return Handle(check(H5Oopen(file_.id(), object.c_str(), H5P_DEFAULT), path_ + ": cannot open " + object),
-                H5Oclose);
+  return Handle(check(H5Oopen(file_.id(), object.c_str(), H5P_DEFAULT), path_ + ": cannot open " + object), H5Oclose);
 }
 
 DatasetInfo File::info(const std::string& name) const {
@@ -103,9 +102,12 @@ DatasetInfo File::info(const std::string& name) const {
   out.shape.assign(dims.begin(), dims.end());
   Handle type(check(H5Dget_type(ds.id()), path_ + ": type of " + name), H5Tclose);
   H5T_class_t cls = H5Tget_class(type.id());
-  if (cls == H5T_FLOAT) out.dtype = H5Tget_size(type.id()) == 4 ? DType::Float32 : DType::Float64;
-  else if (cls == H5T_INTEGER) out.dtype = DType::Int64;
-  else fail("{}: dataset '{}' is neither float nor integer", path_, name);
+  if (cls == H5T_FLOAT)
+    out.dtype = H5Tget_size(type.id()) == 4 ? DType::Float32 : DType::Float64;
+  else if (cls == H5T_INTEGER)
+    out.dtype = DType::Int64;
+  else
+    fail("{}: dataset '{}' is neither float nor integer", path_, name);
   return out;
 }
 
@@ -137,8 +139,7 @@ void File::write_raw(const std::string& name, const std::vector<int64_t>& shape,
 
 void File::write(const std::string& name, const std::vector<int64_t>& shape, const double* data, DType stored,
                  bool compress) {
-  write_raw(name, shape, H5T_NATIVE_DOUBLE, stored == DType::Float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, data,
-            compress);
+  write_raw(name, shape, H5T_NATIVE_DOUBLE, stored == DType::Float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE, data, compress);
 }
 void File::write(const std::string& name, const std::vector<int64_t>& shape, const float* data, bool compress) {
   write_raw(name, shape, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, data, compress);
@@ -218,10 +219,10 @@ void File::create_rows(const std::string& name, DType stored, const std::vector<
   }
   Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.id(), 1);
-  Handle ds(check(H5Dcreate2(file_.id(), name.c_str(), stored_type(stored), space.id(), lcpl.id(), dcpl.id(),
-                             H5P_DEFAULT),
-                  fmt::format("{}: cannot create dataset '{}'", path_, name)),
-            H5Dclose);
+  Handle ds(
+      check(H5Dcreate2(file_.id(), name.c_str(), stored_type(stored), space.id(), lcpl.id(), dcpl.id(), H5P_DEFAULT),
+            fmt::format("{}: cannot create dataset '{}'", path_, name)),
+      H5Dclose);
 }
 
 void File::append_rows(const std::string& name, const std::vector<int64_t>& shape, DType memory, const void* data) {
@@ -230,7 +231,8 @@ void File::append_rows(const std::string& name, const std::vector<int64_t>& shap
   int rank = H5Sget_simple_extent_ndims(space.id());
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
-  if (int(shape.size()) != rank) fail("{}: appending rank-{} rows to rank-{} dataset '{}'", path_, shape.size(), rank, name);
+  if (int(shape.size()) != rank)
+    fail("{}: appending rank-{} rows to rank-{} dataset '{}'", path_, shape.size(), rank, name);
   for (int i = 1; i < rank; ++i)
     if (hsize_t(shape[i]) != dims[i]) fail("{}: row shape mismatch appending to '{}'", path_, name);
   std::vector<hsize_t> start(rank, 0), count(shape.begin(), shape.end()), grown = dims;

@@ -38,7 +38,7 @@ struct DatasetInfo {
 
 class File {
  public:
-  static File create(const std::string& path);     // truncates
+  static File create(const std::string& path);  // truncates
   static File open(const std::string& path, bool writable = false);
   const std::string& path() const { return path_; }
 

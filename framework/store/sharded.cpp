@@ -36,7 +36,10 @@ json read_json(const fs::path& p) {
 ShardedArtifact::ShardedArtifact(const Cache& cache, CacheKey key, std::string items_field,
                                  std::function<std::vector<int64_t>(const std::string&)> adopt,
                                  std::function<json(const std::vector<Shard>&)> extra)
-    : cache_(cache), key_(std::move(key)), items_field_(std::move(items_field)), adopt_(std::move(adopt)),
+    : cache_(cache),
+      key_(std::move(key)),
+      items_field_(std::move(items_field)),
+      adopt_(std::move(adopt)),
       extra_(std::move(extra)) {}
 
 std::string ShardedArtifact::path(const std::string& name) const { return (fs::path(dir()) / name).string(); }
@@ -122,9 +125,10 @@ std::vector<Shard> ShardedArtifact::scan(std::vector<std::string>* warnings) con
     }
     try {
       std::vector<int64_t> items = adopt_(e.path().string());
-      out.push_back({name, std::move(items),
-                     {{"name", name}, {"size", int64_t(fs::file_size(e.path()))},
-                      {"xxh3", file_checksum(e.path().string())}}});
+      out.push_back(
+          {name,
+           std::move(items),
+           {{"name", name}, {"size", int64_t(fs::file_size(e.path()))}, {"xxh3", file_checksum(e.path().string())}}});
       warn(fmt::format("adopted shard {} written by an interrupted run", name));
     } catch (const std::exception& ex) {
       warn(fmt::format("removing unusable shard {}: {}", name, ex.what()));

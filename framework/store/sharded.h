@@ -2,8 +2,8 @@
 // Sharded artifacts: a cache entry made of independent shard files, each covering a set of integer items (a
 // teacher's seeds), that several processes can fill at once.
 //
-//   writer A ──┐ key lock (shared, whole run; exclusive for a forced reset and refill) ── claim shard s (exclusive, non-blocking) ── compute s ──┐
-//   writer B ──┘                                  claim shard t                          ── compute t ──┤
+//   writer A ──┐ key lock (shared, whole run; exclusive for a forced reset and refill) ── claim shard s (exclusive,
+//   non-blocking) ── compute s ──┐ writer B ──┘                                  claim shard t ── compute t ──┤
 //                                                                                                     ▼
 //                                         commit lock (exclusive, short): move the shard into place,
 //                                         re-read meta.json, add it, rewrite meta.json atomically

@@ -19,7 +19,8 @@ void write_tensor(File& f, const std::string& name, const at::Tensor& t, bool co
   std::vector<int64_t> shape(c.sizes().begin(), c.sizes().end());
   if (c.scalar_type() == at::kLong) return f.write(name, shape, c.data_ptr<int64_t>());
   if (c.scalar_type() == at::kDouble) return f.write(name, shape, c.data_ptr<double>(), DType::Float64, compress);
-  if (!at::isFloatingType(c.scalar_type())) fail("cannot store tensor '{}' of type {}", name, c10::toString(c.scalar_type()));
+  if (!at::isFloatingType(c.scalar_type()))
+    fail("cannot store tensor '{}' of type {}", name, c10::toString(c.scalar_type()));
   at::Tensor fl = c.to(at::kFloat);
   f.write(name, shape, fl.data_ptr<float>(), compress);
 }

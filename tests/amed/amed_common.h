@@ -17,8 +17,8 @@ namespace dsx::test {
 // element j of its row-major flattening = 0.3·sin(0.7·j + p).
 inline AmedPredictor deterministic_predictor(double scale_dir = 0.01, double scale_time = 0.2) {
   AmedPredictor net(scale_dir, scale_time);
-  const char* order[] = {"map_layer0.weight", "map_layer0.bias", "enc_layer0.weight", "enc_layer0.bias",
-                         "enc_layer1.weight", "enc_layer1.bias", "fc_r.weight",       "fc_r.bias",
+  const char* order[] = {"map_layer0.weight",   "map_layer0.bias",   "enc_layer0.weight",    "enc_layer0.bias",
+                         "enc_layer1.weight",   "enc_layer1.bias",   "fc_r.weight",          "fc_r.bias",
                          "fc_scale_dir.weight", "fc_scale_dir.bias", "fc_scale_time.weight", "fc_scale_time.bias"};
   at::NoGradGuard no_grad;
   auto params = net->named_parameters();

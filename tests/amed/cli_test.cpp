@@ -10,11 +10,11 @@
 #include <fstream>
 
 #include "amed_common.h"
-#include "support/scratch.h"
 #include "core/noise.h"
 #include "models/gaussian_mixture.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
+#include "support/scratch.h"
 
 namespace dsx::test {
 namespace fs = std::filesystem;

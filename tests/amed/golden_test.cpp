@@ -22,7 +22,7 @@ struct AmedRow {
   std::string grid;                            // "unif1" | "poly7"
   std::vector<double> expected;                // x[0,0,0,:4]
   double rmse;
-  double atol = 2e-6;                          // on the values (plus rtol 1e-5)
+  double atol = 2e-6;  // on the values (plus rtol 1e-5)
   double rmse_rtol = 1e-5;
 };
 // Rows whose official float32 outputs sit a few 1e-6 from this port while our float32 and float64 runs
@@ -42,6 +42,7 @@ const Opts kEps{{"max_order", "3"}, {"predict_x0", "false"}, {"lower_order_final
 const Opts kI4{{"max_order", "4"}};
 
 const std::vector<AmedRow>& rows() {
+  // clang-format off: one row per case, aligned as a table
   static const std::vector<AmedRow> r = {
       {"unif1 AMED-Solver afs", "amed", kT, "unif1", {0.552006, 1.459055, -1.145932, 0.763489}, 8.051106e-01},
       {"unif1 AMED-Solver", "amed", kF, "unif1", {0.550276, 1.395757, -1.235165, 0.690426}, 7.924241e-01},
@@ -49,16 +50,38 @@ const std::vector<AmedRow>& rows() {
       {"unif1 euler+plugin", "euler", kF, "unif1", {}, 1.716082e-01},
       {"unif1 dpm2+plugin afs", "dpm2", kT, "unif1", {0.607227, 1.600537, -1.288612, 0.810681}, 9.218463e-01},
       {"unif1 dpm2+plugin", "dpm2", kF, "unif1", {}, 9.160288e-01},
-      {"unif1 ipndm4+plugin afs", "ipndm", with(kT, kI4), "unif1", {0.156475, 0.387082, 0.020751, 0.55723},
-       1.456166e-01, kNoisyAtol},  // element 2: 2.9e-6
-      {"unif1 ipndm4+plugin", "ipndm", with(kF, kI4), "unif1", {0.157063, 0.457643, 0.134359, 0.488327},
-       9.100100e-02, kNoisyAtol},  // element 2: 3.5e-6
-      {"unif1 dpmpp3M x0+plugin afs", "dpmpp", with(kT, kX0), "unif1", {0.164546, 0.461476, 0.161032, 0.462017},
+      {"unif1 ipndm4+plugin afs",
+       "ipndm",
+       with(kT, kI4),
+       "unif1",
+       {0.156475, 0.387082, 0.020751, 0.55723},
+       1.456166e-01,
+       kNoisyAtol},  // element 2: 2.9e-6
+      {"unif1 ipndm4+plugin",
+       "ipndm",
+       with(kF, kI4),
+       "unif1",
+       {0.157063, 0.457643, 0.134359, 0.488327},
+       9.100100e-02,
+       kNoisyAtol},  // element 2: 3.5e-6
+      {"unif1 dpmpp3M x0+plugin afs",
+       "dpmpp",
+       with(kT, kX0),
+       "unif1",
+       {0.164546, 0.461476, 0.161032, 0.462017},
        9.252704e-02},
       {"unif1 dpmpp3M x0+plugin", "dpmpp", with(kF, kX0), "unif1", {}, 9.255999e-02},
-      {"unif1 dpmpp3M eps+plugin afs", "dpmpp", with(kT, kEps), "unif1", {0.152846, 0.424223, 0.154719, 0.438275},
+      {"unif1 dpmpp3M eps+plugin afs",
+       "dpmpp",
+       with(kT, kEps),
+       "unif1",
+       {0.152846, 0.424223, 0.154719, 0.438275},
        1.142331e-01},
-      {"unif1 dpmpp3M eps+plugin", "dpmpp", with(kF, kEps), "unif1", {0.152733, 0.439421, 0.185577, 0.460121},
+      {"unif1 dpmpp3M eps+plugin",
+       "dpmpp",
+       with(kF, kEps),
+       "unif1",
+       {0.152733, 0.439421, 0.185577, 0.460121},
        1.112369e-01},
 
       {"poly7 AMED-Solver afs", "amed", kT, "poly7", {0.299213, 0.795831, -0.298813, 0.587624}, 2.300231e-01},
@@ -67,18 +90,44 @@ const std::vector<AmedRow>& rows() {
       {"poly7 euler+plugin", "euler", kF, "poly7", {}, 1.214137e-01},
       {"poly7 dpm2+plugin afs", "dpm2", kT, "poly7", {0.336466, 0.883544, -0.403634, 0.620113}, 3.084761e-01},
       {"poly7 dpm2+plugin", "dpm2", kF, "poly7", {}, 3.053036e-01},
-      {"poly7 ipndm4+plugin afs", "ipndm", with(kT, kI4), "poly7", {0.226843, 0.575557, -0.02701, 0.476086},
+      {"poly7 ipndm4+plugin afs",
+       "ipndm",
+       with(kT, kI4),
+       "poly7",
+       {0.226843, 0.575557, -0.02701, 0.476086},
        6.783791e-02},
-      {"poly7 ipndm4+plugin", "ipndm", with(kF, kI4), "poly7", {0.226871, 0.598889, 0.063913, 0.479328},
-       2.509956e-02, kNoisyAtol},  // element 2: 1.6e-6 here, 4.8e-6 with σ_0 = 80, 3.4e-6 in float64
-      {"poly7 dpmpp3M x0+plugin afs", "dpmpp", with(kT, kX0), "poly7", {0.194652, 0.509381, 0.091523, 0.440852},
+      {"poly7 ipndm4+plugin",
+       "ipndm",
+       with(kF, kI4),
+       "poly7",
+       {0.226871, 0.598889, 0.063913, 0.479328},
+       2.509956e-02,
+       kNoisyAtol},  // element 2: 1.6e-6 here, 4.8e-6 with σ_0 = 80, 3.4e-6 in float64
+      {"poly7 dpmpp3M x0+plugin afs",
+       "dpmpp",
+       with(kT, kX0),
+       "poly7",
+       {0.194652, 0.509381, 0.091523, 0.440852},
        6.105661e-02},
       {"poly7 dpmpp3M x0+plugin", "dpmpp", with(kF, kX0), "poly7", {}, 6.594293e-02},
-      {"poly7 dpmpp3M eps+plugin afs", "dpmpp", with(kT, kEps), "poly7", {0.187842, 0.522899, 0.097229, 0.425426},
-       5.688151e-02, kNoisyAtol, 3e-5},  // element 2: 3.9e-6; rmse 2.0e-5 relative (float64: same)
-      {"poly7 dpmpp3M eps+plugin", "dpmpp", with(kF, kEps), "poly7", {0.187542, 0.523372, 0.123177, 0.462166},
-       5.298968e-02, kNoisyAtol, 3e-5},  // rmse 2.0e-5 relative (float64: 1.8e-5)
+      {"poly7 dpmpp3M eps+plugin afs",
+       "dpmpp",
+       with(kT, kEps),
+       "poly7",
+       {0.187842, 0.522899, 0.097229, 0.425426},
+       5.688151e-02,
+       kNoisyAtol,
+       3e-5},  // element 2: 3.9e-6; rmse 2.0e-5 relative (float64: same)
+      {"poly7 dpmpp3M eps+plugin",
+       "dpmpp",
+       with(kF, kEps),
+       "poly7",
+       {0.187542, 0.523372, 0.123177, 0.462166},
+       5.298968e-02,
+       kNoisyAtol,
+       3e-5},  // rmse 2.0e-5 relative (float64: 1.8e-5)
   };
+  // clang-format on
   return r;
 }
 

@@ -77,8 +77,8 @@ BOOST_AUTO_TEST_CASE(parameter_counts_and_names) {
   std::vector<std::string> names;
   for (const auto& p : AmedPredictor(0.01, 0.2)->named_parameters()) names.push_back(p.key());
   const std::vector<std::string> official = {
-      "map_layer0.weight", "map_layer0.bias", "enc_layer0.weight", "enc_layer0.bias",
-      "enc_layer1.weight", "enc_layer1.bias", "fc_r.weight",       "fc_r.bias",
+      "map_layer0.weight",   "map_layer0.bias",   "enc_layer0.weight",    "enc_layer0.bias",
+      "enc_layer1.weight",   "enc_layer1.bias",   "fc_r.weight",          "fc_r.bias",
       "fc_scale_dir.weight", "fc_scale_dir.bias", "fc_scale_time.weight", "fc_scale_time.bias"};
   BOOST_TEST(names == official, boost::test_tools::per_element());
   BOOST_TEST((AmedPredictor(0.01, 0.2)->enc_layer0->weight.sizes() == at::IntArrayRef{128, 64}));  // [out, in]

@@ -63,15 +63,17 @@ BOOST_AUTO_TEST_CASE(settings_in_the_file_must_agree) {
   const std::string p = tmp.file("p.h5");
 
   // Agreeing options and grid: runs, and equals the parameters-only file with the same options.
-  RunResult a = run_solver("ipndm", {{"afs", "true"}, {"max_order", "4"}, {"amed.predictor", p}}, *toy.model,
-                           toy.x_T, grid);
+  RunResult a =
+      run_solver("ipndm", {{"afs", "true"}, {"max_order", "4"}, {"amed.predictor", p}}, *toy.model, toy.x_T, grid);
   RunResult b = run_solver("ipndm", {{"afs", "true"}, {"max_order", "4"}, {"amed.predictor", tmp.file("bare.h5")}},
                            *toy.model, toy.x_T, grid);
   BOOST_TEST(at::equal(a.x, b.x));
   BOOST_TEST(a.nfe == 5);
 
   // Each disagreement names both values.
-  std::string e = error_of([&] { make_solver("ipndm", raw({{"afs", "true"}, {"max_order", "3"}, {"amed.predictor", p}})); });
+  std::string e = error_of([&] {
+    make_solver("ipndm", raw({{"afs", "true"}, {"max_order", "3"}, {"amed.predictor", p}}));
+  });
   BOOST_TEST(e.find("max_order = 4") != std::string::npos, e);
   BOOST_TEST(e.find("max_order = 3") != std::string::npos, e);
   e = error_of([&] { make_solver("ipndm", raw({{"max_order", "4"}, {"amed.predictor", p}})); });
@@ -97,11 +99,17 @@ BOOST_AUTO_TEST_CASE(settings_in_the_file_must_agree) {
   s.student = "dpmpp";
   s.max_order = 3;
   save_predictor(net, &s, tmp.file("d.h5"));
-  e = error_of([&] { make_solver("dpmpp", raw({{"afs", "true"}, {"predict_x0", "false"}, {"amed.predictor", tmp.file("d.h5")}})); });
+  e = error_of([&] {
+    make_solver("dpmpp", raw({{"afs", "true"}, {"predict_x0", "false"}, {"amed.predictor", tmp.file("d.h5")}}));
+  });
   BOOST_TEST(e.find("predict_x0 = true") != std::string::npos, e);
-  e = error_of([&] { make_solver("dpmpp", raw({{"afs", "true"}, {"lower_order_final", "false"}, {"amed.predictor", tmp.file("d.h5")}})); });
+  e = error_of([&] {
+    make_solver("dpmpp", raw({{"afs", "true"}, {"lower_order_final", "false"}, {"amed.predictor", tmp.file("d.h5")}}));
+  });
   BOOST_TEST(e.find("lower_order_final = true") != std::string::npos, e);
-  BOOST_TEST(error_of([&] { make_solver("dpmpp", raw({{"afs", "true"}, {"amed.predictor", tmp.file("d.h5")}})); }) == "");
+  BOOST_TEST(error_of([&] {
+               make_solver("dpmpp", raw({{"afs", "true"}, {"amed.predictor", tmp.file("d.h5")}}));
+             }) == "");
 }
 
 BOOST_AUTO_TEST_CASE(options_and_entries) {
@@ -110,8 +118,9 @@ BOOST_AUTO_TEST_CASE(options_and_entries) {
   BOOST_TEST(solver_entry("amed").needs_file);
   BOOST_TEST(make_solver("ipndm", {})->expected_nfe(6) == 5);
   BOOST_TEST(make_solver("dpm2", {})->expected_nfe(6) == 10);
-  BOOST_TEST(error_of([] { make_solver("euler", raw({{"amed.features", "some"}})); }).find("one of: model, zero") !=
-             std::string::npos);
+  BOOST_TEST(error_of([] {
+               make_solver("euler", raw({{"amed.features", "some"}}));
+             }).find("one of: model, zero") != std::string::npos);
   TempDir tmp;
   AmedPredictor net = deterministic_predictor();
   save_predictor(net, nullptr, tmp.file("p.h5"));
@@ -123,8 +132,9 @@ BOOST_AUTO_TEST_CASE(options_and_entries) {
       BOOST_TEST(t->expected_nfe(7) == 11);
     }
   }
-  BOOST_TEST(error_of([&] { make_solver("dpm2", raw({{"r", "0.4"}, {"amed.predictor", tmp.file("p.h5")}})); })
-                 .find("solver.r = 0.4") != std::string::npos);
+  BOOST_TEST(error_of([&] {
+               make_solver("dpm2", raw({{"r", "0.4"}, {"amed.predictor", tmp.file("p.h5")}}));
+             }).find("solver.r = 0.4") != std::string::npos);
   BOOST_TEST(error_of([&] { make_solver("euler", raw({{"amed.predictor", tmp.file("none.h5")}})); }) != "");
 }
 
@@ -141,8 +151,12 @@ BOOST_AUTO_TEST_CASE(zero_features_are_the_zero_bottleneck) {
   for (const char* name : {"amed", "ipndm", "dpmpp"}) {
     BOOST_TEST_CONTEXT(name) {
       RunResult zero = run_solver(name, {{"amed.predictor", p}, {"amed.features", "zero"}}, *toy.model, x_T, g);
-      RunResult none = run_solver(name, {{"amed.predictor", p}}, blind, x_T, g);
       RunResult model = run_solver(name, {{"amed.predictor", p}}, *toy.model, x_T, g);
+      // A model without features is refused by features: model (zeros would silently fix the schedule) ...
+      std::string e = error_of([&] { run_solver(name, {{"amed.predictor", p}}, blind, x_T, g); });
+      BOOST_TEST(e.find("features: model, but the model gives no feature map") != std::string::npos, e);
+      // ... and runs with features: zero exactly as the model with features does.
+      RunResult none = run_solver(name, {{"amed.predictor", p}, {"amed.features", "zero"}}, blind, x_T, g);
       BOOST_TEST(at::equal(zero.x, none.x));
       BOOST_TEST((zero.x - model.x).abs().max().item<double>() > 1e-4);
     }
@@ -213,14 +227,31 @@ BOOST_AUTO_TEST_CASE(training_step_gradients_match_official) {
     double rtol = 2e-5;
   };
   const std::vector<Case> cases = {
-      {"amed/heun M=1 unif1 afs, c(0.01)", "amed", "heun", time_uniform_float32(7, 1), 2,
-       time_uniform_float32(2, 1, double(6.9502778f), 80.0), 0.0, {2.920169, 6.828418, -9.310373},
-       88.063393, 147.02034, -23.450682, 0.0},
-      {"ipndm/ipndm M=2 poly7 afs max_order 4, c(0.01) a(0.2)", "ipndm", "ipndm",
-       {79.999985f, 42.415176f, 21.108667f, 9.7232008f, 4.066123f, 1.5017415f, 0.46997881f, 0.11663847f,
-        0.020435337f, 0.0019999996f},
-       3, {double(79.999985f), double(9.7232008f)}, 0.2, {4.068074, 9.453871, -13.1484}, 0.883446,
-       -2.237755, -1.536576, -0.007494,
+      {"amed/heun M=1 unif1 afs, c(0.01)",
+       "amed",
+       "heun",
+       time_uniform_float32(7, 1),
+       2,
+       time_uniform_float32(2, 1, double(6.9502778f), 80.0),
+       0.0,
+       {2.920169, 6.828418, -9.310373},
+       88.063393,
+       147.02034,
+       -23.450682,
+       0.0},
+      {"ipndm/ipndm M=2 poly7 afs max_order 4, c(0.01) a(0.2)",
+       "ipndm",
+       "ipndm",
+       {79.999985f, 42.415176f, 21.108667f, 9.7232008f, 4.066123f, 1.5017415f, 0.46997881f, 0.11663847f, 0.020435337f,
+        0.0019999996f},
+       3,
+       {double(79.999985f), double(9.7232008f)},
+       0.2,
+       {4.068074, 9.453871, -13.1484},
+       0.883446,
+       -2.237755,
+       -1.536576,
+       -0.007494,
        // float32 noise: this port gives g_c = −1.536607 in float32 and −1.536640 in float64 (loss 0.883469),
        // so the official float32 value sits 4e-5 from the float64 one; ours is between the two.
        3e-5},

@@ -99,8 +99,8 @@ BOOST_AUTO_TEST_SUITE(teacher)
 BOOST_AUTO_TEST_CASE(file_layout_streaming_and_batch_invariance) {
   TempDir dir;
   Toy192 toy = toy192();
-  TeacherReport r = generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 20), toy.model, at::kCPU,
-                                     dir.file("a.h5"));
+  TeacherReport r =
+      generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 20), toy.model, at::kCPU, dir.file("a.h5"));
   BOOST_TEST(r.samples == 50);
   BOOST_TEST(r.nfe_per_sample == 12);  // Heun on 7 points (docs/amed.md §12.4: 12 NFE teacher)
   generate_teacher(toy_teacher("heun", 1, "time_uniform", 1, 50, 50), toy.model, at::kCPU, dir.file("b.h5"));
@@ -214,8 +214,8 @@ BOOST_AUTO_TEST_CASE(teacher_on_an_explicit_grid_trains) {
   LoadedPredictor lp = load_predictor(dir.file("p.h5"));
   BOOST_REQUIRE(lp.settings.has_value());
   BOOST_TEST(lp.settings->schedule.sigmas == t.student_schedule.sigmas);
-  auto amed = make_solver("amed", {{"amed.predictor", {dir.file("p.h5"), "test"}},
-                                   {"afs", {lp.settings->afs ? "true" : "false", "test"}}});
+  auto amed = make_solver(
+      "amed", {{"amed.predictor", {dir.file("p.h5"), "test"}}, {"afs", {lp.settings->afs ? "true" : "false", "test"}}});
   at::Tensor x_T = toy.x_T.to(at::kFloat);
   toy.model->to(at::kFloat, at::kCPU);
   BOOST_TEST(at::isfinite(amed->sample(*toy.model, x_T, t.student_schedule.sigmas)).all().item<bool>());

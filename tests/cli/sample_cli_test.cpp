@@ -138,8 +138,9 @@ BOOST_AUTO_TEST_CASE(spec_errors_carry_file_line_col) {
                 "kind, num_steps, sigma_min, sigma_max"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "rho: 7", "rho: 0")),
                {"c.yaml:11:8", "schedule.rho = '0' is invalid: expected a number in (0, 1000]"});
-  expect_error(ws, "sample " + ws.config(replace(replace(kGood, "kind: polynomial", "kind: nsr\n  k: -1"), "  rho: 7\n", "")),
-               {"schedule.k = '-1' is invalid: expected a number in [0, 1000000]"});
+  expect_error(
+      ws, "sample " + ws.config(replace(replace(kGood, "kind: polynomial", "kind: nsr\n  k: -1"), "  rho: 7\n", "")),
+      {"schedule.k = '-1' is invalid: expected a number in [0, 1000000]"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "kind: polynomial", "kind: polynomal")),
                {"c.yaml:7:9", "did you mean 'polynomial'"});
   // Model kinds read through their schemas too.
@@ -163,7 +164,8 @@ BOOST_AUTO_TEST_CASE(bad_grids) {
 
 BOOST_AUTO_TEST_CASE(missing_files_datasets_and_shapes) {
   Workspace ws;
-  expect_error(ws, "sample " + ws.config(replace(kGood, "file: gmm.h5", "file: nope.h5")), {"nope.h5", "does not exist"});
+  expect_error(ws, "sample " + ws.config(replace(kGood, "file: gmm.h5", "file: nope.h5")),
+               {"nope.h5", "does not exist"});
   expect_error(ws, "sample " + ws.config(replace(kGood, "file: z.h5", "file: nope.h5")), {"latents.file", "nope.h5"});
   ws.write_latents("wrong_name.h5", at::randn({5, 4}, at::kDouble), "noise");
   expect_error(ws, "sample " + ws.config(replace(kGood, "file: z.h5", "file: wrong_name.h5")),

@@ -63,10 +63,10 @@ BOOST_AUTO_TEST_CASE(includes_merge_deep_and_keep_their_locations) {
   MapReader top(src, src.root(), "");
   BOOST_TEST(!top.has("include"));  // consumed by the merge
   MapReader solver(src, top.node("solver"), "solver");
-  BOOST_TEST(solver.get_string("name") == "heun");        // the spec over its includes
-  BOOST_TEST(solver.get_int("order") == 3);               // an includer over what it includes
-  BOOST_TEST(solver.get_double("s_churn") == 0.5);        // maps merge key by key
-  BOOST_TEST(src.root()["seeds"].size() == 1u);           // lists are replaced whole
+  BOOST_TEST(solver.get_string("name") == "heun");  // the spec over its includes
+  BOOST_TEST(solver.get_int("order") == 3);         // an includer over what it includes
+  BOOST_TEST(solver.get_double("s_churn") == 0.5);  // maps merge key by key
+  BOOST_TEST(src.root()["seeds"].size() == 1u);     // lists are replaced whole
   BOOST_TEST(solver.where("name") == tmp.file("spec.yaml") + ":4:9");
   BOOST_TEST(solver.where("order") == tmp.file("common/more.yaml") + ":2:17");
   BOOST_TEST(solver.where("s_churn") == tmp.file("common/base.yaml") + ":1:42");

@@ -25,7 +25,8 @@ BOOST_AUTO_TEST_CASE(log_mode_writes_once_per_period_and_a_final_line) {
   std::vector<std::string> lines;
   double now = 100.0;
   {
-    ProgressLine p("teacher", "samples", 1000, [&](const std::string& l) { lines.push_back(l); }, 10.0);
+    ProgressLine p(
+        "teacher", "samples", 1000, [&](const std::string& l) { lines.push_back(l); }, 10.0);
     p.set_mode(ProgressLine::Mode::Log);
     p.set_clock([&] { return now; });
     for (int i = 0; i < 10; ++i) {  // 100 samples per second of fake time

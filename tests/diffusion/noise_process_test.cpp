@@ -11,7 +11,9 @@ BOOST_AUTO_TEST_SUITE(noise_processes)
 
 BOOST_AUTO_TEST_CASE(vp_linear_table) {
   VpLinearProcess vp(0.1, 20.0);
-  struct Row { double t, alpha, sigma, lambda, sigma_hat; };
+  struct Row {
+    double t, alpha, sigma, lambda, sigma_hat;
+  };
   for (const Row& r : {Row{1e-4, 0.999994950262750, 0.003177963026879, 5.751509795269855, 0.00317797907483857},
                        Row{1e-3, 0.999945026511098, 0.010485416335095, 4.557714932729866, 0.0104859927867033},
                        Row{0.5, 0.281182880796752, 0.959654202068036, -1.227567734410787, 3.41291830906912},

@@ -122,8 +122,7 @@ BOOST_AUTO_TEST_CASE(teacher_grid_contains_student_points) {
     s.rho = std::string(kind) == "time_uniform" ? 1 : 7;
     std::vector<double> student = make_schedule(s), teacher = make_schedule(refined(s, 2));
     BOOST_REQUIRE_EQUAL(teacher.size(), 10u);
-    for (int i = 0; i < 4; ++i)
-      BOOST_TEST(teacher[3 * i] == student[i], boost::test_tools::tolerance(1e-12));
+    for (int i = 0; i < 4; ++i) BOOST_TEST(teacher[3 * i] == student[i], boost::test_tools::tolerance(1e-12));
   }
 }
 

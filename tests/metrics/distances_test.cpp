@@ -146,7 +146,8 @@ BOOST_AUTO_TEST_CASE(independent_gaussians_shifted_by_delta) {
   double sw2 = std::pow(sliced_wasserstein(x, y, p, 0), 2);
   // Given the directions only sample noise remains, mainly the sample-mean mismatch: relative sd ≈
   // 2√(2/N)/|δ| ≈ 1% (measured 1.4% over 10 independent draws), so 5% is > 3.5 sd.
-  double given_dirs = at::matmul(random_directions(p, d, 0), at::tensor(delta, at::kDouble)).square().mean().item<double>();
+  double given_dirs =
+      at::matmul(random_directions(p, d, 0), at::tensor(delta, at::kDouble)).square().mean().item<double>();
   BOOST_TEST_MESSAGE("SW2^2 " << sw2 << " given directions " << given_dirs << " |delta|^2/D " << 44.0 / d);
   BOOST_CHECK_CLOSE(sw2, given_dirs, 5.0);
   // Over random directions add relative sd ≈ 1.18/√P (Beta(½, 7/2) spread of (u·θ)²) ≈ 2.6%: total ≈ 2.8%.

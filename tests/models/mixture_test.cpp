@@ -3,8 +3,8 @@
 
 #include "core/error.h"
 #include "core/noise.h"
-#include "models/gaussian_mixture.h"
 #include "diffusion/schedule.h"
+#include "models/gaussian_mixture.h"
 #include "models/reference_ode.h"
 #include "support/check.h"
 #include "support/testbeds.h"
@@ -84,8 +84,8 @@ BOOST_AUTO_TEST_CASE(exact_samples_have_the_mixture_moments) {
   std::vector<int64_t> seeds(20000);
   for (int i = 0; i < 20000; ++i) seeds[i] = i;
   at::Tensor x = g.sample_data(seeds);
-  double mean = 0.3 * -1 + 0.7 * 2;                                          // 1.1
-  double var = 0.3 * (0.25 + 1) + 0.7 * (0.09 + 4) - mean * mean;           // 1.948
+  double mean = 0.3 * -1 + 0.7 * 2;                                // 1.1
+  double var = 0.3 * (0.25 + 1) + 0.7 * (0.09 + 4) - mean * mean;  // 1.948
   BOOST_TEST(std::abs(x.mean().item<double>() - mean) < 5 * std::sqrt(var / 20000));
   BOOST_TEST(std::abs(x.var().item<double>() - var) < 0.05);
   BOOST_TEST(at::equal(g.sample_data({5, 6}), x.slice(0, 5, 7)));  // per-seed, batch invariant

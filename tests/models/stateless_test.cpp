@@ -23,7 +23,8 @@ std::vector<at::Tensor> check_concurrent(const Denoiser& model) {
   constexpr int kThreads = 4;
   std::vector<at::Tensor> x(kThreads), sigma(kThreads), want_out(kThreads), want_feat(kThreads);
   for (int t = 0; t < kThreads; ++t) {
-    x[t] = seeded_noise({10 * t, 10 * t + 1, 10 * t + 2}, model.info().sample_shape, at::TensorOptions().dtype(at::kDouble));
+    x[t] = seeded_noise({10 * t, 10 * t + 1, 10 * t + 2}, model.info().sample_shape,
+                        at::TensorOptions().dtype(at::kDouble));
     sigma[t] = at::full({3}, 0.3 + t, at::kDouble);
     Features f;
     want_out[t] = model.denoise(x[t], sigma[t], &f);
@@ -101,10 +102,12 @@ BOOST_AUTO_TEST_CASE(mixture_denoiser_is_batch_invariant_to_the_bit) {
   at::Tensor x = 3 * seeded_noise(seeds, {3, 8, 8}, at::TensorOptions().dtype(at::kFloat));
   at::Tensor sigma = at::linspace(0.05, 5.0, 40, at::kFloat);
   at::Tensor d = mix->denoise(x, sigma);
-  at::Tensor rolled = mix->denoise(at::cat({x.slice(0, 20), x.slice(0, 0, 20)}), at::cat({sigma.slice(0, 20), sigma.slice(0, 0, 20)}));
+  at::Tensor rolled =
+      mix->denoise(at::cat({x.slice(0, 20), x.slice(0, 0, 20)}), at::cat({sigma.slice(0, 20), sigma.slice(0, 0, 20)}));
   BOOST_TEST(at::equal(rolled.slice(0, 0, 20), d.slice(0, 20)));
   BOOST_TEST(at::equal(rolled.slice(0, 20), d.slice(0, 0, 20)));
-  for (int64_t i : {0, 7, 39}) BOOST_TEST(at::equal(mix->denoise(x.slice(0, i, i + 1), sigma.slice(0, i, i + 1)), d.slice(0, i, i + 1)));
+  for (int64_t i : {0, 7, 39})
+    BOOST_TEST(at::equal(mix->denoise(x.slice(0, i, i + 1), sigma.slice(0, i, i + 1)), d.slice(0, i, i + 1)));
 }
 
 BOOST_AUTO_TEST_CASE(converted_copies_leave_the_model_as_it_is) {

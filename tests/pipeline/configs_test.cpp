@@ -91,19 +91,20 @@ BOOST_AUTO_TEST_CASE(experiment_specs_run_in_light_mode, *boost::unit_test::time
 BOOST_AUTO_TEST_CASE(command_configs_run_with_small_seed_ranges, *boost::unit_test::timeout(300)) {
   dsx::test::TempDir tmp("dsx_configs");
   const std::string c = kConfigs.string() + "/";
-  auto sample = dsx::test::run_dsx("sample " + c + "sample_gmm.yaml --set latents.seeds=0-15 --set output=" +
-                                   tmp.file("gmm.h5"));
+  auto sample =
+      dsx::test::run_dsx("sample " + c + "sample_gmm.yaml --set latents.seeds=0-15 --set output=" + tmp.file("gmm.h5"));
   BOOST_TEST_INFO(sample.out);
   BOOST_REQUIRE_EQUAL(sample.code, 0);
   BOOST_TEST(sample.out.find("rmse_vs_exact") != std::string::npos);
 
   // The AMED toy chain: teacher → train-amed → sample with the predictor (AMED-Solver, NFE 5).
-  auto teacher = dsx::test::run_dsx("teacher " + c + "amed_toy_teacher.yaml --set seeds=0-255 --set output=" +
-                                    tmp.file("t.h5"));
+  auto teacher =
+      dsx::test::run_dsx("teacher " + c + "amed_toy_teacher.yaml --set seeds=0-255 --set output=" + tmp.file("t.h5"));
   BOOST_TEST_INFO(teacher.out);
   BOOST_REQUIRE_EQUAL(teacher.code, 0);
-  auto train = dsx::test::run_dsx("train-amed " + c + "amed_toy_train.yaml --quiet --set trajectories=" +
-                                  tmp.file("t.h5") + " --set output=" + tmp.file("p.h5"));
+  auto train =
+      dsx::test::run_dsx("train-amed " + c + "amed_toy_train.yaml --quiet --set trajectories=" + tmp.file("t.h5") +
+                         " --set output=" + tmp.file("p.h5"));
   BOOST_TEST_INFO(train.out);
   BOOST_REQUIRE_EQUAL(train.code, 0);
   auto amed = dsx::test::run_dsx("sample " + c + "amed_toy_sample.yaml --set latents.seeds=100000-100015 --set " +

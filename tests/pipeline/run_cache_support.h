@@ -83,41 +83,40 @@ inline SpecText slow_spec(const TempDir& dir, const std::string& seeds) {
 // teacher → amed (train_amed) → eval_amed (evaluate, the predictor) ┐
 //                                 eval (evaluate, euler + ipndm)    ┴→ report
 inline std::string write_spec(const TempDir& dir, const SpecText& s, const std::string& name = "spec.yaml") {
-  std::ofstream(dir.file(name))
-      << "name: cache_test\n"
-      << "model: {kind: gaussian_mixture, file: " << s.model << "}\n"
-      << "precision: float32\n"
-      << "stages:\n"
-      << "  teacher:\n"
-      << "    kind: teacher\n"
-      << "    schedule: {kind: polynomial, num_steps: 4, rho: 7}\n"
-      << "    solver: {name: heun}\n"
-      << "    m: 1\n"
-      << "    seeds: " << s.teacher_seeds << "\n"
-      << "    batch: " << s.batch << "\n"
-      << "  amed:\n"
-      << "    kind: train_amed\n"
-      << "    teacher: teacher\n"
-      << "    student: {name: ipndm, afs: true}\n"
-      << "    scale_dir: 0.01\n"
-      << "    max_samples: " << s.max_samples << "\n"
-      << "  eval_amed:\n"
-      << "    kind: evaluate\n"
-      << "    predictors: [amed]\n"
-      << "    seeds: " << s.eval_seeds << "\n"
-      << "    metrics: [" << s.metrics << "]\n"
-      << "  eval:\n"
-      << "    kind: evaluate\n"
-      << "    seeds: " << s.eval_seeds << "\n"
-      << "    metrics: [" << s.metrics << "]\n"
-      << "    schedule: {kind: polynomial, rho: 7}\n"
-      << "    methods: [{solver: {name: euler}}, {solver: {name: ipndm}}]\n"
-      << "    nfe: [3, 5]\n"
-      << "  report:\n"
-      << "    kind: report\n"
-      << "    inputs: [eval, eval_amed]\n"
-      << "    title: cache test\n"
-      << "    nfe: [3, 5]\n";
+  std::ofstream(dir.file(name)) << "name: cache_test\n"
+                                << "model: {kind: gaussian_mixture, file: " << s.model << "}\n"
+                                << "precision: float32\n"
+                                << "stages:\n"
+                                << "  teacher:\n"
+                                << "    kind: teacher\n"
+                                << "    schedule: {kind: polynomial, num_steps: 4, rho: 7}\n"
+                                << "    solver: {name: heun}\n"
+                                << "    m: 1\n"
+                                << "    seeds: " << s.teacher_seeds << "\n"
+                                << "    batch: " << s.batch << "\n"
+                                << "  amed:\n"
+                                << "    kind: train_amed\n"
+                                << "    teacher: teacher\n"
+                                << "    student: {name: ipndm, afs: true}\n"
+                                << "    scale_dir: 0.01\n"
+                                << "    max_samples: " << s.max_samples << "\n"
+                                << "  eval_amed:\n"
+                                << "    kind: evaluate\n"
+                                << "    predictors: [amed]\n"
+                                << "    seeds: " << s.eval_seeds << "\n"
+                                << "    metrics: [" << s.metrics << "]\n"
+                                << "  eval:\n"
+                                << "    kind: evaluate\n"
+                                << "    seeds: " << s.eval_seeds << "\n"
+                                << "    metrics: [" << s.metrics << "]\n"
+                                << "    schedule: {kind: polynomial, rho: 7}\n"
+                                << "    methods: [{solver: {name: euler}}, {solver: {name: ipndm}}]\n"
+                                << "    nfe: [3, 5]\n"
+                                << "  report:\n"
+                                << "    kind: report\n"
+                                << "    inputs: [eval, eval_amed]\n"
+                                << "    title: cache test\n"
+                                << "    nfe: [3, 5]\n";
   return dir.file(name);
 }
 
@@ -160,7 +159,7 @@ inline Outcome parse_outcome(int code, std::string out) {
 
 // `dsx run SPEC --cache-dir C --runs-dir R EXTRA` in the foreground.
 inline Outcome run_spec(const std::string& spec, const std::string& cache, const std::string& runs,
-                 const std::string& extra = "") {
+                        const std::string& extra = "") {
   Run r = run_dsx("run " + quote(spec) + " --cache-dir " + quote(cache) + " --runs-dir " + quote(runs) + " " + extra);
   return parse_outcome(r.code, r.out);
 }
@@ -170,7 +169,8 @@ struct DryLine {
 };
 
 // `--dry-run`: label → {HIT | EXTEND | RUN, reason}.
-inline std::map<std::string, DryLine> dry_run(const std::string& spec, const std::string& cache, const std::string& extra = "") {
+inline std::map<std::string, DryLine> dry_run(const std::string& spec, const std::string& cache,
+                                              const std::string& extra = "") {
   Run r = run_dsx("run " + quote(spec) + " --cache-dir " + quote(cache) + " --dry-run " + extra);
   BOOST_TEST_INFO(r.out);
   BOOST_REQUIRE_EQUAL(r.code, 0);
@@ -185,7 +185,7 @@ inline std::map<std::string, DryLine> dry_run(const std::string& spec, const std
 }
 
 inline std::vector<std::string> run_args(const std::string& spec, const std::string& cache, const std::string& runs,
-                                  const std::vector<std::string>& extra = {}) {
+                                         const std::vector<std::string>& extra = {}) {
   std::vector<std::string> a = {"run", spec, "--cache-dir", cache, "--runs-dir", runs};
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
@@ -195,7 +195,8 @@ inline std::vector<std::string> run_args(const std::string& spec, const std::str
 inline std::pair<int64_t, int64_t> teacher_counts(const std::string& out) {
   std::smatch m;
   BOOST_REQUIRE_MESSAGE(std::regex_search(out, m, std::regex("teacher: (\\d+) seeds cached, (\\d+) computed")),
-                        "no teacher count line in:\n" << out);
+                        "no teacher count line in:\n"
+                            << out);
   return {std::stoll(m[1]), std::stoll(m[2])};
 }
 
@@ -241,7 +242,7 @@ inline std::map<int64_t, TeacherRow> teacher_rows(const fs::path& cache, const s
 
 // Same seeds, bit-identical states and features.
 inline void check_same_teacher(const std::map<int64_t, TeacherRow>& a, const std::map<int64_t, TeacherRow>& b,
-                        size_t expected_seeds) {
+                               size_t expected_seeds) {
   BOOST_TEST(a.size() == expected_seeds);
   BOOST_TEST(b.size() == expected_seeds);
   int64_t differ = 0;

@@ -48,7 +48,8 @@ BOOST_AUTO_TEST_CASE(corrupted_cache_files_are_detected_and_rebuilt_identically,
     Outcome o = run_spec(spec, cache, runs);
     BOOST_TEST_CONTEXT(o.out) {
       BOOST_REQUIRE_EQUAL(o.code, 0);
-      BOOST_TEST(std::regex_search(o.out, std::regex("RUN amed \\(.*predictor\\.h5: checksum [0-9a-f]+ but meta says")));
+      BOOST_TEST(
+          std::regex_search(o.out, std::regex("RUN amed \\(.*predictor\\.h5: checksum [0-9a-f]+ but meta says")));
       BOOST_TEST(o.logged["amed"] == "DONE");
       for (const std::string l : {"teacher", "eval_amed", "eval", "report"}) BOOST_TEST(o.logged[l] == "HIT", l);
     }
@@ -88,7 +89,7 @@ BOOST_AUTO_TEST_CASE(corrupted_cache_files_are_detected_and_rebuilt_identically,
 // ---- 4. hit / miss / invalidation per parameter -----------------------------------------------------------
 
 struct ParamCase {
-  std::string what, sets;  // --set arguments
+  std::string what, sets;                              // --set arguments
   std::string teacher, amed, eval_amed, eval, report;  // expected dry-run states
 };
 
@@ -105,8 +106,8 @@ BOOST_AUTO_TEST_CASE(dry_run_hits_and_misses_per_parameter, *boost::unit_test::t
   const std::vector<ParamCase> cases = {
       {"unchanged", "", H, H, H, H, H},
       {"eval nfe", "stages.eval.nfe=[3,7]", H, H, H, R, R},
-      {"eval solver option", "stages.eval.methods=[{solver: {name: euler}}, {solver: {name: ipndm, max_order: 2}}]",
-       H, H, H, R, R},
+      {"eval solver option", "stages.eval.methods=[{solver: {name: euler}}, {solver: {name: ipndm, max_order: 2}}]", H,
+       H, H, R, R},
       // The options as written, not resolved: spelling out a default is another key (and another
       // `options` column in the rows).
       {"eval solver default spelt out",
@@ -216,7 +217,8 @@ BOOST_AUTO_TEST_CASE(teacher_extension_equals_a_fresh_run, *boost::unit_test::ti
     BOOST_TEST((teacher_counts(clean.out) == std::pair<int64_t, int64_t>{0, 250}));
   }
   BOOST_TEST(extended.key.at("teacher") == clean.key.at("teacher"));
-  check_same_teacher(teacher_rows(grown, extended.key.at("teacher")), teacher_rows(fresh, clean.key.at("teacher")), 250);
+  check_same_teacher(teacher_rows(grown, extended.key.at("teacher")), teacher_rows(fresh, clean.key.at("teacher")),
+                     250);
   // 100 seeds from the first run + 150 from the extension, in shards of 40 cut from each request.
   BOOST_TEST(shard_files(grown).size() == 3u + 4u);
   BOOST_TEST(shard_files(fresh).size() == 7u);
@@ -234,7 +236,8 @@ BOOST_AUTO_TEST_CASE(teacher_extension_equals_a_fresh_run, *boost::unit_test::ti
     BOOST_TEST(retrained.logged["teacher"] == "HIT");
     BOOST_TEST(retrained.out.find("amed: 250 samples") != std::string::npos);
   }
-  BOOST_TEST(same_tensors(predictor_params(grown, retrained.key.at("amed")), predictor_params(fresh, clean.key.at("amed"))));
+  BOOST_TEST(
+      same_tensors(predictor_params(grown, retrained.key.at("amed")), predictor_params(fresh, clean.key.at("amed"))));
   check_same_results(results_of(retrained, grown), results_of(clean, fresh), 250);
 }
 

@@ -53,7 +53,8 @@ BOOST_AUTO_TEST_CASE(sigkill_during_teacher_then_resume_equals_uninterrupted, *b
   }
   BOOST_TEST(full.key == resumed.key);  // same keys: the caches hold the same artifacts
   check_same_results(results_of(resumed, killed), results_of(full, clean), 600);
-  BOOST_TEST(same_tensors(predictor_params(killed, resumed.key.at("amed")), predictor_params(clean, full.key.at("amed"))));
+  BOOST_TEST(
+      same_tensors(predictor_params(killed, resumed.key.at("amed")), predictor_params(clean, full.key.at("amed"))));
 }
 
 // ---- 2. two concurrent runs of one spec on one cache ----------------------------------------------------
@@ -134,7 +135,8 @@ BOOST_AUTO_TEST_CASE(forced_teacher_regenerates_under_the_lock, *boost::unit_tes
       cache::Lock held(store.lock_path("teacher", tkey), 0);
       ++looked;
       json meta = json::parse(read_text(fs::path(store.dir("teacher", tkey)) / "meta.json"), nullptr, false);
-      whole += meta.is_object() && meta["shards"].size() == 6 && meta["num_samples"] == 300 && shard_files(cache).size() == 6;
+      whole += meta.is_object() && meta["shards"].size() == 6 && meta["num_samples"] == 300 &&
+               shard_files(cache).size() == 6;
     } catch (const Error&) {  // held by a dsx process
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

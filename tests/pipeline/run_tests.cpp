@@ -39,7 +39,8 @@ BOOST_AUTO_TEST_CASE(quickstart_light_end_to_end, *boost::unit_test::timeout(300
   std::vector<fs::path> dirs;
   for (const auto& e : fs::directory_iterator(tmp.file("runs"))) dirs.push_back(e.path());
   BOOST_REQUIRE_EQUAL(dirs.size(), 1u);
-  for (const char* f : {"spec.yaml", "resolved.yaml", "env.json", "run.log", "metrics.csv", "summary.json", "report.md"})
+  for (const char* f :
+       {"spec.yaml", "resolved.yaml", "env.json", "run.log", "metrics.csv", "summary.json", "report.md"})
     BOOST_TEST(fs::exists(dirs[0] / f), f);
   std::string csv = slurp(dirs[0] / "metrics.csv");
   BOOST_TEST(csv.rfind("stage,solver,options,schedule,nfe,predictor,metric,value\n", 0) == 0u);

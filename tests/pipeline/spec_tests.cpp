@@ -99,17 +99,19 @@ BOOST_AUTO_TEST_CASE(unknown_key_has_location_and_hint) {
 
 // Like a compiler: every stage is checked before anything is reported, and each error keeps its location.
 BOOST_AUTO_TEST_CASE(every_spec_error_is_reported_at_once) {
-  std::string text = "name: t\n" + model_line() +
-                     "stages:\n"
-                     "  teacher: {kind: teacher, schedule: {kind: polynomial, num_steps: 4}, seeds: 0-7, bach: 4, wrkers: 2}\n"
-                     "  amed: {kind: train_amed, teacher: teachr}\n"
-                     "  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: eulr}}]}\n"
-                     "  r: {kind: reprt, inputs: [eval]}\n";
+  std::string text =
+      "name: t\n" + model_line() +
+      "stages:\n"
+      "  teacher: {kind: teacher, schedule: {kind: polynomial, num_steps: 4}, seeds: 0-7, bach: 4, wrkers: 2}\n"
+      "  amed: {kind: train_amed, teacher: teachr}\n"
+      "  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: eulr}}]}\n"
+      "  r: {kind: reprt, inputs: [eval]}\n";
   std::string e = spec_error(text);
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.rfind("t.yaml:4:", 0) == 0u);  // in the order found: the first stage first
-  for (const char* want : {"'stages.teacher.bach' (did you mean 'batch'?)", "'stages.teacher.wrkers' (did you mean 'workers'?)",
-                           "t.yaml:5:", "'teachr'", "t.yaml:6:", "'eulr'", "t.yaml:7:", "did you mean 'report'", "(5 errors)"})
+  for (const char* want :
+       {"'stages.teacher.bach' (did you mean 'batch'?)", "'stages.teacher.wrkers' (did you mean 'workers'?)",
+        "t.yaml:5:", "'teachr'", "t.yaml:6:", "'eulr'", "t.yaml:7:", "did you mean 'report'", "(5 errors)"})
     BOOST_TEST(e.find(want) != std::string::npos, want);
   // One error reads exactly as if it were alone: no count line.
   BOOST_TEST(spec_error("name: t\n" + model_line() + "stages:\n  r: {kind: reprt, inputs: [r]}\n").find("errors)") ==
@@ -146,8 +148,7 @@ BOOST_AUTO_TEST_CASE(cycle_is_reported) {
                      "stages:\n"
                      "  a: {kind: ok, after: [b]}\n"
                      "  b: {kind: ok, after: [a]}\n";
-  std::string e = test::error_message(
-      [&] { load_plan_string(text, "t.yaml", {}, {test_kind("ok", false)}); });
+  std::string e = test::error_message([&] { load_plan_string(text, "t.yaml", {}, {test_kind("ok", false)}); });
   BOOST_TEST_INFO(e);
   BOOST_TEST(e.find("cycle") != std::string::npos);
   BOOST_TEST(e.find("t.yaml:") != std::string::npos);
@@ -198,14 +199,14 @@ BOOST_AUTO_TEST_CASE(merge_order_defaults_includes_spec_set) {
   BOOST_REQUIRE_EQUAL(p.jobs.size(), 2u);
   const json& teacher = job_labelled(p, "teacher").params;
   const json& amed = job_labelled(p, "amed").params;
-  BOOST_TEST(teacher["batch"].get<int>() == 32);      // second include over first
-  BOOST_TEST(teacher["m"].get<int>() == 3);           // spec over include
-  BOOST_TEST(teacher["seeds"].get<int>() == 2);       // a list is replaced whole, not merged by position
+  BOOST_TEST(teacher["batch"].get<int>() == 32);  // second include over first
+  BOOST_TEST(teacher["m"].get<int>() == 3);       // spec over include
+  BOOST_TEST(teacher["seeds"].get<int>() == 2);   // a list is replaced whole, not merged by position
   BOOST_TEST(teacher["first_seed"].get<int>() == 5);
   BOOST_TEST(teacher["schedule"]["rho"].get<double>() == 7.0);  // built-in default under everything
-  BOOST_TEST(amed["lr"].get<double>() == 0.002);       // --set over include
-  BOOST_TEST(amed["scale_dir"].get<double>() == 0.05);  // include over default
-  BOOST_TEST(amed["batch"].get<int>() == 128);          // default
+  BOOST_TEST(amed["lr"].get<double>() == 0.002);                // --set over include
+  BOOST_TEST(amed["scale_dir"].get<double>() == 0.05);          // include over default
+  BOOST_TEST(amed["batch"].get<int>() == 128);                  // default
   BOOST_TEST(p.name == "layered");
   // Values keep the location of the file that wrote them.
   BOOST_TEST(p.source->where(p.source->root()["stages"]["teacher"]["batch"], "stages.teacher.batch") ==
@@ -271,10 +272,11 @@ BOOST_AUTO_TEST_CASE(sweep_and_light_values_keep_their_file) {
   test::TempDir tmp("dsx_spec");
   fs::create_directories(tmp.path / "data");
   fs::copy_file(std::string(DSX_SOURCE_DIR) + "/data/gmm/mix8_3x8x8.h5", tmp.path / "data" / "x.h5");
-  write_file(tmp.file("configs/run.yaml"), "name: swept\nmodel: {kind: amed_toy}\n"
-                                            "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}], nfe: [3]}\n"
-                                            "sweep:\n  model: [{kind: gaussian_mixture, file: ../data/x.h5}, {kind: amed_toy}]\n"
-                                            "light:\n  model: {kind: gaussian_mixture, file: ../data/x.h5}\n");
+  write_file(tmp.file("configs/run.yaml"),
+             "name: swept\nmodel: {kind: amed_toy}\n"
+             "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}], nfe: [3]}\n"
+             "sweep:\n  model: [{kind: gaussian_mixture, file: ../data/x.h5}, {kind: amed_toy}]\n"
+             "light:\n  model: {kind: gaussian_mixture, file: ../data/x.h5}\n");
   Plan p = load_plan(tmp.file("configs/run.yaml"), {}, stage_kinds());
   BOOST_TEST(p.jobs.size() == 2u);
   BOOST_TEST(p.jobs[0].model_fingerprint != p.jobs[1].model_fingerprint);
@@ -282,9 +284,10 @@ BOOST_AUTO_TEST_CASE(sweep_and_light_values_keep_their_file) {
   BOOST_REQUIRE_EQUAL(light.jobs.size(), 1u);
   BOOST_TEST(light.jobs[0].model_fingerprint == p.jobs[0].model_fingerprint);
   // A bad value inside the sweep list is reported at its own line and column.
-  write_file(tmp.file("configs/bad.yaml"), "name: bad\nmodel: {kind: amed_toy}\n"
-                                            "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}]}\n"
-                                            "sweep:\n  stages.eval.nfe: [[3], [zero]]\n");
+  write_file(tmp.file("configs/bad.yaml"),
+             "name: bad\nmodel: {kind: amed_toy}\n"
+             "stages:\n  eval: {kind: evaluate, seeds: 0-3, methods: [{solver: {name: euler}}]}\n"
+             "sweep:\n  stages.eval.nfe: [[3], [zero]]\n");
   std::string e = test::error_message([&] { load_plan(tmp.file("configs/bad.yaml"), {}, stage_kinds()); });
   BOOST_TEST(e.find(tmp.file("configs/bad.yaml") + ":6:") == 0u, e);
 }
@@ -370,8 +373,9 @@ BOOST_AUTO_TEST_CASE(zip_length_mismatch_has_location) {
                      "    stages.amed.scale_dir: [0.01, 0.02, 0.03]\n"
                      "    stages.amed.lr: [0.001, 0.002]\n";
   std::string e = spec_error(text);
-  BOOST_TEST(e == "t.yaml:11:21: sweep.zip: the lists of a zip group are walked together and must have equal "
-                  "lengths; 'stages.amed.scale_dir' has 3 values, 'stages.amed.lr' has 2");
+  BOOST_TEST(e ==
+             "t.yaml:11:21: sweep.zip: the lists of a zip group are walked together and must have equal "
+             "lengths; 'stages.amed.scale_dir' has 3 values, 'stages.amed.lr' has 2");
   // In a list of groups the message names the group.
   e = spec_error("name: t\n" + model_line() + kStages +
                  "sweep: {zip: [{stages.amed.lr: [0.1]}, {stages.teacher.m: [1, 2], stages.amed.scale_dir: [0.1]}]}\n");
@@ -442,7 +446,8 @@ BOOST_AUTO_TEST_CASE(explain_prints_the_schema_the_stage_applies) {
   BOOST_TEST(r.out.find("| seeds | a seed range") != std::string::npos);
   BOOST_TEST(r.out.find("(required)") != std::string::npos);
   auto all = test::run_dsx("run --explain all");
-  for (const char* key : {"| data_samples | an integer in [2, ", "| lr | a number in (0, ", "| inputs | a list of evaluate stage names"})
+  for (const char* key :
+       {"| data_samples | an integer in [2, ", "| lr | a number in (0, ", "| inputs | a list of evaluate stage names"})
     BOOST_TEST(all.out.find(key) != std::string::npos, key);
   // Model kinds and schedule kinds are explained from the schemas their readers apply.
   auto sched = test::run_dsx("run --explain schedule.time_uniform");
@@ -474,8 +479,7 @@ BOOST_AUTO_TEST_CASE(print_config_resolves_and_runs_nothing) {
                              "; --set stages.amed.lr=0.004\n",
                          0) == 0u);
   BOOST_TEST(r.out.find("# sweep point: scale_dir=0.02\n") != std::string::npos);
-  BOOST_TEST(r.out.find("amed: {kind: train_amed, teacher: teacher, lr: 0.004, scale_dir: 0.02}") !=
-             std::string::npos);
+  BOOST_TEST(r.out.find("amed: {kind: train_amed, teacher: teacher, lr: 0.004, scale_dir: 0.02}") != std::string::npos);
   BOOST_TEST(r.out.find("\njobs:\n") != std::string::npos);
   BOOST_TEST(r.out.find("  amed[scale_dir=0.01]:\n    kind: train_amed\n    sweep_point: scale_dir=0.01\n"
                         "    inputs: [teacher]\n") != std::string::npos);

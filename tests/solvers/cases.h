@@ -25,16 +25,16 @@ Grid f32(Grid g);                      // σ rounded to float32; same name
 
 // A full sampling run compared with an official output.
 struct GoldenCase {
-  std::string id;                                // where the number comes from, e.g. "docs/solvers.md §6.4 karras DDIM"
+  std::string id;  // where the number comes from, e.g. "docs/solvers.md §6.4 karras DDIM"
   std::string solver;
   std::map<std::string, std::string> options;
-  std::string testbed;                           // "gauss3" (docs/solvers.md §6.4) | "toy192" (docs/amed.md §12.1)
-  std::string grid;                              // Grid::name of sigmas
-  std::vector<double> sigmas;                    // full grid, σ_max first
-  at::ScalarType dtype = at::kDouble;            // gauss3 rows are float64, toy192 rows float32 (official)
-  std::vector<double> expected;                  // leading values of the flattened output
-  double expected_rmse = -1;                     // vs the exact solution at σ_min (toy192), −1 = not given
-  int64_t nfe = -1;                              // official NFE, −1 = not given
+  std::string testbed;                 // "gauss3" (docs/solvers.md §6.4) | "toy192" (docs/amed.md §12.1)
+  std::string grid;                    // Grid::name of sigmas
+  std::vector<double> sigmas;          // full grid, σ_max first
+  at::ScalarType dtype = at::kDouble;  // gauss3 rows are float64, toy192 rows float32 (official)
+  std::vector<double> expected;        // leading values of the flattened output
+  double expected_rmse = -1;           // vs the exact solution at σ_min (toy192), −1 = not given
+  int64_t nfe = -1;                    // official NFE, −1 = not given
   double rtol = 1e-9, atol = 1e-9;
 };
 
@@ -61,10 +61,10 @@ struct OrderCase {
   std::string id;
   std::string solver;
   std::map<std::string, std::string> options;
-  std::string testbed;                           // "gauss3" | "gmm" (3-component 1-D mixture of §6.2)
-  std::string schedule;                          // "logsnr" | "polynomial"
-  std::vector<int> num_steps;                    // grid points, e.g. {21, 41, 81, 161}
-  double order;                                  // expected (docs/solvers.md §6.3)
+  std::string testbed;         // "gauss3" | "gmm" (3-component 1-D mixture of §6.2)
+  std::string schedule;        // "logsnr" | "polynomial"
+  std::vector<int> num_steps;  // grid points, e.g. {21, 41, 81, 161}
+  double order;                // expected (docs/solvers.md §6.3)
   double tolerance = 0.3;
 };
 
@@ -91,5 +91,4 @@ std::vector<double> nsr_grid(int n, double k = 3.1);
 
 #define DSX_CASES_CAT2(a, b) a##b
 #define DSX_CASES_CAT(a, b) DSX_CASES_CAT2(a, b)
-#define DSX_REGISTER_CASES(...) \
-  static const ::dsx::test::RegisterCases DSX_CASES_CAT(dsx_cases_, __LINE__)(__VA_ARGS__)
+#define DSX_REGISTER_CASES(...) static const ::dsx::test::RegisterCases DSX_CASES_CAT(dsx_cases_, __LINE__)(__VA_ARGS__)

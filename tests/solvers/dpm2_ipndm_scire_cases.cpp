@@ -14,6 +14,7 @@ const std::string kTwoThirds = "0.6666666666666666";
 // RMSE check of golden.cpp.
 // diff-sampler's dpm_2 with r = ½ is DPM-Solver-2 in VE variables, so it must reproduce docs/solvers.md's
 // "DPM-Solver-2 (r=½) per interval" rows, which came from dpm_solver_pytorch.py.
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     golden_row("docs/solvers.md §6.4 karras iPNDM", "ipndm")
         .on("gauss3", karras(11), at::kDouble)
@@ -124,9 +125,10 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
         .rmse(8.814730e-02)
         .nfe(3),
 });
+// clang-format on
 
 const std::vector<int> kSteps = {21, 41, 81, 161};
-const std::vector<int> kFine = {41, 81, 161, 321};     // pre-asymptotic below ~40 points (warm-up, φ)
+const std::vector<int> kFine = {41, 81, 161, 321};  // pre-asymptotic below ~40 points (warm-up, φ)
 const std::vector<int> kFiner = {81, 161, 321, 641};
 
 Opts scire(const std::string& algorithm, const std::string& method, int order, const std::string& phi) {
@@ -135,6 +137,7 @@ Opts scire(const std::string& algorithm, const std::string& method, int order, c
 
 // Measured slopes (this implementation, gauss3 polynomial / gmm logSNR) are quoted per row.
 // {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM-Solver-2, Gaussian, polynomial grid", "dpm2", {}, "gauss3", "polynomial", kSteps, 2.0},  // 2.04
     {"DPM-Solver-2, mixture, logSNR grid", "dpm2", {}, "gmm", "logsnr", kSteps, 2.0},              // 2.07
@@ -145,12 +148,12 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
     // True variable-step AB: the Euler/AB2/AB3 warm-up barely matters at σ_max = 80 (3.86 / 3.73).
     {"iPNDM_v corrected 4, Gaussian, polynomial grid", "ipndm_v", Opts{{"variant", "corrected"}}, "gauss3",
      "polynomial", kFiner, 4.0},
-    {"iPNDM_v corrected 4, mixture, logSNR grid", "ipndm_v", Opts{{"variant", "corrected"}}, "gmm", "logsnr",
-     kFiner, 4.0},
+    {"iPNDM_v corrected 4, mixture, logSNR grid", "ipndm_v", Opts{{"variant", "corrected"}}, "gmm", "logsnr", kFiner,
+     4.0},
     {"iPNDM_v corrected 3, Gaussian, polynomial grid", "ipndm_v", Opts{{"variant", "corrected"}, {"max_order", "3"}},
      "gauss3", "polynomial", kFine, 3.0},  // 2.85
-    {"iPNDM_v corrected 3, mixture, logSNR grid", "ipndm_v", Opts{{"variant", "corrected"}, {"max_order", "3"}},
-     "gmm", "logsnr", kFine, 3.0},  // 2.81
+    {"iPNDM_v corrected 3, mixture, logSNR grid", "ipndm_v", Opts{{"variant", "corrected"}, {"max_order", "3"}}, "gmm",
+     "logsnr", kFine, 3.0},  // 2.81
     {"iPNDM_v corrected 2, mixture, polynomial grid", "ipndm_v", Opts{{"variant", "corrected"}, {"max_order", "2"}},
      "gmm", "polynomial", kSteps, 2.0},  // 1.89
     // diff-sampler's order-3 weights are AB3 only asymptotically (ratios → 1): ~3 from 81 points (2.79).
@@ -160,33 +163,32 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
     // SciRE with the official φ (≈0.63–0.67 ≠ 1): first order in every mode (docs/solvers.md §0.1); 0.88–1.09.
     {"SciRE HEAD v1 ms-2, Gaussian, polynomial", "scire", scire("v1", "multistep", 2, "official"), "gauss3",
      "polynomial", kFiner, 1.0},
-    {"SciRE HEAD v1 ms-3, mixture, logSNR", "scire", scire("v1", "multistep", 3, "official"), "gmm", "logsnr",
+    {"SciRE HEAD v1 ms-3, mixture, logSNR", "scire", scire("v1", "multistep", 3, "official"), "gmm", "logsnr", kFiner,
+     1.0},
+    {"SciRE HEAD v2 ms-2, mixture, polynomial", "scire", scire("v2", "multistep", 2, "official"), "gmm", "polynomial",
      kFiner, 1.0},
-    {"SciRE HEAD v2 ms-2, mixture, polynomial", "scire", scire("v2", "multistep", 2, "official"), "gmm",
-     "polynomial", kFiner, 1.0},
     {"SciRE HEAD v2 ms-3, Gaussian, logSNR", "scire", scire("v2", "multistep", 3, "official"), "gauss3", "logsnr",
      kFiner, 1.0},
     {"SciRE HEAD v1 single-2, mixture, logSNR", "scire", scire("v1", "singlestep_fixed", 2, "official"), "gmm",
      "logsnr", kFiner, 1.0},
-    {"SciRE HEAD v1 single-3, Gaussian, polynomial", "scire", scire("v1", "singlestep_fixed", 3, "official"),
-     "gauss3", "polynomial", kFiner, 1.0},
+    {"SciRE HEAD v1 single-3, Gaussian, polynomial", "scire", scire("v1", "singlestep_fixed", 3, "official"), "gauss3",
+     "polynomial", kFiner, 1.0},
     {"SciRE HEAD v2 single-2, Gaussian, logSNR", "scire", scire("v2", "singlestep_fixed", 2, "official"), "gauss3",
      "logsnr", kFiner, 1.0},
     {"SciRE HEAD v2 single-3, mixture, polynomial", "scire", scire("v2", "singlestep_fixed", 3, "official"), "gmm",
      "polynomial", kFiner, 1.0},
     {"SciRE HEAD v1 agile-3, mixture, polynomial", "scire", scire("v1", "singlestep_agile", 3, "official"), "gmm",
      "polynomial", kFiner, 1.0},
-    {"SciRE HEAD v2 agile-2, Gaussian, polynomial", "scire", scire("v2", "singlestep_agile", 2, "official"),
-     "gauss3", "polynomial", kFiner, 1.0},
+    {"SciRE HEAD v2 agile-2, Gaussian, polynomial", "scire", scire("v2", "singlestep_agile", 2, "official"), "gauss3",
+     "polynomial", kFiner, 1.0},
     // φ ≡ 1: finite-difference schemes, order 2; the third-order variants too (stage coefficient r2/(2r1)).
-    {"SciRE φ=1 v1 ms-2, mixture, logSNR", "scire", scire("v1", "multistep", 2, "one"), "gmm", "logsnr", kFine,
-     2.0},
+    {"SciRE φ=1 v1 ms-2, mixture, logSNR", "scire", scire("v1", "multistep", 2, "one"), "gmm", "logsnr", kFine, 2.0},
     {"SciRE φ=1 v2 ms-2, Gaussian, polynomial", "scire", scire("v2", "multistep", 2, "one"), "gauss3", "polynomial",
      kFine, 2.0},
     {"SciRE φ=1 v1 ms-3, Gaussian, logSNR", "scire", scire("v1", "multistep", 3, "one"), "gauss3", "logsnr", kFine,
      2.0},
-    {"SciRE φ=1 v2 ms-3, mixture, polynomial", "scire", scire("v2", "multistep", 3, "one"), "gmm", "polynomial",
-     kFine, 2.0},
+    {"SciRE φ=1 v2 ms-3, mixture, polynomial", "scire", scire("v2", "multistep", 3, "one"), "gmm", "polynomial", kFine,
+     2.0},
     {"SciRE φ=1 v1 single-2, mixture, logSNR", "scire", scire("v1", "singlestep_fixed", 2, "one"), "gmm", "logsnr",
      kFiner, 2.0},  // 1.92
     {"SciRE φ=1 v2 single-2, mixture, polynomial", "scire", scire("v2", "singlestep_fixed", 2, "one"), "gmm",
@@ -196,9 +198,10 @@ DSX_REGISTER_CASES(std::vector<OrderCase>{
      scire("v1", "singlestep_fixed", 2, "one"), "gauss3", "polynomial", kFine, 3.0},
     {"SciRE φ=1 v1 single-3, mixture, polynomial", "scire", scire("v1", "singlestep_fixed", 3, "one"), "gmm",
      "polynomial", kFine, 2.0},
-    {"SciRE φ=1 v2 single-3, Gaussian, logSNR", "scire", scire("v2", "singlestep_fixed", 3, "one"), "gauss3",
-     "logsnr", kFine, 2.0},
+    {"SciRE φ=1 v2 single-3, Gaussian, logSNR", "scire", scire("v2", "singlestep_fixed", 3, "one"), "gauss3", "logsnr",
+     kFine, 2.0},
 });
+// clang-format on
 
 }  // namespace
 }  // namespace dsx::test

@@ -32,7 +32,8 @@ void check_weights(const std::vector<double>& got, const std::vector<double>& wa
                    const std::string& what) {
   BOOST_REQUIRE_EQUAL(got.size(), want.size());
   for (size_t k = 0; k < got.size(); ++k)
-    BOOST_CHECK_MESSAGE(std::abs(got[k] - want[k]) <= tol, what << " c[" << k << "] = " << got[k] << ", want " << want[k]);
+    BOOST_CHECK_MESSAGE(std::abs(got[k] - want[k]) <= tol,
+                        what << " c[" << k << "] = " << got[k] << ", want " << want[k]);
 }
 
 }  // namespace
@@ -62,9 +63,9 @@ BOOST_AUTO_TEST_CASE(nfe_per_option) {
       {"scire", {{"method", "singlestep_fixed"}, {"order", "3"}}, 6, 15},
       {"scire", {{"method", "singlestep_fixed"}, {"order", "3"}, {"afs", "true"}}, 6, 14},
       {"scire", {{"method", "singlestep_fixed"}, {"order", "1"}}, 6, 5},
-      {"scire", {{"method", "singlestep_agile"}}, 6, 9},                    // [2, 2, 2, 2, 1]
-      {"scire", {{"method", "singlestep_agile"}, {"order", "3"}}, 6, 12},   // [3, 3, 3, 2, 1]
-      {"scire", {{"method", "singlestep_agile"}, {"order", "3"}}, 3, 3},    // [2, 1]
+      {"scire", {{"method", "singlestep_agile"}}, 6, 9},                   // [2, 2, 2, 2, 1]
+      {"scire", {{"method", "singlestep_agile"}, {"order", "3"}}, 6, 12},  // [3, 3, 3, 2, 1]
+      {"scire", {{"method", "singlestep_agile"}, {"order", "3"}}, 3, 3},   // [2, 1]
   };
   auto g = gauss3();
   for (const auto& row : rows) {
@@ -85,8 +86,8 @@ BOOST_AUTO_TEST_CASE(ipndm_v_weights_on_a_uniform_grid) {
   for (int i = 0; i <= 8; ++i) uniform.push_back(10.0 - i);
   const std::vector<double> ab4 = {55.0 / 24, -59.0 / 24, 37.0 / 24, -9.0 / 24};
   // The faithful order-4 weights are diff-sampler's: [57, −65, 43, −11]/24 = [2.375, −2.7083, 1.7917, −0.4583].
-  check_weights(ipndm_v_weights(uniform, 5, 4, AbVariant::Faithful), {2.375, -65.0 / 24, 43.0 / 24, -11.0 / 24},
-                1e-12, "faithful order 4");
+  check_weights(ipndm_v_weights(uniform, 5, 4, AbVariant::Faithful), {2.375, -65.0 / 24, 43.0 / 24, -11.0 / 24}, 1e-12,
+                "faithful order 4");
   check_weights(ipndm_v_weights(uniform, 5, 4, AbVariant::Corrected), ab4, 1e-12, "corrected order 4");
   check_weights(ipndm_weights(4), ab4, 1e-15, "iPNDM order 4");
   for (int order = 1; order <= 3; ++order) {
@@ -137,8 +138,8 @@ BOOST_AUTO_TEST_CASE(ipndm_v_corrected_equals_ipndm_on_uniform_sigma_steps) {
 }
 
 BOOST_AUTO_TEST_CASE(scire_phi_series_and_schedule) {
-  const std::vector<double> want = {0.666666666667, 0.625, 0.633333333333, 0.631944444444, 0.632142857143,
-                                    0.632118055556};
+  const std::vector<double> want = {0.666666666667, 0.625,          0.633333333333,
+                                    0.631944444444, 0.632142857143, 0.632118055556};
   auto phi = scire_series_phi(1.0, 6);
   BOOST_REQUIRE_EQUAL(phi.size(), want.size());
   for (size_t j = 0; j < want.size(); ++j) BOOST_CHECK_SMALL(phi[j] - want[j], 5e-13);

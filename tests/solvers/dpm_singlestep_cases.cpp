@@ -8,6 +8,7 @@ namespace {
 const std::map<std::string, std::string> kSolver3 = {{"order", "3"}};
 const std::map<std::string, std::string> kPlusPlus2S = {{"order", "2"}, {"predict_x0", "true"}};
 
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     golden_row("docs/solvers.md §6.4 karras DPM-Solver-3 per interval", "dpm_single", kSolver3)
         .on("gauss3", karras(11), at::kDouble)
@@ -30,14 +31,22 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
         .nfe(20)
         .tol(1e-10, 1e-11),
 });
+// clang-format on
 
 // {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"DPM-Solver-3 singlestep, mixture, logSNR grid", "dpm_single", kSolver3, "gmm", "logsnr", {21, 41, 81, 161}, 3.0},
     {"DPM++(2S), mixture, logSNR grid", "dpm_single", kPlusPlus2S, "gmm", "logsnr", {21, 41, 81, 161}, 2.0},
-    {"DPM-Solver-2 singlestep noise, Gaussian, polynomial grid", "dpm_single", {{"order", "2"}}, "gauss3",
-     "polynomial", {21, 41, 81, 161}, 2.0},
+    {"DPM-Solver-2 singlestep noise, Gaussian, polynomial grid",
+     "dpm_single",
+     {{"order", "2"}},
+     "gauss3",
+     "polynomial",
+     {21, 41, 81, 161},
+     2.0},
 });
+// clang-format on
 
 }  // namespace
 }  // namespace dsx::test

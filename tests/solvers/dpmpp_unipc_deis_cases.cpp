@@ -12,7 +12,6 @@ namespace {
 
 using Opts = std::map<std::string, std::string>;
 
-
 Opts dpmpp(int order, bool x0, bool lof) {
   return {{"max_order", std::to_string(order)},
           {"predict_x0", x0 ? "true" : "false"},
@@ -37,6 +36,7 @@ Opts zju_unipc(const std::string& variant, bool x0) {
 Opts zju_deis(int order) { return {{"max_order", std::to_string(order)}}; }
 
 // ---- docs/solvers.md §6.4: gauss3, σ ∈ [0.002, 80], 11 points, float64 ----------------------------------
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     golden_row("docs/solvers.md §6.4 karras DPM++(2M) no LOF", "dpmpp", dpmpp(2, true, false))
         .on("gauss3", karras(11), at::kDouble)
@@ -109,6 +109,7 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
         .nfe(10)
         .tol(1e-10, 1e-11),
 });
+// clang-format on
 
 // ---- docs/amed.md §12.3: toy192, float32, diff-sampler defaults (LOF on) --------------------------------
 // Most rows agree with the official float32 runs to ≤ 3e-6 (values) and ≤ 1.1e-6 (rmse). The rows marked
@@ -119,6 +120,7 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
 // different operation order cannot reproduce bit for bit. Those rows use rtol 1e-4 (values and rmse).
 constexpr double kF32Noise = 1e-4;
 
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     golden_row("docs/amed.md §12.3 poly7 dpmpp3M x0 N=6", "dpmpp", zju_dpmpp(3, true))
         .on("toy192", f32(karras(6)), at::kFloat)
@@ -223,6 +225,7 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
         .rmse(1.041596e-01)
         .nfe(3),
 });
+// clang-format on
 
 // ---- expected global orders (docs/solvers.md §6.3), lower_order_final off ------------------------------
 // Step counts are chosen inside the asymptotic range measured for each case (pairwise slopes in brackets,
@@ -237,48 +240,143 @@ Opts no_lof(Opts o) {
 }
 
 // {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<OrderCase>{
-    {"DPM++ 1M, Gaussian, polynomial grid", "dpmpp", dpmpp(1, true, false), "gauss3", "polynomial",
-     {21, 41, 81, 161}, 1.0},  // measured 0.97
-    {"DPM++ 2M, mixture, logSNR grid", "dpmpp", dpmpp(2, true, false), "gmm", "logsnr", {21, 41, 81, 161},
+    {"DPM++ 1M, Gaussian, polynomial grid",
+     "dpmpp",
+     dpmpp(1, true, false),
+     "gauss3",
+     "polynomial",
+     {21, 41, 81, 161},
+     1.0},  // measured 0.97
+    {"DPM++ 2M, mixture, logSNR grid",
+     "dpmpp",
+     dpmpp(2, true, false),
+     "gmm",
+     "logsnr",
+     {21, 41, 81, 161},
      2.0},  // 2.14
-    {"DPM++ 2M, Gaussian, polynomial grid", "dpmpp", dpmpp(2, true, false), "gauss3", "polynomial",
-     {21, 41, 81, 161}, 2.0},  // 2.09
-    {"DPM-Solver 2M noise, mixture, logSNR grid", "dpmpp", dpmpp(2, false, false), "gmm", "logsnr",
-     {41, 81, 161, 321}, 2.0},  // 1.96
-    {"DPM++ 3M faithful, Gaussian, polynomial grid", "dpmpp", dpmpp(3, true, false), "gauss3", "polynomial",
-     {161, 321, 641, 1281}, 2.0},  // 1.95
-    {"DPM++ 3M faithful, mixture, logSNR grid", "dpmpp", dpmpp(3, true, false), "gmm", "logsnr",
-     {161, 321, 641, 1281}, 2.0},  // 1.95
-    {"DPM++ 3M corrected, Gaussian, polynomial grid", "dpmpp", no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
-     "gauss3", "polynomial", {41, 81, 161, 321}, 3.0},  // 3.05
-    {"DPM++ 3M corrected, mixture, logSNR grid", "dpmpp", no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
-     "gmm", "logsnr", {41, 81, 161, 321}, 3.0},  // 3.17
-    {"DPM-Solver 3M noise corrected, mixture, logSNR grid", "dpmpp",
-     no_lof({{"max_order", "3"}, {"variant", "corrected"}, {"predict_x0", "false"}}), "gmm", "logsnr",
-     {41, 81, 161, 321}, 3.0},  // 3.10
-    {"UniPC p=1 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "1"}}), "gmm", "logsnr",
-     {21, 41, 81, 161}, 2.0},  // 1.98
-    {"UniPC p=2 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "2"}}), "gmm", "logsnr",
-     {81, 161, 321, 641}, 3.0},  // 2.91
-    {"UniPC p=2 bh1, mixture, polynomial grid", "unipc", no_lof({{"max_order", "2"}, {"variant", "bh1"}}), "gmm",
-     "polynomial", {81, 161, 321, 641}, 3.0},  // 3.02
-    {"UniPC p=3 bh2, Gaussian, polynomial grid", "unipc", no_lof({{"max_order", "3"}}), "gauss3", "polynomial",
-     {41, 81, 161, 321}, 4.0},  // 4.00
-    {"UniPC p=3 bh2, mixture, logSNR grid", "unipc", no_lof({{"max_order", "3"}}), "gmm", "logsnr",
-     {161, 321, 641, 1281}, 4.0},  // 3.90
-    {"UniPC p=3 bh1 noise, mixture, logSNR grid", "unipc",
-     no_lof({{"max_order", "3"}, {"variant", "bh1"}, {"predict_x0", "false"}}), "gmm", "logsnr",
-     {161, 321, 641, 1281}, 4.0},  // 3.84
-    {"DEIS tAB 2 points (exact quadrature), mixture, logSNR grid", "deis",
-     {{"max_order", "2"}, {"quadrature", "exact"}}, "gmm", "logsnr", {41, 81, 161, 321}, 2.0},  // 1.97
-    {"DEIS tAB 3 points (exact quadrature), mixture, logSNR grid", "deis",
-     {{"max_order", "3"}, {"quadrature", "exact"}}, "gmm", "logsnr", {81, 161, 321, 641}, 3.0},  // 2.93
-    {"DEIS tAB 4 points (exact quadrature), Gaussian, polynomial grid", "deis",
-     {{"max_order", "4"}, {"quadrature", "exact"}}, "gauss3", "polynomial", {41, 81, 161, 321}, 4.0},  // 3.89
-    {"DEIS tAB 3 points (faithful quadrature), mixture, logSNR grid", "deis", {{"max_order", "3"}}, "gmm",
-     "logsnr", {81, 161, 321, 641}, 3.0},  // 2.93
+    {"DPM++ 2M, Gaussian, polynomial grid",
+     "dpmpp",
+     dpmpp(2, true, false),
+     "gauss3",
+     "polynomial",
+     {21, 41, 81, 161},
+     2.0},  // 2.09
+    {"DPM-Solver 2M noise, mixture, logSNR grid",
+     "dpmpp",
+     dpmpp(2, false, false),
+     "gmm",
+     "logsnr",
+     {41, 81, 161, 321},
+     2.0},  // 1.96
+    {"DPM++ 3M faithful, Gaussian, polynomial grid",
+     "dpmpp",
+     dpmpp(3, true, false),
+     "gauss3",
+     "polynomial",
+     {161, 321, 641, 1281},
+     2.0},  // 1.95
+    {"DPM++ 3M faithful, mixture, logSNR grid",
+     "dpmpp",
+     dpmpp(3, true, false),
+     "gmm",
+     "logsnr",
+     {161, 321, 641, 1281},
+     2.0},  // 1.95
+    {"DPM++ 3M corrected, Gaussian, polynomial grid",
+     "dpmpp",
+     no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
+     "gauss3",
+     "polynomial",
+     {41, 81, 161, 321},
+     3.0},  // 3.05
+    {"DPM++ 3M corrected, mixture, logSNR grid",
+     "dpmpp",
+     no_lof({{"max_order", "3"}, {"variant", "corrected"}}),
+     "gmm",
+     "logsnr",
+     {41, 81, 161, 321},
+     3.0},  // 3.17
+    {"DPM-Solver 3M noise corrected, mixture, logSNR grid",
+     "dpmpp",
+     no_lof({{"max_order", "3"}, {"variant", "corrected"}, {"predict_x0", "false"}}),
+     "gmm",
+     "logsnr",
+     {41, 81, 161, 321},
+     3.0},  // 3.10
+    {"UniPC p=1 bh2, mixture, logSNR grid",
+     "unipc",
+     no_lof({{"max_order", "1"}}),
+     "gmm",
+     "logsnr",
+     {21, 41, 81, 161},
+     2.0},  // 1.98
+    {"UniPC p=2 bh2, mixture, logSNR grid",
+     "unipc",
+     no_lof({{"max_order", "2"}}),
+     "gmm",
+     "logsnr",
+     {81, 161, 321, 641},
+     3.0},  // 2.91
+    {"UniPC p=2 bh1, mixture, polynomial grid",
+     "unipc",
+     no_lof({{"max_order", "2"}, {"variant", "bh1"}}),
+     "gmm",
+     "polynomial",
+     {81, 161, 321, 641},
+     3.0},  // 3.02
+    {"UniPC p=3 bh2, Gaussian, polynomial grid",
+     "unipc",
+     no_lof({{"max_order", "3"}}),
+     "gauss3",
+     "polynomial",
+     {41, 81, 161, 321},
+     4.0},  // 4.00
+    {"UniPC p=3 bh2, mixture, logSNR grid",
+     "unipc",
+     no_lof({{"max_order", "3"}}),
+     "gmm",
+     "logsnr",
+     {161, 321, 641, 1281},
+     4.0},  // 3.90
+    {"UniPC p=3 bh1 noise, mixture, logSNR grid",
+     "unipc",
+     no_lof({{"max_order", "3"}, {"variant", "bh1"}, {"predict_x0", "false"}}),
+     "gmm",
+     "logsnr",
+     {161, 321, 641, 1281},
+     4.0},  // 3.84
+    {"DEIS tAB 2 points (exact quadrature), mixture, logSNR grid",
+     "deis",
+     {{"max_order", "2"}, {"quadrature", "exact"}},
+     "gmm",
+     "logsnr",
+     {41, 81, 161, 321},
+     2.0},  // 1.97
+    {"DEIS tAB 3 points (exact quadrature), mixture, logSNR grid",
+     "deis",
+     {{"max_order", "3"}, {"quadrature", "exact"}},
+     "gmm",
+     "logsnr",
+     {81, 161, 321, 641},
+     3.0},  // 2.93
+    {"DEIS tAB 4 points (exact quadrature), Gaussian, polynomial grid",
+     "deis",
+     {{"max_order", "4"}, {"quadrature", "exact"}},
+     "gauss3",
+     "polynomial",
+     {41, 81, 161, 321},
+     4.0},  // 3.89
+    {"DEIS tAB 3 points (faithful quadrature), mixture, logSNR grid",
+     "deis",
+     {{"max_order", "3"}},
+     "gmm",
+     "logsnr",
+     {81, 161, 321, 641},
+     3.0},  // 2.93
 });
+// clang-format on
 
 }  // namespace
 }  // namespace dsx::test

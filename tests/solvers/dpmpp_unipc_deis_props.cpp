@@ -3,10 +3,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include "amed/solver_catalog.h"
+#include "cases.h"
 #include "core/error.h"
 #include "solvers/deis.h"
 #include "solvers/solver.h"
-#include "cases.h"
 #include "support/check.h"
 #include "support/testbeds.h"
 
@@ -126,8 +126,8 @@ BOOST_AUTO_TEST_CASE(thresholding_changes_data_outside_unit_range) {
   for (int n : {8, 41}) {
     const auto sigmas = logsnr_grid(n);
     at::Tensor exact = t.model->ode_solution(t.x_T, sigmas.front(), sigmas.back());
-    for (const Config& base : std::vector<Config>{{"dpmpp", {}}, {"dpmpp", {{"predict_x0", "false"}}},
-                                                  {"unipc", {}}, {"deis", {}}}) {
+    for (const Config& base :
+         std::vector<Config>{{"dpmpp", {}}, {"dpmpp", {{"predict_x0", "false"}}}, {"unipc", {}}, {"deis", {}}}) {
       BOOST_TEST_CONTEXT(describe(base) << " N=" << n) {
         Opts on = base.options;
         on["thresholding"] = "dynamic";
@@ -258,7 +258,8 @@ BOOST_AUTO_TEST_CASE(deis_quadratures_and_consistency) {
         mag = std::max(mag, std::abs(exact[i][j]));
       }
       const double ds = sigmas[i + 1] - sigmas[i];
-      BOOST_CHECK_MESSAGE(std::abs(sum - ds) <= 1e-12 * std::abs(ds), "step " << i << ": Σ C = " << sum << " vs " << ds);
+      BOOST_CHECK_MESSAGE(std::abs(sum - ds) <= 1e-12 * std::abs(ds),
+                          "step " << i << ": Σ C = " << sum << " vs " << ds);
       BOOST_CHECK_MESSAGE(dev <= 1e-4 * mag, "step " << i << ": Riemann − exact = " << dev << " (|C| " << mag << ")");
     }
   }

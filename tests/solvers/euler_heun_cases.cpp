@@ -5,6 +5,7 @@
 namespace dsx::test {
 namespace {
 
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<GoldenCase>{
     golden_row("docs/solvers.md §6.4 karras DDIM", "euler")
         .on("gauss3", karras(11), at::kDouble)
@@ -61,14 +62,17 @@ DSX_REGISTER_CASES(std::vector<GoldenCase>{
         .rmse(1.357069e-01)
         .nfe(5),
 });
+// clang-format on
 
 // {description, solver, options, testbed, schedule, grid points N, expected order[, tolerance (0.3)]}
+// clang-format off: one row per case, aligned as a table
 DSX_REGISTER_CASES(std::vector<OrderCase>{
     {"Euler, Gaussian, polynomial grid", "euler", {}, "gauss3", "polynomial", {21, 41, 81, 161}, 1.0},
     {"Euler, mixture, logSNR grid", "euler", {}, "gmm", "logsnr", {21, 41, 81, 161}, 1.0},
     {"Heun, Gaussian, polynomial grid", "heun", {}, "gauss3", "polynomial", {21, 41, 81, 161}, 2.0},
     {"Heun, mixture, logSNR grid", "heun", {}, "gmm", "logsnr", {21, 41, 81, 161}, 2.0},
 });
+// clang-format on
 
 }  // namespace
 }  // namespace dsx::test

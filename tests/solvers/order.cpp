@@ -61,9 +61,9 @@ void run_order(const OrderCase& c) {
     }
     double p = convergence_order(ns, errs);
     BOOST_TEST_MESSAGE(c.id << ": measured order " << p);
-    BOOST_CHECK_MESSAGE(std::abs(p - c.order) <= c.tolerance,
-                        c.id << ": measured order " << p << ", expected " << c.order << " ± " << c.tolerance
-                             << " (errors " << errs.front() << " .. " << errs.back() << ")");
+    BOOST_CHECK_MESSAGE(std::abs(p - c.order) <= c.tolerance, c.id << ": measured order " << p << ", expected "
+                                                                   << c.order << " ± " << c.tolerance << " (errors "
+                                                                   << errs.front() << " .. " << errs.back() << ")");
   }
 }
 }  // namespace

@@ -103,13 +103,15 @@ BOOST_AUTO_TEST_CASE(bad_names_options_and_grids) {
       std::string msg = error_of([&] { make_solver(e.name, {{"no_such_option", {"1", "spec.yaml:3:5"}}}); });
       BOOST_TEST(msg.find("spec.yaml:3:5") != std::string::npos);
       BOOST_TEST(msg.find("unknown option 'solver.no_such_option'") != std::string::npos);
-      BOOST_TEST(error_of([&] { make_solver(e.name, {{"afs", {"sometimes", "x"}}}); }).find("true or false") !=
-                 std::string::npos);
+      BOOST_TEST(error_of([&] {
+                   make_solver(e.name, {{"afs", {"sometimes", "x"}}});
+                 }).find("true or false") != std::string::npos);
       if (e.needs_file) continue;
       auto solver = make_solver(e.name, {});
       BOOST_TEST(error_of([&] { check_grid(*solver, {80.0}, e.name); }).find("at least 2") != std::string::npos);
-      BOOST_TEST(error_of([&] { check_grid(*solver, {80.0, 1.0, 1.0}, e.name); }).find("strictly decreasing") !=
-                 std::string::npos);
+      BOOST_TEST(error_of([&] {
+                   check_grid(*solver, {80.0, 1.0, 1.0}, e.name);
+                 }).find("strictly decreasing") != std::string::npos);
     }
   }
 }

@@ -99,23 +99,31 @@ BOOST_AUTO_TEST_CASE(exact_solution_matches_the_oracle) {
     out.push_back(v.process->alpha(v.t_0) *
                   (kMu[k] + (v.x_T[0][k].item<double>() - kMu[k]) * std::sqrt(s2 + s0 * s0) / std::sqrt(s2 + sT * sT)));
   }
-  check_close(at::tensor(out, at::kDouble), {0.799114482423, -0.996798590331, 1.024435514427}, 0, 1e-11,
-              "§6.5 exact");
+  check_close(at::tensor(out, at::kDouble), {0.799114482423, -0.996798590331, 1.024435514427}, 0, 1e-11, "§6.5 exact");
 }
 
 BOOST_AUTO_TEST_CASE(official_multistep_rows) {
   VpSetup v;
   const std::vector<VpRow> rows = {
-      {"§6.5 DPM-Solver++ multistep o1 (=DDIM)", "dpmpp", {{"max_order", "1"}},
+      {"§6.5 DPM-Solver++ multistep o1 (=DDIM)",
+       "dpmpp",
+       {{"max_order", "1"}},
        {0.692077897015, -0.890183666368, 1.019220971855}},
-      {"§6.5 DPM-Solver++ multistep o2 (10 steps: no LOF)", "dpmpp",
-       {{"max_order", "2"}, {"lower_order_final", "false"}}, {0.815637777741, -1.014520779038, 1.024651227607}},
-      {"§6.5 DPM-Solver++ multistep o3 (10 steps: no LOF)", "dpmpp",
-       {{"max_order", "3"}, {"lower_order_final", "false"}}, {0.831524276443, -1.022927664344, 1.026821771065}},
-      {"§6.5 DPM-Solver multistep o2 noise (10 steps: no LOF)", "dpmpp",
+      {"§6.5 DPM-Solver++ multistep o2 (10 steps: no LOF)",
+       "dpmpp",
+       {{"max_order", "2"}, {"lower_order_final", "false"}},
+       {0.815637777741, -1.014520779038, 1.024651227607}},
+      {"§6.5 DPM-Solver++ multistep o3 (10 steps: no LOF)",
+       "dpmpp",
+       {{"max_order", "3"}, {"lower_order_final", "false"}},
+       {0.831524276443, -1.022927664344, 1.026821771065}},
+      {"§6.5 DPM-Solver multistep o2 noise (10 steps: no LOF)",
+       "dpmpp",
        {{"max_order", "2"}, {"lower_order_final", "false"}, {"predict_x0", "false"}},
        {0.774045073427, -0.971835366320, 1.023126502498}},
-      {"§6.5 UniPC bh2 p=2 data (LOF, as uni_pc.py)", "unipc", {{"max_order", "2"}, {"variant", "bh2"}},
+      {"§6.5 UniPC bh2 p=2 data (LOF, as uni_pc.py)",
+       "unipc",
+       {{"max_order", "2"}, {"variant", "bh2"}},
        {0.818020070303, -1.017628006656, 1.023993139533}},
   };
   const std::vector<double> sigmas = v.grid(11);

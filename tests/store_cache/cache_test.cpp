@@ -39,8 +39,9 @@ BOOST_AUTO_TEST_CASE(stable_and_order_independent) {
   BOOST_TEST(key_of(a).canonical == key_of(b).canonical);
   BOOST_TEST(key_of(a).hex.size() == 32u);
   // Pinned: a change here means every user's cache is silently invalidated; bump deliberately.
-  BOOST_TEST(key_of(a).canonical ==
-             R"({"dtype_device":"float32/cpu","kind":"teacher","model":"m0","params":{"m":1,"rho":7.0,"solver":{"max_order":2,"name":"heun"}},"upstream":[],"version":1})");
+  BOOST_TEST(
+      key_of(a).canonical ==
+      R"({"dtype_device":"float32/cpu","kind":"teacher","model":"m0","params":{"m":1,"rho":7.0,"solver":{"max_order":2,"name":"heun"}},"upstream":[],"version":1})");
   // Doubles print as their shortest round-trip text: 0.1 is "0.1", not 0.10000000000000001.
   BOOST_TEST(cache::canonical_text(json{{"x", 0.1}}) == R"({"x":0.1})");
 }
@@ -51,10 +52,10 @@ BOOST_AUTO_TEST_CASE(sensitive_to_everything_that_matters) {
   json q = p;
   q["solver"]["max_order"] = 3;
   BOOST_TEST(key_of(q).hex != base);
-  BOOST_TEST(key_of(p, 2).hex != base);                               // stage version
-  BOOST_TEST(key_of(p, 1, "m1").hex != base);                         // model fingerprint
-  BOOST_TEST(key_of(p, 1, "m0", "float64/cpu").hex != base);          // dtype/device class
-  BOOST_TEST(key_of(p, 1, "m0", "float32/cpu", {"abc"}).hex != base); // upstream
+  BOOST_TEST(key_of(p, 2).hex != base);                                // stage version
+  BOOST_TEST(key_of(p, 1, "m1").hex != base);                          // model fingerprint
+  BOOST_TEST(key_of(p, 1, "m0", "float64/cpu").hex != base);           // dtype/device class
+  BOOST_TEST(key_of(p, 1, "m0", "float32/cpu", {"abc"}).hex != base);  // upstream
   BOOST_TEST(cache::CacheKey::of("evaluate", 1, p, {}, "m0", "float32/cpu").hex != base);
 }
 
@@ -100,8 +101,8 @@ BOOST_AUTO_TEST_CASE(meta_is_written_last_and_incomplete_entries_are_never_used)
   BOOST_TEST(meta["complete"].get<bool>());
   BOOST_TEST(meta["canonical"].get<std::string>() == k.canonical);
   BOOST_TEST(meta["files"][0]["size"].get<int64_t>() == 7);
-  BOOST_TEST((fs::last_write_time(fs::path(c.dir(k)) / "meta.json") >=
-              fs::last_write_time(fs::path(c.dir(k)) / "data.bin")));
+  BOOST_TEST(
+      (fs::last_write_time(fs::path(c.dir(k)) / "meta.json") >= fs::last_write_time(fs::path(c.dir(k)) / "data.bin")));
   BOOST_TEST(files_matching(c.dir(k), "meta.json.tmp").empty());
   auto found = c.lookup(k, &why);
   BOOST_REQUIRE(found);
@@ -190,7 +191,7 @@ BOOST_AUTO_TEST_CASE(shared_locks_coexist_and_exclude_writers, *boost::unit_test
   {
     cache::Lock r1 = c.lock(k, 0, cache::LockMode::Shared);
     cache::Lock r2 = c.lock(k, 0, cache::LockMode::Shared);  // readers do not wait for each other
-    BOOST_CHECK_THROW(c.lock(k, 0.1), Error);                 // a writer waits for every reader
+    BOOST_CHECK_THROW(c.lock(k, 0.1), Error);                // a writer waits for every reader
     BOOST_TEST(!cache::Lock::is_free(c.lock_path(k.kind, k.hex)));
   }
   cache::Lock w = c.lock(k, 0);

@@ -23,7 +23,8 @@ std::string slow_config(const TempDir& dir, const std::string& seeds) {
   std::ofstream(dir.file("teacher.yaml")) << "model: {kind: gaussian_mixture, file: gmm.h5}\n"
                                              "schedule: {kind: time_uniform, num_steps: 4, rho: 1}\n"
                                              "teacher: {solver: {name: heun}, m: 1}\n"
-                                             "seeds: " << seeds << "\nbatch: 50\nprecision: float32\noutput: unused.h5\n";
+                                             "seeds: "
+                                          << seeds << "\nbatch: 50\nprecision: float32\noutput: unused.h5\n";
   return dir.file("teacher.yaml");
 }
 
@@ -42,8 +43,7 @@ int64_t computed_in(const std::string& out) {
 
 BOOST_AUTO_TEST_SUITE(cache_processes)
 
-BOOST_AUTO_TEST_CASE(sigkill_during_generation_then_resume_equals_uninterrupted,
-                     *boost::unit_test::timeout(120)) {
+BOOST_AUTO_TEST_CASE(sigkill_during_generation_then_resume_equals_uninterrupted, *boost::unit_test::timeout(120)) {
   TempDir dir;
   const std::string config = slow_config(dir, "0-999");  // 20 shards
   const std::string killed = dir.file("killed"), clean = dir.file("clean");

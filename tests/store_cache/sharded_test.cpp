@@ -92,11 +92,11 @@ BOOST_AUTO_TEST_CASE(scan_adopts_unrecorded_shards_and_drops_corrupt_and_stale_f
   BOOST_TEST(s.add(0, 4));
   BOOST_TEST(s.add(4, 4));
   std::ofstream(s.art.path("shard-8.txt")) << "items: 8 9";          // moved into place, writer killed before recording
-  std::ofstream(s.art.path("junk.txt")) << "half a shard";            // refused by adopt(): removed
+  std::ofstream(s.art.path("junk.txt")) << "half a shard";           // refused by adopt(): removed
   std::ofstream(s.art.path("shard-10.txt.tmp.999999999.0")) << "x";  // a dead process's temporary
   const std::string live_tmp = s.art.path("shard-12.txt.tmp." + std::to_string(::getpid()) + ".0");
-  std::ofstream(live_tmp) << "x";                                     // a live writer's: kept
-  flip_byte(s.art.path("shard-4.txt"), 3);                            // recorded but corrupt: dropped
+  std::ofstream(live_tmp) << "x";           // a live writer's: kept
+  flip_byte(s.art.path("shard-4.txt"), 3);  // recorded but corrupt: dropped
 
   std::vector<std::string> warnings;
   std::vector<cache::Shard> shards = s.art.scan(&warnings);
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(reset_waits_for_holders_then_empties_the_entry, *boost::uni
   }
   BOOST_TEST(s.add(4, 4));
   flip_byte(s.art.path("shard-4.txt"), 2);
-  BOOST_TEST(s.art.verified().empty());            // a dry run sees the corruption ...
+  BOOST_TEST(s.art.verified().empty());               // a dry run sees the corruption ...
   BOOST_TEST(fs::exists(s.art.path("shard-4.txt")));  // ... and changes nothing
 }
 

@@ -20,8 +20,8 @@ void check_close(const at::Tensor& actual, const at::Tensor& expected, double rt
 
 void check_close(const at::Tensor& actual, const std::vector<double>& expected, double rtol, double atol,
                  const std::string& what) {
-  check_close(actual.flatten().slice(0, 0, int64_t(expected.size())), at::tensor(expected, at::kDouble), rtol,
-              atol, what);
+  check_close(actual.flatten().slice(0, 0, int64_t(expected.size())), at::tensor(expected, at::kDouble), rtol, atol,
+              what);
 }
 
 double rmse(const at::Tensor& a, const at::Tensor& b) {

@@ -29,8 +29,7 @@ struct Toy192 {
 Toy192 toy192();
 
 // diff-sampler's time_uniform grid computed in float32 as the official code does (docs/amed.md §2).
-std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002,
-                                         double sigma_max = 80.0);
+std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002, double sigma_max = 80.0);
 
 // A σ grid rounded to float32, as the official float32 codes hold it.
 std::vector<double> f32(std::vector<double> sigmas);

@@ -1,7 +1,7 @@
 // dsx teacher / dsx train-amed: cached teacher trajectories and AMED predictor training.
-#include <torch/utils.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/utils.h>
 
 #include "amed/predictor.h"
 #include "amed/teacher_store.h"
@@ -20,7 +20,8 @@ int run_cached_teacher(TeacherConfig& c, const std::string& dir, const std::stri
   if (dry) {
     TeacherStoreReport p = probe_teacher(store, c.spec, c.model->info(), device);
     for (const auto& w : p.warnings) fmt::print(stderr, "teacher: warning: {}\n", w);
-    fmt::print("{} teacher {} ({} of {} seeds cached)\n", cache::to_string(p.status), p.key, p.cached, c.spec.seeds.size());
+    fmt::print("{} teacher {} ({} of {} seeds cached)\n", cache::to_string(p.status), p.key, p.cached,
+               c.spec.seeds.size());
     if (p.status == cache::JobState::Run) {  // say why: the closest cached teacher of this model and what differs
       cache::CacheKey key = teacher_key(c.spec, c.model->info(), device);
       std::vector<std::string> best;
@@ -66,7 +67,8 @@ Action add_teacher(CLI::App& app) {
     double lock_timeout = -1;
   };
   auto ca = std::make_shared<CacheArgs>();
-  cmd->add_flag("--cache", ca->use, "use the artifact cache (root: $DSX_CACHE_DIR, else .cache/dsx) instead of `output`");
+  cmd->add_flag("--cache", ca->use,
+                "use the artifact cache (root: $DSX_CACHE_DIR, else .cache/dsx) instead of `output`");
   cmd->add_option("--cache-dir", ca->dir, "use the artifact cache at this root (implies --cache)");
   cmd->add_option("--export", ca->export_to, "with the cache: also write the requested seeds as one trajectory file");
   cmd->add_flag("--dry-run", ca->dry, "with the cache: print HIT/EXTEND/RUN and the key, compute nothing");
@@ -78,7 +80,8 @@ Action add_teacher(CLI::App& app) {
     c.spec.workers = ca->workers;
     ProgressLine line("teacher", "samples", 0, [](const std::string& l) { fmt::print(stderr, "{}\n", l); });
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
-    if (ca->use || !ca->dir.empty()) return run_cached_teacher(c, ca->dir, ca->export_to, ca->dry, ca->lock_timeout, progress);
+    if (ca->use || !ca->dir.empty())
+      return run_cached_teacher(c, ca->dir, ca->export_to, ca->dry, ca->lock_timeout, progress);
     TeacherReport r = generate_teacher(c.spec, c.model, resolve_device(c.device), c.output, progress);
     fmt::print("teacher {} (M={}): {} samples, {} NFE each, {:.2f} s ({:.0f} samples/s)\nwrote {}\n", c.spec.solver,
                c.spec.m, r.samples, r.nfe_per_sample, r.seconds, r.samples / std::max(r.seconds, 1e-9), c.output);
@@ -91,7 +94,8 @@ Action add_train_amed(CLI::App& app) {
   auto config = std::make_shared<std::string>();
   auto sets = std::make_shared<std::vector<std::string>>();
   auto quiet = std::make_shared<bool>(false);
-  cmd->add_option("config", *config, "YAML: model, trajectories, student, scale_dir, scale_time, batch, lr, seed, output")
+  cmd->add_option("config", *config,
+                  "YAML: model, trajectories, student, scale_dir, scale_time, batch, lr, seed, output")
       ->required();
   cmd->add_option("--set", *sets, "override a config key (repeatable)");
   cmd->add_flag("--quiet", *quiet, "log only the last iteration");
@@ -100,15 +104,15 @@ Action add_train_amed(CLI::App& app) {
     torch::manual_seed(c.spec.seed);
     AmedPredictor net(c.spec.settings.scale_dir, c.spec.settings.scale_time);
     fmt::print("predictor: {} parameters\n", net->parameter_count());
-    TrainReport r = train_amed(c.spec, c.model, resolve_device(c.device), c.trajectories, net,
-                               [&](const TrainStepLog& l) {
-                                 if (!*quiet || l.iteration == 0)
-                                   fmt::print("iter {:4d} step {} loss {:.6g}  r {:.4f}±{:.4f}  c {:.5f}  a {:.5f}\n",
-                                              l.iteration, l.step, l.loss, l.r_mean, l.r_std, l.c_mean, l.a_mean);
-                               });
+    TrainReport r =
+        train_amed(c.spec, c.model, resolve_device(c.device), c.trajectories, net, [&](const TrainStepLog& l) {
+          if (!*quiet || l.iteration == 0)
+            fmt::print("iter {:4d} step {} loss {:.6g}  r {:.4f}±{:.4f}  c {:.5f}  a {:.5f}\n", l.iteration, l.step,
+                       l.loss, l.r_mean, l.r_std, l.c_mean, l.a_mean);
+        });
     save_predictor(net, &r.settings, c.output);
-    fmt::print("trained on {} trajectories: {} Adam steps in {:.2f} s\nwrote {}\n", r.samples, r.adam_steps,
-               r.seconds, c.output);
+    fmt::print("trained on {} trajectories: {} Adam steps in {:.2f} s\nwrote {}\n", r.samples, r.adam_steps, r.seconds,
+               c.output);
     return 0;
   };
 }

@@ -65,7 +65,9 @@ Action add_bench(CLI::App& app) {
     at::Tensor z = seeded_noise(seeds, {a->dim}, at::TensorOptions().dtype(dtype));
     fmt::print("Gaussian mixture D={} K={}, batch {}, {}, {} intra-op thread(s), polynomial grid, best of {}\n\n",
                a->dim, a->components, a->batch, a->precision, at::get_num_threads(), a->repeats);
-    fmt::print("| solver | NFE | grid points | afs | ms/sample | model ms/sample | overhead |\n|---|---|---|---|---|---|---|\n");
+    fmt::print(
+        "| solver | NFE | grid points | afs | ms/sample | model ms/sample | overhead "
+        "|\n|---|---|---|---|---|---|---|\n");
     for (const auto& e : solver_entries()) {
       if (e.needs_file) continue;  // needs a trained predictor (amed)
       for (int nfe : a->nfes) {

@@ -9,8 +9,8 @@
 
 #include "commands.h"
 #include "core/error.h"
-#include "core/registry.h"
 #include "core/progress.h"
+#include "core/registry.h"
 #include "experiments/stages.h"
 #include "pipeline/graph.h"
 #include "pipeline/model_config.h"
@@ -47,6 +47,11 @@ std::vector<Explained> explainable() {
   std::vector<Explained> out;
   for (const auto& k : stage_kinds()) out.push_back({k.name, k.description, k.schema});
   for (const auto& k : model_kinds()) out.push_back({"model." + k.name, k.description, k.schema});
+  for (const auto& k : noise_process_kinds()) {
+    Schema s{opt::choice("kind", {k.name}, k.name, "the process")};
+    s.insert(s.end(), k.options.begin(), k.options.end());
+    out.push_back({"process." + k.name, k.description, s});
+  }
   for (const auto& k : schedule_kinds()) {
     Schema s = schedule_keys();
     s.insert(s.end(), k.options.begin(), k.options.end());
@@ -67,7 +72,8 @@ Action add_run(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("spec", a->spec, "experiment spec (YAML)")->check(CLI::ExistingFile);
   cmd->add_option("--explain", a->explain,
-                  "print every key (type, default, help) of a stage kind, model.KIND or schedule.KIND and exit; "
+                  "print every key (type, default, help) of a stage kind, model.KIND, process.KIND or schedule.KIND "
+                  "and exit; "
                   "'all' for every one");
   cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
   cmd->add_flag("--dry-run", a->dry, "print each stage as HIT or RUN with the reason; compute nothing");
@@ -107,8 +113,8 @@ Action add_run(CLI::App& app) {
     if (a->dry) {
       for (size_t i = 0; i < plan.jobs.size(); ++i) {
         const Job& j = plan.jobs[i];
-        fmt::print("{:<6} {:<28} {:<10} {}  {}\n", to_string(planned[i].state), j.label, j.kind->name, j.key.hex.substr(0, 12),
-                   planned[i].reason);
+        fmt::print("{:<6} {:<28} {:<10} {}  {}\n", to_string(planned[i].state), j.label, j.kind->name,
+                   j.key.hex.substr(0, 12), planned[i].reason);
       }
       return 0;
     }
@@ -122,15 +128,21 @@ Action add_run(CLI::App& app) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<JobStatus> st = run_graph(plan, store, go, &rd, [&rd](const std::string& l) { rd.log(l); });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json summary = {{"name", plan.name}, {"spec", a->spec}, {"run_dir", rd.path}, {"cache", store.root()},
-                    {"seconds", secs}};
+    json summary = {
+        {"name", plan.name}, {"spec", a->spec}, {"run_dir", rd.path}, {"cache", store.root()}, {"seconds", secs}};
     json stages = json::array();
     int failed = 0;
     for (size_t i = 0; i < plan.jobs.size(); ++i) {
       const Job& j = plan.jobs[i];
-      stages.push_back({{"label", j.label}, {"stage", j.stage}, {"kind", j.kind->name}, {"key", j.key.hex},
-                        {"status", to_string(st[i].state)}, {"reason", st[i].reason}, {"seconds", st[i].seconds},
-                        {"error", st[i].error}, {"sweep_point", j.point}});
+      stages.push_back({{"label", j.label},
+                        {"stage", j.stage},
+                        {"kind", j.kind->name},
+                        {"key", j.key.hex},
+                        {"status", to_string(st[i].state)},
+                        {"reason", st[i].reason},
+                        {"seconds", st[i].seconds},
+                        {"error", st[i].error},
+                        {"sweep_point", j.point}});
       if (st[i].state == JobState::Failed || st[i].state == JobState::Cancelled) ++failed;
     }
     summary["stages"] = stages;

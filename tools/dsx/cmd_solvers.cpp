@@ -48,7 +48,8 @@ Action add_solvers(CLI::App& app) {
       if (!name->empty() && e.name != *name) continue;
       fmt::print("{}\n  {}\n  paper: {}\n  NFE: {}   global order: {}\n  options:\n", e.name, e.summary, e.paper,
                  e.nfe_rule, e.order);
-      if (*measure && !e.needs_file) fmt::print("  measured order (default options, mixture, logSNR 40-160 steps): {:.2f}\n", measure_order(e));
+      if (*measure && !e.needs_file)
+        fmt::print("  measured order (default options, mixture, logSNR 40-160 steps): {:.2f}\n", measure_order(e));
       for (const auto& o : all_option_specs(e))
         fmt::print("    {:<18} {:<40} default {}\n      {}\n", o.name, o.allowed(),
                    o.default_value.empty() ? "-" : o.default_value, o.help);
