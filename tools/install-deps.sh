@@ -10,6 +10,8 @@ packages=(
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
   clang-format                        # tools/check-format.sh, the `format` test
   gnuplot-nox                         # plots in run reports
+  zlib1g-dev libpng-dev               # gzipped IDX datasets, PNG image folders and sample grids
+  dataset-fashion-mnist               # the Fashion-MNIST images (empirical testbed, training data)
 )
 
 missing=()

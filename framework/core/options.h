@@ -48,6 +48,8 @@ struct OptionSpec {
   OptionSpec& exclusive_min() & { return open_min = true, *this; }
   OptionSpec& exclusive_max() & { return open_max = true, *this; }
   OptionSpec exclusive_min() && { return open_min = true, std::move(*this); }
+  // A key that must be given (no default): opt::path("file", "...").required_key()
+  OptionSpec required_key() && { return required = true, std::move(*this); }
   OptionSpec exclusive_max() && { return open_max = true, std::move(*this); }
 };
 

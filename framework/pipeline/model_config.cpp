@@ -5,9 +5,11 @@
 #include "core/error.h"
 #include "core/registry.h"
 #include "models/diagonal_gaussian.h"
+#include "models/empirical.h"
 #include "models/gaussian_mixture.h"
 #include "models/testbeds.h"
 #include "models/torchscript.h"
+#include "pipeline/dataset_config.h"
 
 namespace dsx {
 namespace {
@@ -41,10 +43,6 @@ at::Tensor nested_to_tensor(const YamlSource& src, const YAML::Node& n, const st
 OptionSpec kind_key() { return opt::text("kind", "", "the model kind (dsx run --explain all lists them)"); }
 OptionSpec sigma_min_key() {
   return opt::number("sigma_min", 0.002, 0, 1e6, "the smallest σ the model is used at (EDM's 0.002)").exclusive_min();
-}
-OptionSpec required(OptionSpec s) {
-  s.required = true;
-  return s;
 }
 // A key whose default is not a fixed value (shown as text by --explain).
 OptionSpec unset(OptionSpec s, std::string default_text) {
@@ -129,6 +127,19 @@ std::shared_ptr<const NoiseProcess> read_process(const YamlSource& src, const YA
   }
 }
 
+ModelPtr load_empirical(MapReader& r, const YamlSource& src, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
+  r.reject_unknown(keys);
+  require_keys(r, schema);
+  const DatasetSpec data = read_dataset(src, r.node("dataset"), r.path("dataset"));
+  const double std = read_number(r, schema, "std");
+  const double smin = read_number(r, schema, "sigma_min"), smax = read_number(r, schema, "sigma_max");
+  const int64_t chunk = read_int(r, schema, "chunk");
+  r.finish(keys);
+  const std::shared_ptr<const ImageSet> images = load_dataset(data);
+  return std::make_shared<EmpiricalMixture>(images->images, std, smin, smax, images->fingerprint, chunk);
+}
+
 ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema& schema) {
   const std::vector<std::string> keys = key_names(schema);
   r.reject_unknown(keys);
@@ -176,17 +187,29 @@ const std::vector<ModelKind>& model_kinds() {
        load_gaussian_mixture},
       {"diagonal_gaussian",
        "elementwise Gaussian N(mean, std²): closed-form ODE solution",
-       {kind_key(), required(opt::number_list("mean", "", "the mean, a nested list whose nesting is the shape")),
-        required(opt::number_list("std", "", "the standard deviation, same shape as mean")), sigma_min_key(),
+       {kind_key(), opt::number_list("mean", "", "the mean, a nested list whose nesting is the shape").required_key(),
+        opt::number_list("std", "", "the standard deviation, same shape as mean").required_key(), sigma_min_key(),
         sigma_max_key()},
        load_diagonal_gaussian},
       {"amed_toy",
        "the 3×8×8 Gaussian toy of the official AMED golden values (docs/amed.md §12.1)",
        {kind_key(), sigma_min_key(), sigma_max_key()},
        load_amed_toy},
+      {"empirical",
+       "the exact optimal denoiser of an image dataset: equal-weight components N(image_k, std² I)",
+       {kind_key(),
+        opt::section("dataset", true, "",
+                     "the images: {kind: fashion_mnist | hdf5 | image_folder, limit: N, ...} "
+                     "(dsx run --explain dataset.KIND)"),
+        opt::number("std", 0.0, 0, 10,
+                    "component std in pixel units of [−1, 1]; 0 = the empirical distribution "
+                    "(no density: log_likelihood needs std > 0)"),
+        sigma_min_key(), sigma_max_key(),
+        opt::integer("chunk", 4096, 1, 1 << 20, "images per GEMM block of the log-sum-exp (memory vs speed)")},
+       load_empirical},
       {"torchscript",
        "a network saved with torch.jit.save: an EDM denoiser, or an eps|x0|v VP network (README, TorchScript models)",
-       {kind_key(), required(opt::path("file", "the TorchScript file, relative to the config")),
+       {kind_key(), opt::path("file", "the TorchScript file, relative to the config").required_key(),
         opt::choice("output", {"denoised", "eps", "x0", "v"}, "denoised",
                     "denoised: forward(x, sigma) -> D(x; σ) (EDM); eps|x0|v: forward(x, t) of a VP network"),
         opt::section("process", false, "",

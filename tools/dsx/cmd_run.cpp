@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/registry.h"
 #include "experiments/stages.h"
+#include "pipeline/dataset_config.h"
 #include "pipeline/graph.h"
 #include "pipeline/model_config.h"
 #include "pipeline/run_dir.h"
@@ -47,6 +48,7 @@ std::vector<Explained> explainable() {
   std::vector<Explained> out;
   for (const auto& k : stage_kinds()) out.push_back({k.name, k.description, k.schema});
   for (const auto& k : model_kinds()) out.push_back({"model." + k.name, k.description, k.schema});
+  for (const auto& k : dataset_kinds()) out.push_back({"dataset." + k.name, k.description, dataset_schema(k)});
   for (const auto& k : noise_process_kinds()) {
     Schema s{opt::choice("kind", {k.name}, k.name, "the process")};
     s.insert(s.end(), k.options.begin(), k.options.end());
@@ -72,7 +74,8 @@ Action add_run(CLI::App& app) {
   auto a = std::make_shared<Args>();
   cmd->add_option("spec", a->spec, "experiment spec (YAML)")->check(CLI::ExistingFile);
   cmd->add_option("--explain", a->explain,
-                  "print every key (type, default, help) of a stage kind, model.KIND, process.KIND or schedule.KIND "
+                  "print every key (type, default, help) of a stage kind, model.KIND, dataset.KIND, process.KIND or "
+                  "schedule.KIND "
                   "and exit; "
                   "'all' for every one");
   cmd->add_option("--set", a->sets, "override a spec key, a.b=v (repeatable)");
