@@ -71,7 +71,8 @@ TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) c
   b.index = index;
   at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
   std::vector<at::Tensor> states{teacher_.front() * z};
-  FeatureTap tap(*model_, student_);
+  const SeededBatch seeded(*model_, seeds);  // a conditional model's labels
+  FeatureTap tap(seeded, student_);
   CountingDenoiser counted(tap);
   SampleHooks hooks;
   hooks.on_step = [&](const StepEvent& e) {

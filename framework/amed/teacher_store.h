@@ -58,6 +58,9 @@ class TeacherShards : public TrajectorySource {
   TeacherShards(const cache::Cache& cache, const cache::CacheKey& key, std::vector<int64_t> seeds);
   int64_t size() const override { return int64_t(rows_.size()); }
   at::Tensor states(int64_t first, int64_t count, at::ScalarType dtype) const override;
+  std::vector<int64_t> seeds(int64_t first, int64_t count) const override {
+    return std::vector<int64_t>(seeds_.begin() + first, seeds_.begin() + first + count);
+  }
   at::Tensor features(int64_t first, int64_t count, at::ScalarType dtype) const;  // undefined if none
   std::string attributes_path() const override { return paths_.front(); }
   const std::vector<int64_t>& seeds() const { return seeds_; }

@@ -40,6 +40,10 @@ int64_t TrajectoryFile::size() const { return file_.info("states").shape[0]; }
 at::Tensor TrajectoryFile::states(int64_t first, int64_t count, at::ScalarType dtype) const {
   return h5::read_rows(file_, "states", first, count, dtype);
 }
+std::vector<int64_t> TrajectoryFile::seeds(int64_t first, int64_t count) const {
+  at::Tensor s = h5::read_rows(file_, "seeds", first, count, at::kLong).contiguous();
+  return std::vector<int64_t>(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
+}
 
 TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step) {
@@ -74,10 +78,11 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
     const int64_t count = std::min(spec.batch, n - first);
     at::Tensor states = source.states(first, count, spec.dtype).to(device);  // [B, P, ...]
     student.reset();
+    const SeededBatch batch(model, source.seeds(first, count));  // a conditional model's labels
     at::Tensor x = states.select(1, 0);
     for (int k = 0; k < intervals; ++k) {
       AmedOutput out;
-      at::Tensor x_next = student.step(model, x, k, &out);
+      at::Tensor x_next = student.step(batch, x, k, &out);
       at::Tensor target = states.select(1, k + 1);
       at::Tensor loss = (x_next - target).square().reshape({count, -1}).sum(1).mean();
       adam.zero_grad();

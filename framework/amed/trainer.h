@@ -49,6 +49,8 @@ class TrajectorySource {
   virtual int64_t size() const = 0;
   // states rows [first, first + count): [count, P, *sample_shape] on the CPU.
   virtual at::Tensor states(int64_t first, int64_t count, at::ScalarType dtype) const = 0;
+  // The seeds of rows [first, first + count) (a class-conditional model's labels come from them).
+  virtual std::vector<int64_t> seeds(int64_t first, int64_t count) const = 0;
   // A complete teacher file carrying the schedule/teacher attributes and `sigmas` of every row.
   virtual std::string attributes_path() const = 0;
 };
@@ -59,6 +61,7 @@ class TrajectoryFile : public TrajectorySource {
   explicit TrajectoryFile(std::string path);
   int64_t size() const override;
   at::Tensor states(int64_t first, int64_t count, at::ScalarType dtype) const override;
+  std::vector<int64_t> seeds(int64_t first, int64_t count) const override;
   std::string attributes_path() const override { return path_; }
 
  private:

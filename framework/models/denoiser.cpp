@@ -1,5 +1,7 @@
 #include "models/denoiser.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "core/error.h"
 
 namespace dsx {
@@ -22,6 +24,30 @@ at::Tensor per_sample(const at::Tensor& v, const at::Tensor& x) {
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
   return v.reshape(shape);
+}
+
+at::Tensor Denoiser::denoise_labeled(const at::Tensor&, const at::Tensor&, const at::Tensor&, Features*) const {
+  fail("model '{}' is not class-conditional: it takes no labels", info().kind);
+}
+
+at::Tensor class_labels(const std::vector<int64_t>& seeds, int64_t num_classes) {
+  at::Tensor out = at::zeros({int64_t(seeds.size()), num_classes}, at::kDouble);
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(uint64_t(seeds[i]) + (uint64_t(1) << 41));
+    out[int64_t(i)][at::randint(num_classes, {1}, gen, at::kLong).item<int64_t>()] = 1.0;
+  }
+  return out;
+}
+
+SeededBatch::SeededBatch(const Denoiser& inner, const std::vector<int64_t>& seeds) : DenoiserDecorator(inner) {
+  if (inner.num_classes() > 0) labels_ = class_labels(seeds, inner.num_classes());
+}
+
+at::Tensor SeededBatch::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
+  if (!labels_.defined()) return inner_.denoise(x, sigma, out);
+  if (x.size(0) != labels_.size(0))
+    fail("internal: a batch of {} samples called a class-conditional model with {} labels", x.size(0), labels_.size(0));
+  return inner_.denoise_labeled(x, sigma, labels_.to(x.options()), out);
 }
 
 at::Tensor CountingDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {

@@ -53,6 +53,13 @@ class Denoiser {
   virtual const ExactOde* exact() const { return nullptr; }
   virtual const DataSampler* data() const { return nullptr; }
   virtual const Density* density() const { return nullptr; }
+
+  // Class-conditional models (EDM's ImageNet-64 network): the number of classes, 0 for unconditional ones,
+  // and the denoiser given one-hot labels [B, num_classes]. Callers reach them through a SeededBatch view,
+  // which draws each sample's label from its seed; denoise() of a conditional model is an error.
+  virtual int64_t num_classes() const { return 0; }
+  virtual at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
+                                     Features* out = nullptr) const;
 };
 
 using ModelPtr = std::shared_ptr<const Denoiser>;
@@ -110,6 +117,11 @@ class DenoiserDecorator : public Denoiser {
   const ExactOde* exact() const override { return inner_.exact(); }
   const DataSampler* data() const override { return inner_.data(); }
   const Density* density() const override { return inner_.density(); }
+  int64_t num_classes() const override { return inner_.num_classes(); }
+  at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
+                             Features* out = nullptr) const override {
+    return inner_.denoise_labeled(x, sigma, labels, out);
+  }
   const Denoiser& inner() const { return inner_; }
 
  protected:
@@ -130,5 +142,22 @@ class CountingDenoiser : public DenoiserDecorator {
   bool check_;
   mutable int64_t nfe_ = 0;  // a run's own counter: the view belongs to one sampling run (one thread)
 };
+
+// One batch's view of a model: a class-conditional model gets the one-hot labels of the batch's seeds on every
+// call (the same seed always has the same class, whatever the batch); an unconditional one is called as it
+// is. Made per batch where the seeds are known (teacher, evaluate, sample, training), like CountingDenoiser.
+class SeededBatch : public DenoiserDecorator {
+ public:
+  SeededBatch(const Denoiser& inner, const std::vector<int64_t>& seeds);
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override;
+  const at::Tensor& labels() const { return labels_; }  // [B, C] float64, undefined when unconditional
+
+ private:
+  at::Tensor labels_;
+};
+
+// One-hot labels [B, num_classes] (float64, CPU): seed s's class is uniform from its own generator, seeded
+// with s + 2^41 (apart from the noise seeds and evaluate's data seeds at 2^40 + i).
+at::Tensor class_labels(const std::vector<int64_t>& seeds, int64_t num_classes);
 
 }  // namespace dsx

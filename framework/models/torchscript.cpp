@@ -51,15 +51,17 @@ class ScriptNet {
   ScriptNet(torch::jit::Module module, std::string file, std::string features, int64_t max_batch)
       : module_(std::move(module)), file_(std::move(file)), features_(std::move(features)), max_batch_(max_batch) {}
 
-  // The network's output for x and its per-sample second input (σ or t); with `map`, also the feature map.
-  at::Tensor call(const at::Tensor& x, const at::Tensor& label, at::Tensor* map) const {
+  // The network's output for x, its per-sample second input (σ or t) and, for a class-conditional network,
+  // the one-hot labels; with `map`, also the feature map.
+  at::Tensor call(const at::Tensor& x, const at::Tensor& label, at::Tensor* map, const at::Tensor& classes = {}) const {
     const int64_t b = x.size(0), chunk = max_batch_ > 0 ? max_batch_ : b;
-    if (b <= chunk) return call_once(x, label, map);
+    if (b <= chunk) return call_once(x, label, map, classes);
     std::vector<at::Tensor> outs, maps;
     for (int64_t first = 0; first < b; first += chunk) {
       const int64_t n = std::min(chunk, b - first);
       at::Tensor m;
-      outs.push_back(call_once(x.narrow(0, first, n), label.narrow(0, first, n), map ? &m : nullptr));
+      outs.push_back(call_once(x.narrow(0, first, n), label.narrow(0, first, n), map ? &m : nullptr,
+                               classes.defined() ? classes.narrow(0, first, n) : classes));
       if (map) maps.push_back(m);
     }
     if (map) *map = at::cat(maps, 0);
@@ -76,8 +78,9 @@ class ScriptNet {
   }
 
  private:
-  at::Tensor call_once(const at::Tensor& x, const at::Tensor& label, at::Tensor* map) const {
+  at::Tensor call_once(const at::Tensor& x, const at::Tensor& label, at::Tensor* map, const at::Tensor& classes) const {
     std::vector<c10::IValue> in{x, label};
+    if (classes.defined()) in.emplace_back(classes);
     try {
       if (map && !features_.empty()) {
         c10::IValue r = module_.get_method(features_)(std::move(in));
@@ -102,25 +105,35 @@ class ScriptNet {
   int64_t max_batch_;
 };
 
-// output: denoised — the module is the EDM denoiser itself.
+// output: denoised — the module is the EDM denoiser itself (class-conditional with num_classes > 0).
 class ScriptDenoiser : public Denoiser {
  public:
-  ScriptDenoiser(std::shared_ptr<const ScriptNet> net, ModelInfo info) : net_(std::move(net)), info_(std::move(info)) {}
+  ScriptDenoiser(std::shared_ptr<const ScriptNet> net, ModelInfo info, int64_t num_classes)
+      : net_(std::move(net)), info_(std::move(info)), num_classes_(num_classes) {}
   const ModelInfo& info() const override { return info_; }
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const override {
+    if (num_classes_ > 0)
+      fail("{}: the network is class-conditional ({} classes): it is called with labels", net_->file(), num_classes_);
     return net_->call(x, sigma, out && net_->has_features() ? &out->map : nullptr);
+  }
+  int64_t num_classes() const override { return num_classes_; }
+  at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
+                             Features* out) const override {
+    if (num_classes_ == 0) return Denoiser::denoise_labeled(x, sigma, labels, out);
+    return net_->call(x, sigma, out && net_->has_features() ? &out->map : nullptr, labels);
   }
   bool has_features() const override { return net_->has_features(); }
   std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override {
     ModelInfo info = info_;
     info.dtype = dtype;
     info.device = device;
-    return std::make_shared<ScriptDenoiser>(net_->converted(dtype, device), info);
+    return std::make_shared<ScriptDenoiser>(net_->converted(dtype, device), info, num_classes_);
   }
 
  private:
   std::shared_ptr<const ScriptNet> net_;
   ModelInfo info_;
+  int64_t num_classes_;
 };
 
 // output: eps | x0 | v — the module as the VP adapter's network.
@@ -186,7 +199,11 @@ void probe(const Denoiser& model, const std::string& file) {
   const double sigma = std::sqrt(info.sigma_min * info.sigma_max);
   at::NoGradGuard no_grad;
   Features f;
-  at::Tensor d = model.denoise(x, sigma_like(x, sigma), model.has_features() ? &f : nullptr);
+  Features* fp = model.has_features() ? &f : nullptr;
+  at::Tensor d =
+      model.num_classes() > 0
+          ? model.denoise_labeled(x, sigma_like(x, sigma), class_labels({0}, model.num_classes()).to(x.options()), fp)
+          : model.denoise(x, sigma_like(x, sigma), fp);
   if (d.sizes() != x.sizes())
     fail("{}: the network returned {} for x {}: expected the input's shape (is model.shape right?)", file,
          shape_text(d.sizes()), shape_text(x.sizes()));
@@ -227,6 +244,8 @@ ModelPtr load_torchscript(const TorchScriptOptions& o) {
   for (const at::Tensor& b : module.buffers())
     if (!found && at::isFloatingType(b.scalar_type())) info.dtype = b.scalar_type(), found = true;
   const bool vp = o.output != NetOutput::Denoised;
+  if (vp && o.num_classes > 0)
+    fail("{}: class-conditional networks are supported in the denoised (EDM) form only", o.file);
   if (vp) {
     if (!o.process || o.process->is_variance_exploding())
       fail("{}: output {} needs a VP process (model.process: {{kind: vp_linear | vp_cosine | vp_discrete}})", o.file,
@@ -245,13 +264,14 @@ ModelPtr load_torchscript(const TorchScriptOptions& o) {
   Hasher h;  // the file's bytes and everything that changes what denoise() computes (not max_batch)
   h.update(std::string("torchscript/v1")).update(cache::file_checksum(o.file)).update(to_string(o.output));
   h.update(vp ? info.process->describe() : std::string("ve")).update(o.features);
+  h.update(&o.num_classes, sizeof o.num_classes);
   for (int64_t s : info.sample_shape) h.update(&s, sizeof s);
   info.fingerprint = h.hex();
 
   auto net = std::make_shared<const ScriptNet>(std::move(module), o.file, o.features, o.max_batch);
   ModelPtr model =
       vp ? ModelPtr(std::make_shared<VpDenoiser>(std::make_shared<ScriptVpNetwork>(net), vp_prediction(o.output), info))
-         : ModelPtr(std::make_shared<ScriptDenoiser>(net, info));
+         : ModelPtr(std::make_shared<ScriptDenoiser>(net, info, o.num_classes));
   probe(*model, o.file);
   return model;
 }

@@ -5,6 +5,8 @@
 //   output: denoised   forward(x [B,*shape], sigma [B]) -> D(x; σ), EDM form
 //   output: eps|x0|v   forward(x_vp [B,*shape], t [B]) -> ε | x0 | v of a VP network, t its own time input
 //                      (continuous t, or the discrete step index), through VpDenoiser (models/vp_adapter.h)
+//   condition: N       class-conditional (denoised only): forward(x, sigma, class_labels) with one-hot labels
+//                      [B, N] drawn per sample seed (models/denoiser.h SeededBatch)
 //   features: NAME     optional method NAME(x, sigma_or_t) -> (output, feature map [B, C, 8, 8]): the AMED
 //                      predictor's input, as the official code hooks the network's last 8×8 encoder block
 //
@@ -34,6 +36,7 @@ struct TorchScriptOptions {
   std::optional<double> sigma_min, sigma_max;   // default: the module's `sigma_min`/`sigma_max`, else EDM's
   std::string features;                         // method name, or "" when the network exposes none
   int64_t max_batch = 0;                        // > 0: split larger batches into chunks of this size
+  int64_t num_classes = 0;  // > 0: forward(x, sigma, class_labels [B, num_classes]), denoised form only
 };
 
 // Loads, checks and wraps the module (float32 as saved is typical; ModelPool converts per run precision).

@@ -166,6 +166,14 @@ ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema
   if (r.has("sigma_max")) o.sigma_max = read_number(r, schema, "sigma_max");
   o.features = r.get_string("features", std::string());
   o.max_batch = read_int(r, schema, "max_batch");
+  if (r.has("condition")) {
+    MapReader c(src, r.node("condition"), r.path("condition"));
+    const Schema cs{opt::integer("num_classes", 0, 1, 1 << 20, "classes of the one-hot labels").required_key()};
+    c.reject_unknown(key_names(cs));
+    require_keys(c, cs);
+    o.num_classes = read_int(c, cs, "num_classes");
+    c.finish(key_names(cs));
+  }
   r.finish(keys);
   // Models a spec names live in float64 on the CPU (references and densities use that one); runs take
   // their precision's variant from the pool.
@@ -221,7 +229,10 @@ const std::vector<ModelKind>& model_kinds() {
         opt::text("features", "",
                   "the method m(x, sigma_or_t) -> (output, feature map [B, C, 8, 8]) that feeds "
                   "AMED; without it AMED stages that need features refuse the model"),
-        opt::integer("max_batch", 0, 0, 1 << 20, "split larger batches into chunks of this size (0: never)")},
+        opt::integer("max_batch", 0, 0, 1 << 20, "split larger batches into chunks of this size (0: never)"),
+        opt::section("condition", false, "",
+                     "{num_classes: N}: a class-conditional network forward(x, sigma, class_labels [B, N]), "
+                     "one-hot labels drawn per sample seed")},
        load_torchscript_kind},
   };
   return kinds;

@@ -40,7 +40,10 @@ SampleOutcome run_sample(const SampleConfig& c) {
   at::Tensor z = load_latents(c, model.info());
 
   at::Tensor x_T = (out.sigmas.front() * z).to(device, c.dtype);
-  CountingDenoiser counted(model);
+  std::vector<int64_t> seeds = c.seeds;  // a latents file's rows stand for seeds 0..B−1 (conditional labels)
+  for (int64_t i = int64_t(seeds.size()); i < z.size(0); ++i) seeds.push_back(i);
+  const SeededBatch seeded(model, seeds);
+  CountingDenoiser counted(seeded);
   auto t0 = std::chrono::steady_clock::now();
   at::Tensor x = solver->sample(counted, x_T, out.sigmas);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -50,7 +53,7 @@ SampleOutcome run_sample(const SampleConfig& c) {
   if (out.nfe != solver->expected_nfe(int(out.sigmas.size())))
     fail("internal: solver '{}' used {} model calls, its NFE rule says {}", c.solver.name, out.nfe,
          solver->expected_nfe(int(out.sigmas.size())));
-  if (const ExactOde* exact = c.model->exact()) {
+  if (const ExactOde* exact = c.model->num_classes() == 0 ? c.model->exact() : nullptr) {
     at::Tensor ref = exact->ode_solution(x_T.to(at::kDouble).cpu(), out.sigmas.front(), out.sigmas.back());
     out.rmse = (out.samples.to(at::kDouble) - ref).square().mean().sqrt().item<double>();
   }

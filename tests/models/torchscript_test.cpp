@@ -183,6 +183,42 @@ BOOST_AUTO_TEST_CASE(max_batch_precision_and_pool) {
   BOOST_TEST(pool.in_precision(whole, at::kFloat, at::kCPU).get() == f32.get());
 }
 
+BOOST_AUTO_TEST_CASE(class_conditional_networks_get_the_labels_of_their_seeds) {
+  test::TempDir dir;
+  TorchScriptOptions o;
+  o.num_classes = 3;
+  ModelPtr net = scripted(dir, ScriptForm::Conditional, o);
+  BOOST_TEST(net->num_classes() == 3);
+  const at::Tensor x = latents(12);
+  BOOST_TEST(error_of([&] { net->denoise(x, sigma_like(x, 1.0)); }).find("class-conditional") != std::string::npos);
+  std::vector<int64_t> seeds;
+  for (int64_t s = 0; s < 12; ++s) seeds.push_back(s);
+  const at::Tensor labels = class_labels(seeds, 3);
+  BOOST_TEST(at::equal(labels.sum(1), at::ones({12}, at::kDouble)));  // one-hot
+  BOOST_TEST(at::equal(class_labels({7}, 3)[0], labels[7]));          // a seed's class, whatever the batch
+  BOOST_TEST((labels.sum(0) > 0).all().item<bool>());                 // 12 seeds reach every class
+  // Sampling through the batch's view equals, row by row, the native mixture translated by its class.
+  const SeededBatch batch(*net, seeds);
+  ScheduleSpec spec;
+  spec.num_steps = 6;
+  const std::vector<double> grid = make_schedule(spec);
+  const at::Tensor x_T = 80.0 * x;
+  test::RunResult got = test::run_solver("ipndm", {}, batch, x_T, grid);
+  for (int64_t c = 0; c < 3; ++c) {
+    at::Tensor means = mixture()->means().reshape({-1, 3, 8, 8}) + 0.5 * double(c);
+    GaussianMixture shifted(means, mixture()->stds(), mixture()->weights());
+    test::RunResult want = test::run_solver("ipndm", {}, shifted, x_T, grid);
+    at::Tensor rows = labels.select(1, c).to(at::kBool);
+    BOOST_TEST(max_abs(got.x.index({rows}) - want.x.index({rows})) <= 1e-12, "class " << c);
+  }
+  TorchScriptOptions vp;
+  vp.num_classes = 3;
+  vp.output = NetOutput::Eps;
+  vp.process = std::make_shared<VpLinearProcess>();
+  vp.file = dir.file("net.pt");
+  BOOST_TEST(error_of([&] { load_torchscript(vp); }).find("denoised (EDM) form only") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
   test::TempDir dir;
   auto load = [&](const std::string& source, TorchScriptOptions o = {}, std::vector<int64_t> shape = {4}) {

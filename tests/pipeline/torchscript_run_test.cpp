@@ -68,6 +68,35 @@ BOOST_AUTO_TEST_CASE(scripted_mixture_gives_the_native_metric_table, *boost::uni
   }
 }
 
+// A class-conditional network through sampling, the reference solve and evaluation: each seed's label is
+// drawn once and used on every call (the translated mixture's samples differ by class, so a wrong or missing
+// label shows as an error or a large RMSE).
+BOOST_AUTO_TEST_CASE(class_conditional_network_runs_sample_and_evaluate, *boost::unit_test::timeout(300)) {
+  TempDir dir("dsx_run_ts");
+  save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::Conditional, dir.file("net.pt"));
+  std::ofstream(dir.file("spec.yaml"))
+      << "name: conditional\n"
+         "model: {kind: torchscript, file: net.pt, condition: {num_classes: 3}}\n"
+         "precision: float64\n"
+         "stages:\n"
+         "  eval: {kind: evaluate, seeds: 0-7, metrics: [rmse_to_reference], nfe: [5, 9],\n"
+         "         methods: [{solver: {name: ipndm}}, {solver: {name: heun}}]}\n"
+         "  report: {kind: report, inputs: [eval], title: conditional, nfe: [5, 9]}\n";
+  Outcome o = run_spec(dir.file("spec.yaml"), dir.file("cache"), dir.file("runs"));
+  BOOST_TEST_INFO(o.out);
+  BOOST_REQUIRE_EQUAL(o.code, 0);
+  const std::map<std::string, double> t = metric_table(o.run_dir);
+  BOOST_REQUIRE(t.count("eval,ipndm,,polynomial,9,,rmse_to_reference"));
+  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,rmse_to_reference") < t.at("eval,ipndm,,polynomial,5,,rmse_to_reference"));
+  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,rmse_to_reference") < 0.05);
+  std::ofstream(dir.file("sample.yaml")) << "model: {kind: torchscript, file: net.pt, condition: {num_classes: 3}}\n"
+                                            "latents: {seeds: 0-3}\nschedule: {kind: polynomial, num_steps: 6}\n"
+                                            "solver: {name: euler}\noutput: out.h5\n";
+  Run s = run_dsx("sample " + quote(dir.file("sample.yaml")));
+  BOOST_TEST(s.code == 0, s.out);
+  BOOST_TEST(s.out.find("nfe 5") != std::string::npos, s.out);
+}
+
 BOOST_AUTO_TEST_CASE(spec_errors_of_the_torchscript_kind_carry_locations) {
   TempDir dir("dsx_run_ts");
   save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::Denoised, dir.file("net.pt"));

@@ -86,6 +86,14 @@ void save_script_mixture(const GaussianMixture& mixture, ScriptForm form, const 
       m.register_attribute("sigma_max", c10::FloatType::get(), 80.0);
       source += kDenoisedForm;
       break;
+    case ScriptForm::Conditional:
+      m.register_buffer("offsets", at::tensor({0.0, 0.5, 1.0}, at::kDouble));
+      source += R"(
+def forward(self, x, sigma, class_labels):
+    shift = (class_labels * self.offsets).sum(1).reshape([x.size(0)] + [1] * (x.dim() - 1))
+    return self.denoise(x - shift, sigma) + shift
+)";
+      break;
     case ScriptForm::VpEps:
       source +=
           std::string(kVpForm) + "\ndef forward(self, x, t):\n    a, s, eps, d = self._vp(x, t)\n    return eps\n";

@@ -13,11 +13,13 @@ namespace dsx::test {
 
 // How the scripted mixture presents itself.
 enum class ScriptForm {
-  Denoised,  // forward(x, sigma) -> D, plus features(x, sigma) -> (D, responsibilities [B, 1, 8, 8]) and the
-             // attributes img_shape, sigma_min (0.002), sigma_max (80)
-  VpEps,     // forward(x_vp, t) -> ε of the VP-linear process (β 0.1 → 20) whose x̂ = x_vp/α, σ̂ = σ_t/α_t
-  VpX0,      //   ... -> x0
-  VpV,       //   ... -> v = α ε − σ_t x0
+  Denoised,     // forward(x, sigma) -> D, plus features(x, sigma) -> (D, responsibilities [B, 1, 8, 8]) and the
+                // attributes img_shape, sigma_min (0.002), sigma_max (80)
+  VpEps,        // forward(x_vp, t) -> ε of the VP-linear process (β 0.1 → 20) whose x̂ = x_vp/α, σ̂ = σ_t/α_t
+  VpX0,         //   ... -> x0
+  VpV,          //   ... -> v = α ε − σ_t x0
+  Conditional,  // forward(x, sigma, class_labels [B, 3]): the mixture translated by 0.5·class, i.e. the
+                // denoiser of GaussianMixture(means + 0.5·c) for a sample of class c
 };
 
 // Saves `mixture` (float64 buffers) as a TorchScript file computing exactly what GaussianMixture::denoise
