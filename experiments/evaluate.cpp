@@ -269,7 +269,7 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model,
       cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
   at::Tensor x;
   const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
-    x = reference_solution(model, sigma_from * latents, sigma_from, sigma_to);
+    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to);
     h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
     return cache::Cache::Computed{{"solution.h5"}};
@@ -297,8 +297,8 @@ EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::v
   if (ode)
     for (const auto& it : items) {
       auto key = std::make_pair(it.sigmas.front(), it.sigmas.back());
-      if (!refs.ode.count(key))
-        refs.ode[key] = cached_ode_solution(cache, model, e, refs.latents, key.first, key.second);
+      if (!refs.ode.count(key))  // cached in the model's own space, compared as the samples are (decoded)
+        refs.ode[key] = model.decode(cached_ode_solution(cache, model, e, refs.latents, key.first, key.second));
     }
   if (e.data_samples) refs.data = model.data()->sample_data(data_seeds(0, e.data_samples));
   return refs;
@@ -310,12 +310,13 @@ ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences&
                     const Denoiser& exact_model, const std::string& stage) {
   const ModelInfo& info = model.info();
   at::Tensor xT = (it.sigmas.front() * refs.latents).to(info.device, info.dtype);
-  CountingDenoiser counted(model);
+  const SeededBatch seeded(model, e.seeds);  // a conditional model's labels
+  CountingDenoiser counted(seeded);
   auto t0 = std::chrono::steady_clock::now();
   at::Tensor x = it.sampler->sample(counted, xT, it.sigmas);
   if (info.device.is_cuda()) x = x.cpu();  // the copy waits for the device: the time covers the whole sampling
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  x = x.cpu().to(at::kDouble);
+  x = model.decode(x).cpu().to(at::kDouble);  // latent models: metrics see images
   ItemResult res;
   auto row = [&](const std::string& metric, double value) {
     res.rows.push_back({stage, it.solver, it.schedule, it.predictor, metric, counted.nfe(), value, it.options_text});

@@ -12,6 +12,7 @@ packages=(
   gnuplot-nox                         # plots in run reports
   zlib1g-dev libpng-dev               # gzipped IDX datasets, PNG image folders and sample grids
   dataset-fashion-mnist               # the Fashion-MNIST images (empirical testbed, training data)
+  python3-torch python3-h5py          # tools/export/: checkpoint exporters and their self-check
 )
 
 missing=()

@@ -60,6 +60,11 @@ class Denoiser {
   virtual int64_t num_classes() const { return 0; }
   virtual at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
                                      Features* out = nullptr) const;
+
+  // Latent models (an LDM with its VAE decoder): samples → images, applied before metrics and pictures;
+  // the identity for models that sample images directly.
+  virtual bool has_decoder() const { return false; }
+  virtual at::Tensor decode(const at::Tensor& x) const { return x; }
 };
 
 using ModelPtr = std::shared_ptr<const Denoiser>;
@@ -118,6 +123,8 @@ class DenoiserDecorator : public Denoiser {
   const DataSampler* data() const override { return inner_.data(); }
   const Density* density() const override { return inner_.density(); }
   int64_t num_classes() const override { return inner_.num_classes(); }
+  bool has_decoder() const override { return inner_.has_decoder(); }
+  at::Tensor decode(const at::Tensor& x) const override { return inner_.decode(x); }
   at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
                              Features* out = nullptr) const override {
     return inner_.denoise_labeled(x, sigma, labels, out);

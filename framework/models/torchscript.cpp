@@ -155,6 +155,60 @@ class ScriptVpNetwork : public VpNetwork {
   std::shared_ptr<const ScriptNet> net_;
 };
 
+// A latent model: the denoiser as it is, plus its decoder module (forward(latents) -> images). Owns both, so
+// converting the model converts the decoder too.
+class WithDecoder : public Denoiser {
+ public:
+  WithDecoder(ModelPtr model, torch::jit::Module decoder, std::string file)
+      : model_(std::move(model)), decoder_(std::move(decoder)), file_(std::move(file)) {}
+  const ModelInfo& info() const override { return model_->info(); }
+  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const override {
+    return model_->denoise(x, sigma, out);
+  }
+  bool has_features() const override { return model_->has_features(); }
+  int64_t num_classes() const override { return model_->num_classes(); }
+  at::Tensor denoise_labeled(const at::Tensor& x, const at::Tensor& sigma, const at::Tensor& labels,
+                             Features* out) const override {
+    return model_->denoise_labeled(x, sigma, labels, out);
+  }
+  bool has_decoder() const override { return true; }
+  at::Tensor decode(const at::Tensor& x) const override {
+    try {
+      c10::IValue r = decoder_.forward({x});
+      if (!r.isTensor()) fail("{}: the decoder must return a tensor, got {}", file_, r.tagKind());
+      return r.toTensor();
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail("{}: the decoder failed on {}: {}", file_, shape_text(x.sizes()), reason(e));
+    }
+  }
+  std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override {
+    torch::jit::Module copy = decoder_.clone();
+    copy.to(device, dtype);
+    return std::make_shared<WithDecoder>(model_->converted(dtype, device), std::move(copy), file_);
+  }
+
+ private:
+  ModelPtr model_;
+  mutable torch::jit::Module decoder_;
+  std::string file_;
+};
+
+torch::jit::Module load_module(const std::string& file) {
+  if (!std::filesystem::is_regular_file(file)) fail("{}: model file does not exist", file);
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(file, at::kCPU);
+  } catch (const std::exception& e) {
+    fail("{}: not a TorchScript file (torch.jit.save): {}", file, reason(e));
+  }
+  module.eval();
+  for (at::Tensor p : module.parameters()) p.requires_grad_(false);
+  if (!module.find_method("forward")) fail("{}: the module has no forward method", file);
+  return module;
+}
+
 Prediction vp_prediction(NetOutput o) {
   switch (o) {
     case NetOutput::Eps: return Prediction::Eps;
@@ -218,16 +272,7 @@ void probe(const Denoiser& model, const std::string& file) {
 }  // namespace
 
 ModelPtr load_torchscript(const TorchScriptOptions& o) {
-  if (!std::filesystem::is_regular_file(o.file)) fail("{}: model file does not exist", o.file);
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(o.file, at::kCPU);
-  } catch (const std::exception& e) {
-    fail("{}: not a TorchScript file (torch.jit.save): {}", o.file, reason(e));
-  }
-  module.eval();
-  for (at::Tensor p : module.parameters()) p.requires_grad_(false);
-  if (!module.find_method("forward")) fail("{}: the module has no forward method", o.file);
+  torch::jit::Module module = load_module(o.file);
   if (!o.features.empty() && !module.find_method(o.features))
     fail("{}: the module has no method '{}' (model.features names the method returning (output, feature map))", o.file,
          o.features);
@@ -266,6 +311,9 @@ ModelPtr load_torchscript(const TorchScriptOptions& o) {
   h.update(vp ? info.process->describe() : std::string("ve")).update(o.features);
   h.update(&o.num_classes, sizeof o.num_classes);
   for (int64_t s : info.sample_shape) h.update(&s, sizeof s);
+  // A decoder changes what metrics see (and so what evaluate caches), not what denoise() computes: it is
+  // part of the model's identity too.
+  if (!o.decoder.empty()) h.update(cache::file_checksum(o.decoder));
   info.fingerprint = h.hex();
 
   auto net = std::make_shared<const ScriptNet>(std::move(module), o.file, o.features, o.max_batch);
@@ -273,6 +321,16 @@ ModelPtr load_torchscript(const TorchScriptOptions& o) {
       vp ? ModelPtr(std::make_shared<VpDenoiser>(std::make_shared<ScriptVpNetwork>(net), vp_prediction(o.output), info))
          : ModelPtr(std::make_shared<ScriptDenoiser>(net, info, o.num_classes));
   probe(*model, o.file);
+  if (o.decoder.empty()) return model;
+  torch::jit::Module decoder = load_module(o.decoder);
+  decoder.to(info.dtype);
+  model = std::make_shared<WithDecoder>(model, std::move(decoder), o.decoder);
+  std::vector<int64_t> shape{1};
+  shape.insert(shape.end(), info.sample_shape.begin(), info.sample_shape.end());
+  at::Tensor image = model->decode(at::zeros(shape, at::TensorOptions().dtype(info.dtype)));
+  if (image.dim() < 2 || image.size(0) != 1 || !at::isfinite(image).all().item<bool>())
+    fail("{}: the decoder returned {} for latents {}: expected finite images [B, ...]", o.decoder,
+         shape_text(image.sizes()), shape_text(shape));
   return model;
 }
 

@@ -7,6 +7,8 @@
 //                      (continuous t, or the discrete step index), through VpDenoiser (models/vp_adapter.h)
 //   condition: N       class-conditional (denoised only): forward(x, sigma, class_labels) with one-hot labels
 //                      [B, N] drawn per sample seed (models/denoiser.h SeededBatch)
+//   decoder: FILE      optional TorchScript forward(latents) -> images (an LDM's VAE decoder), applied to
+//                      samples before metrics and pictures (Denoiser::decode)
 //   features: NAME     optional method NAME(x, sigma_or_t) -> (output, feature map [B, C, 8, 8]): the AMED
 //                      predictor's input, as the official code hooks the network's last 8×8 encoder block
 //
@@ -37,6 +39,7 @@ struct TorchScriptOptions {
   std::string features;                         // method name, or "" when the network exposes none
   int64_t max_batch = 0;                        // > 0: split larger batches into chunks of this size
   int64_t num_classes = 0;  // > 0: forward(x, sigma, class_labels [B, num_classes]), denoised form only
+  std::string decoder;      // a TorchScript file decoding samples (latents) to images, or ""
 };
 
 // Loads, checks and wraps the module (float32 as saved is typical; ModelPool converts per run precision).

@@ -165,6 +165,7 @@ ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema
   if (r.has("sigma_min")) o.sigma_min = read_number(r, schema, "sigma_min");
   if (r.has("sigma_max")) o.sigma_max = read_number(r, schema, "sigma_max");
   o.features = r.get_string("features", std::string());
+  if (r.has("decoder")) o.decoder = src.resolve_path(r.get_string("decoder"), r.path("decoder"));
   o.max_batch = read_int(r, schema, "max_batch");
   if (r.has("condition")) {
     MapReader c(src, r.node("condition"), r.path("condition"));
@@ -230,6 +231,9 @@ const std::vector<ModelKind>& model_kinds() {
                   "the method m(x, sigma_or_t) -> (output, feature map [B, C, 8, 8]) that feeds "
                   "AMED; without it AMED stages that need features refuse the model"),
         opt::integer("max_batch", 0, 0, 1 << 20, "split larger batches into chunks of this size (0: never)"),
+        opt::path("decoder",
+                  "a TorchScript forward(latents) -> images (an LDM's VAE decoder) applied to samples "
+                  "before metrics and pictures; optional"),
         opt::section("condition", false, "",
                      "{num_classes: N}: a class-conditional network forward(x, sigma, class_labels [B, N]), "
                      "one-hot labels drawn per sample seed")},

@@ -62,6 +62,7 @@ SampleOutcome run_sample(const SampleConfig& c) {
   {
     h5::File f = h5::File::create(target.temp());
     h5::write_tensor(f, "samples", out.samples);
+    if (model.has_decoder()) h5::write_tensor(f, "decoded", model.decode(x).cpu());
     h5::write_tensor(f, "sigmas", at::tensor(out.sigmas, at::kDouble));
     if (!c.seeds.empty()) h5::write_tensor(f, "seeds", at::tensor(c.seeds, at::kLong));
     f.set_attr("nfe", int64_t(out.nfe));

@@ -219,6 +219,29 @@ BOOST_AUTO_TEST_CASE(class_conditional_networks_get_the_labels_of_their_seeds) {
   BOOST_TEST(error_of([&] { load_torchscript(vp); }).find("denoised (EDM) form only") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_decoder_maps_samples_to_images_in_every_precision) {
+  test::TempDir dir;
+  test::save_script_module("def forward(self, x):\n    return 2.0 * x.reshape(x.size(0), 3, 8, 8) + 1.0\n",
+                           dir.file("dec.pt"));
+  TorchScriptOptions o;
+  o.decoder = dir.file("dec.pt");
+  ModelPtr latent = scripted(dir, ScriptForm::Denoised, o);
+  ModelPtr plain = scripted(dir, ScriptForm::Denoised);
+  BOOST_TEST(latent->has_decoder());
+  BOOST_TEST(!plain->has_decoder());
+  BOOST_TEST(latent->info().fingerprint != plain->info().fingerprint);  // metrics of decoded samples differ
+  const at::Tensor x = latents(3);
+  BOOST_TEST(at::equal(latent->decode(x), 2.0 * x + 1.0));
+  BOOST_TEST(at::equal(latent->denoise(x, sigma_like(x, 2.0)), plain->denoise(x, sigma_like(x, 2.0))));
+  ModelPtr f32 = latent->converted(at::kFloat, at::kCPU);
+  BOOST_TEST(f32->has_decoder());
+  BOOST_TEST(f32->decode(x.to(at::kFloat)).scalar_type() == at::kFloat);
+  test::save_script_module("def forward(self, x):\n    return x / 0.0\n", dir.file("nan.pt"));
+  o.decoder = dir.file("nan.pt");
+  BOOST_TEST(error_of([&] { scripted(dir, ScriptForm::Denoised, o); }).find("nan.pt: the decoder returned") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
   test::TempDir dir;
   auto load = [&](const std::string& source, TorchScriptOptions o = {}, std::vector<int64_t> shape = {4}) {

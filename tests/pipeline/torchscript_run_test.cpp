@@ -97,6 +97,31 @@ BOOST_AUTO_TEST_CASE(class_conditional_network_runs_sample_and_evaluate, *boost:
   BOOST_TEST(s.out.find("nfe 5") != std::string::npos, s.out);
 }
 
+// A latent model's metrics are computed on decoded samples and a decoded reference: with the decoder
+// x ↦ 2x every RMSE doubles.
+BOOST_AUTO_TEST_CASE(metrics_of_a_latent_model_see_decoded_samples, *boost::unit_test::timeout(300)) {
+  TempDir dir("dsx_run_ts");
+  save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::Denoised, dir.file("net.pt"));
+  save_script_module("def forward(self, x):\n    return 2.0 * x\n", dir.file("dec.pt"));
+  auto spec = [&](const std::string& name, const std::string& extra) {
+    std::ofstream(dir.file(name)) << "name: latent\nmodel: {kind: torchscript, file: net.pt" << extra << "}\n"
+                                  << "precision: float64\nstages:\n"
+                                     "  eval: {kind: evaluate, seeds: 0-7, metrics: [rmse_to_reference], nfe: [5],\n"
+                                     "         methods: [{solver: {name: ipndm}}, {solver: {name: euler}}]}\n"
+                                     "  report: {kind: report, inputs: [eval], title: latent, nfe: [5]}\n";
+    return dir.file(name);
+  };
+  Outcome a = run_spec(spec("plain.yaml", ""), dir.file("cache"), dir.file("runs"));
+  Outcome b = run_spec(spec("latent.yaml", ", decoder: dec.pt"), dir.file("cache"), dir.file("runs"));
+  BOOST_TEST_CONTEXT(a.out << "\n---- latent ----\n" << b.out) {
+    BOOST_REQUIRE_EQUAL(a.code, 0);
+    BOOST_REQUIRE_EQUAL(b.code, 0);
+    const std::map<std::string, double> ta = metric_table(a.run_dir), tb = metric_table(b.run_dir);
+    BOOST_REQUIRE_EQUAL(ta.size(), 2u);
+    for (const auto& [row, v] : ta) BOOST_TEST(tb.at(row) == 2 * v, boost::test_tools::tolerance(1e-9));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(spec_errors_of_the_torchscript_kind_carry_locations) {
   TempDir dir("dsx_run_ts");
   save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::Denoised, dir.file("net.pt"));
