@@ -46,15 +46,6 @@ at::Tensor latents(int64_t n) {
 
 double max_abs(const at::Tensor& a) { return a.abs().max().item<double>(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(torchscript_model)
@@ -190,7 +181,8 @@ BOOST_AUTO_TEST_CASE(class_conditional_networks_get_the_labels_of_their_seeds) {
   ModelPtr net = scripted(dir, ScriptForm::Conditional, o);
   BOOST_TEST(net->num_classes() == 3);
   const at::Tensor x = latents(12);
-  BOOST_TEST(error_of([&] { net->denoise(x, sigma_like(x, 1.0)); }).find("class-conditional") != std::string::npos);
+  BOOST_TEST(test::error_message([&] { net->denoise(x, sigma_like(x, 1.0)); }).find("class-conditional") !=
+             std::string::npos);
   std::vector<int64_t> seeds;
   for (int64_t s = 0; s < 12; ++s) seeds.push_back(s);
   const at::Tensor labels = class_labels(seeds, 3);
@@ -216,7 +208,7 @@ BOOST_AUTO_TEST_CASE(class_conditional_networks_get_the_labels_of_their_seeds) {
   vp.output = NetOutput::Eps;
   vp.process = std::make_shared<VpLinearProcess>();
   vp.file = dir.file("net.pt");
-  BOOST_TEST(error_of([&] { load_torchscript(vp); }).find("denoised (EDM) form only") != std::string::npos);
+  BOOST_TEST(test::error_message([&] { load_torchscript(vp); }).find("denoised (EDM) form only") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_decoder_maps_samples_to_images_in_every_precision) {
@@ -238,8 +230,9 @@ BOOST_AUTO_TEST_CASE(a_decoder_maps_samples_to_images_in_every_precision) {
   BOOST_TEST(f32->decode(x.to(at::kFloat)).scalar_type() == at::kFloat);
   test::save_script_module("def forward(self, x):\n    return x / 0.0\n", dir.file("nan.pt"));
   o.decoder = dir.file("nan.pt");
-  BOOST_TEST(error_of([&] { scripted(dir, ScriptForm::Denoised, o); }).find("nan.pt: the decoder returned") !=
-             std::string::npos);
+  BOOST_TEST(test::error_message([&] {
+               scripted(dir, ScriptForm::Denoised, o);
+             }).find("nan.pt: the decoder returned") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
@@ -247,7 +240,7 @@ BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
   auto load = [&](const std::string& source, TorchScriptOptions o = {}, std::vector<int64_t> shape = {4}) {
     o.file = dir.file("bad.pt");
     test::save_script_module(source, o.file, {}, shape);
-    return error_of([&] { load_torchscript(o); });
+    return test::error_message([&] { load_torchscript(o); });
   };
   auto has = [](const std::string& e, const std::string& part) {
     BOOST_TEST(e.find(part) != std::string::npos, "'" << part << "' not in: " << e);
@@ -255,11 +248,11 @@ BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
   const std::string good = "def forward(self, x, sigma):\n    return x\n";
   TorchScriptOptions o;
   o.file = dir.file("missing.pt");
-  std::string e = error_of([&] { load_torchscript(o); });
+  std::string e = test::error_message([&] { load_torchscript(o); });
   has(e, "missing.pt: model file does not exist");
   std::ofstream(dir.file("junk.pt")) << "not a zip";
   o.file = dir.file("junk.pt");
-  has(error_of([&] { load_torchscript(o); }), "junk.pt: not a TorchScript file");
+  has(test::error_message([&] { load_torchscript(o); }), "junk.pt: not a TorchScript file");
   has(load("def other(self, x):\n    return x\n"), "bad.pt: the module has no forward method");
   TorchScriptOptions feats;
   feats.features = "bottleneck";

@@ -32,10 +32,9 @@ network-snapshot-000010.pkl cifar10-amed.h5 --amed-repo ~/src/diff-sampler/amed-
 import argparse
 import math
 import os
-import pickle
 import sys
 
-from export_common import ExportError, add_import_path, run_cli
+from export_common import ExportError, load_checkpoint, run_cli
 
 try:
     import numpy as np
@@ -62,24 +61,8 @@ SCHEDULE_K, SCHEDULE_EPS_S = 3.1, 1e-3  # dsx's defaults of the keys the officia
 
 def load_snapshot(path, amed_repo=None, key="model"):
     """The AMED_predictor in an official snapshot (.pkl) or notebook checkpoint (.pt)."""
-    add_import_path(amed_repo, "--amed-repo")
-    try:
-        if path.endswith((".pt", ".pth")):
-            import torch
-            data = torch.load(path, map_location="cpu")
-        else:
-            with open(path, "rb") as f:
-                data = pickle.load(f)
-    except FileNotFoundError:
-        raise ExportError("{}: no such file".format(path))
-    except ModuleNotFoundError as e:
-        raise ExportError("{}: unpickling needs the module '{}': pass --amed-repo PATH (diff-sampler's "
-                          "amed-solver-main, whose torch_utils/ and training/ the snapshot imports)".format(
-                              path, e.name))
-    if not isinstance(data, dict) or key not in data:
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ExportError("{}: expected a dict with key '{}', found {}".format(path, key, keys))
-    return data[key]
+    return load_checkpoint(path, key, amed_repo, "--amed-repo",
+                           "diff-sampler's amed-solver-main, whose torch_utils/ and training/ the snapshot imports")
 
 
 def head_width(predictor, name, override, has_head):

@@ -29,6 +29,7 @@ import contextlib
 import copy
 import math
 import os
+import pickle
 import sys
 import warnings
 
@@ -94,6 +95,26 @@ def add_import_path(path, flag):
     if not os.path.isdir(path):
         raise ExportError("{} {}: not a directory".format(flag, path))
     sys.path.insert(0, os.path.abspath(path))
+
+
+def load_checkpoint(path, key, repo, flag, repo_hint):
+    """data[key] of a pickled dict (.pkl) or torch.save'd one (.pt, .pth) whose classes import from `repo`."""
+    add_import_path(repo, flag)
+    try:
+        if path.endswith((".pt", ".pth")):
+            data = torch.load(path, map_location="cpu")
+        else:
+            with open(path, "rb") as f:
+                data = pickle.load(f)
+    except FileNotFoundError:
+        raise ExportError("{}: no such file".format(path))
+    except ModuleNotFoundError as e:
+        raise ExportError("{}: unpickling needs the module '{}': pass {} PATH ({})".format(path, e.name, flag,
+                                                                                             repo_hint))
+    if not isinstance(data, dict) or key not in data:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ExportError("{}: expected a dict with key '{}', found {}".format(path, key, keys))
+    return data[key]
 
 
 def example_inputs(shape, batch, labels, dtype, seed, device="cpu"):
@@ -184,15 +205,8 @@ class TracedExport(nn.Module):
         return self.net(x, label).to(x.dtype)
 
 
-class TracedExportFeatures(nn.Module):
-    """forward and features(x, label) -> (output, feature map), both cast back to the input's dtype."""
-
-    def __init__(self, traced):
-        super().__init__()
-        self.net = traced
-
-    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return self.net(x, label).to(x.dtype)
+class TracedExportFeatures(TracedExport):
+    """TracedExport with features(x, label) -> (output, feature map), both cast back to the input's dtype."""
 
     @torch.jit.export
     def features(self, x: torch.Tensor, label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -214,18 +228,8 @@ class DispatchExport(nn.Module):
         return self.net32(x.to(torch.float32), label.to(torch.float32)).to(x.dtype)
 
 
-class DispatchExportFeatures(nn.Module):
+class DispatchExportFeatures(DispatchExport):
     """DispatchExport with the features method."""
-
-    def __init__(self, net64, net32):
-        super().__init__()
-        self.net64 = net64
-        self.net32 = net32
-
-    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float64:
-            return self.net64(x, label.to(torch.float64))
-        return self.net32(x.to(torch.float32), label.to(torch.float32)).to(x.dtype)
 
     @torch.jit.export
     def features(self, x: torch.Tensor, label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

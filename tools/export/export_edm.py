@@ -26,9 +26,8 @@ Example:
 
 import argparse
 import math
-import pickle
 
-from export_common import (ExportError, Tracee, add_import_path, check_feature_map_shape, first_float_dtype,
+from export_common import (ExportError, Tracee, check_feature_map_shape, first_float_dtype, load_checkpoint,
                            print_config, run_cli, save_verified, sigma_examples, trace_single, verify_export,
                            yaml_value)
 
@@ -38,20 +37,8 @@ FEATURE_BLOCKS = {"SongUNet": "8x8_block3", "DhariwalUNet": "8x8_block2"}  # AME
 
 def load_edm_pickle(path, edm_repo=None, key="ema"):
     """pickle.load(f)[key] with the EDM repository importable."""
-    add_import_path(edm_repo, "--edm-repo")
-    try:
-        with open(path, "rb") as f:
-            data = pickle.load(f)
-    except FileNotFoundError:
-        raise ExportError("{}: no such file".format(path))
-    except ModuleNotFoundError as e:
-        raise ExportError("{}: unpickling needs the module '{}': pass --edm-repo PATH (a checkout of "
-                          "github.com/NVlabs/edm, whose torch_utils/ and dnnlib/ the pickle imports)".format(
-                              path, e.name))
-    if not isinstance(data, dict) or key not in data:
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise ExportError("{}: expected a dict with key '{}', found {}".format(path, key, keys))
-    return data[key]
+    return load_checkpoint(path, key, edm_repo, "--edm-repo",
+                           "a checkout of github.com/NVlabs/edm, whose torch_utils/ and dnnlib/ the pickle imports")
 
 
 def edm_checks(net):
