@@ -56,6 +56,19 @@ ScheduleSpec read_schedule(const YamlSource& src, const YAML::Node& node, const 
     if (o.name == "eps_s") s.eps_s = read_number(r, keys, "eps_s");
   }
   r.finish(names);
+  // A VP network knows σ only inside its process's time range: beyond it the time label is extrapolated
+  // (a discrete model would get step indices below 0).
+  if (const NoiseProcess* p = model.process.get(); p && !p->is_variance_exploding()) {
+    const double lo = p->sigma_hat(p->t_min()), hi = p->sigma_hat(p->t_max());
+    if (s.sigma_min < lo * (1 - 1e-9))
+      fail(
+          "{}: {}.sigma_min = {:g} is below the smallest σ of the model's {} process ({:.6g}, at t = {:g}): "
+          "the network would get times outside its range",
+          r.where("sigma_min"), key_path, s.sigma_min, p->kind(), lo, p->t_min());
+    if (s.sigma_max > hi * (1 + 1e-9))
+      fail("{}: {}.sigma_max = {:g} is above the largest σ of the model's {} process ({:.6g}, at t = {:g})",
+           r.where("sigma_max"), key_path, s.sigma_max, p->kind(), hi, p->t_max());
+  }
   if (!(s.sigma_max > s.sigma_min))
     fail("{}: {}.sigma_max = {} must be greater than sigma_min = {}", r.where("sigma_max"), key_path, s.sigma_max,
          s.sigma_min);

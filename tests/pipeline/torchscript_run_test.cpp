@@ -148,6 +148,17 @@ BOOST_AUTO_TEST_CASE(spec_errors_of_the_torchscript_kind_carry_locations) {
          {"model.process.beta_max = '-1' is invalid"});
   expect("model: {kind: torchscript, file: net.pt, max_batch: -2}", {"model.max_batch = '-2' is invalid"});
   expect("model: {kind: torchscript, file: net.pt, features: bottleneck}", {"no method 'bottleneck'"});
+  // A VP network's schedule stays inside its process's σ range (β 0.1 → 20 reaches σ̂ ≈ 152 at t = 1).
+  std::ofstream(dir.file("vp.yaml")) << "model: {kind: torchscript, file: net.pt, output: eps, process: {kind: "
+                                        "vp_linear}}\nlatents: {seeds: 0-1}\nschedule: {kind: polynomial, "
+                                        "num_steps: 4, sigma_max: 500}\nsolver: {name: euler}\noutput: o.h5\n";
+  save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::VpEps, dir.file("net.pt"));
+  Run vp = run_dsx("sample " + quote(dir.file("vp.yaml")));
+  BOOST_TEST(vp.code == 2, vp.out);
+  BOOST_TEST(vp.out.find("vp.yaml:3:55: schedule.sigma_max = 500 is above the largest σ of the model's vp_linear "
+                         "process (152.167, at t = 1)") != std::string::npos,
+             vp.out);
+  save_script_mixture(*GaussianMixture::load_h5(kSmallModel), ScriptForm::Denoised, dir.file("net.pt"));
   // AMED stages that need features refuse a network without them before any work.
   Run r = error_for("model: {kind: torchscript, file: net.pt}");
   BOOST_TEST(r.code != 0, r.out);
