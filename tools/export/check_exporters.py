@@ -87,6 +87,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TOL64 = 1e-10  # float64: relative/absolute
 TOL32 = 1e-5   # float32 after .to(torch.float32)
 SCHEDULE = {"num_steps": 4, "sigma_min": 0.002, "sigma_max": 80.0, "rho": 7.0}
+# DDPM's β table starts at σ̂ ≈ 0.0100 (t = 1/1000): dsx refuses σ below a VP process's range.
+VP_DISCRETE_SCHEDULE = dict(SCHEDULE, sigma_min=0.02)
 LATENT_BATCH = 3
 EDM_SHAPE = [3, 32, 32]  # the EDM stand-ins: CIFAR-10 geometry (32 -> 16 -> 8), a few channels
 
@@ -723,11 +725,13 @@ class Dsx:
         return samples, r.stdout
 
 
-def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed):
+def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed, schedule=SCHEDULE):
     def check():
         z, latents = dsx.write_latents(name, shape, seed)
-        got, _ = dsx.sample(name, model_lines, latents)
-        sigmas = polynomial_sigmas(**SCHEDULE)
+        schedule_lines = ["schedule: {{kind: polynomial, num_steps: {num_steps}, sigma_min: {sigma_min}, "
+                          "sigma_max: {sigma_max}, rho: {rho}}}".format(**schedule)]
+        got, _ = dsx.sample(name, model_lines, latents, schedule_lines=schedule_lines)
+        sigmas = polynomial_sigmas(**schedule)
         want = euler_reference(denoise, z, sigmas)
         assert_close(got, want, TOL64, "dsx samples vs the Python Euler loop")
     run(name + ".dsx_euler", check)
@@ -819,7 +823,7 @@ def check_diffusers(run, dsx, work):
     eps = lambda x, t: unet.double()(x, t).sample  # noqa: E731
     dsx_euler_check(run, dsx, name, ["kind: torchscript", "file: {}".format(os.path.basename(path)),
                                      "output: eps", "process: {kind: vp_discrete}", "features: features"],
-                    [3, 16, 16], vp_eps_denoiser(eps, lambda s: vp_discrete_label(s, betas)), 12)
+                    [3, 16, 16], vp_eps_denoiser(eps, lambda s: vp_discrete_label(s, betas)), 12, VP_DISCRETE_SCHEDULE)
 
 
 def check_module_script(run, dsx, work):
