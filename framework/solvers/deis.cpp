@@ -20,11 +20,25 @@
 namespace dsx {
 namespace {
 
-// ℓ_j(τ) on nodes ts (ts[0] = current time).
-double lagrange(const std::vector<double>& ts, size_t j, double tau) {
-  double p = 1.0;
+// t(σ̂) of a VP-linear clock per sample, in VpLinearProcess::t_of_sigma_hat's cancellation-free form.
+at::Tensor clock_time(const VpLinearProcess& clock, const at::Tensor& sigma) {
+  const double b0 = clock.beta0(), bd = clock.beta1() - clock.beta0();
+  const at::Tensor L = at::log1p(sigma * sigma);
+  return 2.0 * L / (b0 + at::sqrt(b0 * b0 + 2.0 * bd * L));
+}
+
+// dσ̂/dτ = −½ (d log ᾱ/dτ)/sqrt(ᾱ(1−ᾱ)) with log ᾱ = −½β_d τ² − β_0 τ (the official autograd integrand).
+at::Tensor integrand(const VpLinearProcess& clock, const at::Tensor& tau) {
+  const double b0 = clock.beta0(), bd = clock.beta1() - clock.beta0();
+  const at::Tensor log_abar = -0.5 * bd * tau * tau - b0 * tau;
+  return 0.5 * (bd * tau + b0) / at::sqrt(at::exp(log_abar) * -at::expm1(log_abar));
+}
+
+// ℓ_j(τ) on the nodes ts (each [B], ts[0] = the current time) at τ [B, K].
+at::Tensor lagrange(const std::vector<at::Tensor>& ts, size_t j, const at::Tensor& tau) {
+  at::Tensor p = at::ones_like(tau);
   for (size_t k = 0; k < ts.size(); ++k)
-    if (k != j) p *= (tau - ts[k]) / (ts[j] - ts[k]);
+    if (k != j) p = p * (tau - ts[k].unsqueeze(1)) / (ts[j] - ts[k]).unsqueeze(1);
   return p;
 }
 
@@ -51,62 +65,64 @@ struct GaussLegendre {
   }
 };
 
+constexpr int kPanels = 8, kRiemann = 10000;
+
 }  // namespace
+
+std::vector<at::Tensor> deis_weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to, int order,
+                                     DeisQuadrature quadrature, double fit_sigma_min, double fit_sigma_max) {
+  if (order < 1 || order > 4 || int(sigma.size()) < order)
+    fail("deis: a step of order {} with {} points", order, sigma.size());
+  if (order == 1) return {to - sigma[0]};  // one point: Euler, x + (t − s)·ε
+  const VpLinearProcess clock = VpLinearProcess::fitted_to(fit_sigma_min, fit_sigma_max, 1e-3);
+  std::vector<at::Tensor> ts;
+  for (int k = 0; k < order; ++k) ts.push_back(clock_time(clock, sigma[size_t(k)]));
+  const auto opt = to.options();
+  at::Tensor tau, weight;  // quadrature points [B, K] in the clock's time and their weights
+  if (quadrature == DeisQuadrature::Riemann) {
+    // diff-sampler's sum: kRiemann linspace points including both ends, times Δt/kRiemann.
+    const at::Tensor a = ts[0], b = clock_time(clock, to);
+    tau = a.unsqueeze(1) + at::arange(kRiemann, opt).unsqueeze(0) * ((b - a) / (kRiemann - 1)).unsqueeze(1);
+    weight = integrand(clock, tau) * ((b - a) / kRiemann).unsqueeze(1);
+  } else {
+    // ∫ ℓ_j(t(σ)) dσ with σ = e^u: smooth in u even where dσ̂/dτ is steep near σ_min.
+    static const GaussLegendre gl(10);
+    const at::Tensor ua = at::log(sigma[0]), pw = (at::log(to) - ua) / kPanels;
+    std::vector<double> offset, w;  // per panel and node: (p + ½ + ½x_q), ½w_q
+    for (int p = 0; p < kPanels; ++p)
+      for (size_t q = 0; q < gl.x.size(); ++q) offset.push_back(p + 0.5 + 0.5 * gl.x[q]), w.push_back(0.5 * gl.w[q]);
+    const at::Tensor u = ua.unsqueeze(1) + pw.unsqueeze(1) * at::tensor(offset, opt).unsqueeze(0);
+    const at::Tensor sig = at::exp(u);
+    tau = clock_time(clock, sig);
+    weight = pw.unsqueeze(1) * at::tensor(w, opt).unsqueeze(0) * sig;
+  }
+  std::vector<at::Tensor> c;
+  for (int j = 0; j < order; ++j) c.push_back((weight * lagrange(ts, size_t(j), tau)).sum(1));
+  return c;
+}
 
 std::vector<std::vector<double>> deis_tab_coefficients(const std::vector<double>& sigmas, int max_order,
                                                        DeisQuadrature quadrature, double fit_sigma_min,
                                                        double fit_sigma_max) {
   if (max_order < 1 || max_order > 4) fail("deis: max_order = {} is outside [1, 4]", max_order);
-  const VpLinearProcess clock = VpLinearProcess::fitted_to(fit_sigma_min, fit_sigma_max, 1e-3);
-  const double b0 = clock.beta0(), bd = clock.beta1() - clock.beta0();
-  std::vector<double> ts;
-  for (double s : sigmas) ts.push_back(clock.t_of_sigma_hat(s));
-  // dσ̂/dτ = −½ (d log ᾱ/dτ)/sqrt(ᾱ(1−ᾱ)) with log ᾱ = −½β_d τ² − β_0 τ (the official autograd integrand).
-  auto integrand = [&](double tau) {
-    double log_abar = -0.5 * bd * tau * tau - b0 * tau;
-    double abar = std::exp(log_abar), one_minus = -std::expm1(log_abar);
-    return 0.5 * (bd * tau + b0) / std::sqrt(abar * one_minus);
-  };
-  static const GaussLegendre gl(10);
-  constexpr int kPanels = 8, kRiemann = 10000;
-
+  auto one = [](double v) { return at::full({1}, v, at::kDouble); };
   std::vector<std::vector<double>> coeffs;
   for (size_t i = 0; i + 1 < sigmas.size(); ++i) {
     const int points = std::min<int>(int(i) + 1, max_order);
-    if (points == 1) {
-      coeffs.emplace_back();
-      continue;
-    }
-    std::vector<double> nodes;
-    for (int k = 0; k < points; ++k) nodes.push_back(ts[i - k]);
-    std::vector<double> c(points, 0.0);
-    if (quadrature == DeisQuadrature::Riemann) {
-      const double a = ts[i], b = ts[i + 1], step = (b - a) / (kRiemann - 1), dtau = (b - a) / kRiemann;
-      for (int k = 0; k < kRiemann; ++k) {
-        const double tau = a + k * step, g = integrand(tau);
-        for (int j = 0; j < points; ++j) c[j] += g * lagrange(nodes, j, tau);
-      }
-      for (auto& v : c) v *= dtau;
-    } else {
-      // ∫ ℓ_j(t(σ)) dσ with σ = e^u: smooth in u even where dσ̂/dτ is steep near σ_min.
-      const double ua = std::log(sigmas[i]), ub = std::log(sigmas[i + 1]), pw = (ub - ua) / kPanels;
-      for (int p = 0; p < kPanels; ++p) {
-        const double mid = ua + (p + 0.5) * pw;
-        for (size_t q = 0; q < gl.x.size(); ++q) {
-          const double u = mid + 0.5 * pw * gl.x[q], sig = std::exp(u), wq = 0.5 * pw * gl.w[q] * sig;
-          const double tau = clock.t_of_sigma_hat(sig);
-          for (int j = 0; j < points; ++j) c[j] += wq * lagrange(nodes, j, tau);
-        }
-      }
-    }
-    coeffs.push_back(std::move(c));
+    coeffs.emplace_back();
+    if (points == 1) continue;  // the caller's Euler step
+    std::vector<at::Tensor> sigma;
+    for (int k = 0; k < points; ++k) sigma.push_back(one(sigmas[i - size_t(k)]));
+    for (const at::Tensor& c :
+         deis_weights(sigma, one(sigmas[i + 1]), points, quadrature, fit_sigma_min, fit_sigma_max))
+      coeffs.back().push_back(c.item<double>());
   }
   return coeffs;
 }
 
 namespace {
 
-class DeisSolver : public Solver {
+class DeisSolver : public Solver, public MultistepRule {
  public:
   explicit DeisSolver(const Options& o)
       : common_(CommonOptions::from(o)),
@@ -135,6 +151,16 @@ class DeisSolver : public Solver {
   }
 
   int64_t expected_nfe(int n) const override { return (n - 1) - (common_.afs ? 1 : 0); }
+
+  // The step-level form needs a fixed clock: with vp_fit: grid the clock follows the whole grid's ends.
+  const MultistepRule* multistep_rule() const override { return fit_to_grid_ ? nullptr : this; }
+  Prediction prediction() const override { return Prediction::Noise; }
+  int kept() const override { return max_order_ - 1; }
+  int order(int k, int points) const override { return multistep_order(k, points, max_order_, false); }
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
+                                  int order) const override {
+    return {at::ones_like(to), deis_weights(sigma, to, order, quadrature_)};
+  }
 
  private:
   using Coefficients = std::vector<std::vector<double>>;

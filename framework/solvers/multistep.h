@@ -1,5 +1,5 @@
 #pragma once
-// Step-level form of the linear multistep solvers (Euler, iPNDM, iPNDM_v, DPM-Solver(++) multistep):
+// Step-level form of the linear multistep solvers (Euler, iPNDM, iPNDM_v, DPM-Solver(++) multistep, DEIS tAB):
 //
 //   x_next = a·x + Σ_k b_k·m_k,   m_0 = the model output at the step's start, m_1, m_2, … earlier ones
 //
