@@ -6,7 +6,8 @@
 It builds small, seeded, randomly initialised stand-ins with the structure and interface of each source
 (written here, a few channels each):
   * EDMPrecond with a SongUNet (net.model.enc['8x8_block3']) and with a DhariwalUNet ('8x8_block2'):
-    EDM's float32 preconditioning, EDM-style layers that cast their weights to the input's dtype;
+    EDM's float32 preconditioning, EDM-style layers that cast their weights to the input's dtype; and a
+    class-conditional DhariwalUNet (label_dim 4, one-hot labels through map_label, as ImageNet-64's);
   * a diffusers UNet2DModel: config, time_proj, t_emb.to(self.dtype), down/mid/up blocks, output `.sample`;
   * two plain modules: one scriptable (denoiser with a features method), one not (a VP ε network whose
     features come from a submodule);
@@ -15,9 +16,12 @@ runs each exporter's function and checks
   * in Python: the TorchScript file equals the eager stand-in on batches other than the traced one
     (float64: relative/absolute 1e-10; float32 after .to(torch.float32): 1e-5), the features method returns
     the hooked [B, C, 8, 8] map, the attributes, and gradients reach x (1e-5: EDM differentiates in float32);
+    a conditional export takes the one-hot labels as a third argument and other labels change its output;
   * through dsx: `dsx sample` (Euler, polynomial schedule, 4 points, float64) equals an Euler loop on the
     eager stand-in to 1e-10 relative (VP networks: through dsx's VP adapter, x_vp = x/sqrt(1+σ²) and dsx's
-    time label, D = x − σ·ε), and the predictor file loads and samples (AMED-Solver on the amed_toy testbed
+    time label, D = x − σ·ε; a conditional network: `condition: {num_classes: 4}`, with the labels dsx
+    draws for seeds 0..B−1, the rows of the latents file, and a run on `latents: {seeds: 0-2}`), and the
+    predictor file loads and samples (AMED-Solver on the amed_toy testbed
     and on the exported EDM network) and matches the stand-in's state dict and dsx's own file layout
     (a predictor written by `dsx train-amed`); the stand-in's forward and the exporter's copy of dsx's
     formula reproduce the official golden values of docs/amed.md §12.2.
@@ -226,11 +230,18 @@ class _EdmToyUNet(nn.Module):
             self.dec[key + "up"] = EdmBlock(width[r // 2], width[r], emb, "up")
             self.dec[key + "block0"] = EdmBlock(2 * width[r], width[r], emb)
         self.out_norm, self.out_conv = EdmGroupNorm(c), EdmConv(c, out_channels, 3)
+        self.map_label = None
+        if label_dim:  # EDM: Linear(label_dim, emb), weights of unit scale, added before the last SiLU
+            self.map_label = EdmLinear(label_dim, emb)
+            self.map_label.weight.data *= math.sqrt(label_dim)
 
     def forward(self, x, noise_labels, class_labels=None):
         emb = self.map_noise(noise_labels)
         emb = emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(*emb.shape)  # swap sin/cos
-        emb = F.silu(self.map_layer1(F.silu(self.map_layer0(emb))))
+        emb = self.map_layer1(F.silu(self.map_layer0(emb)))
+        if self.map_label is not None:
+            emb = emb + self.map_label(class_labels)
+        emb = F.silu(emb)
         skips = {}
         for name, block in self.enc.items():
             x = block(x) if name.endswith("_conv") else block(x, emb)
@@ -267,6 +278,8 @@ class EDMPrecond(nn.Module):
     def forward(self, x, sigma, class_labels=None, force_fp32=False):
         x = x.to(torch.float32)
         sigma = sigma.to(torch.float32).reshape(-1, 1, 1, 1)
+        class_labels = (None if self.label_dim == 0 else torch.zeros([1, self.label_dim], device=x.device)
+                        if class_labels is None else class_labels.to(torch.float32).reshape(-1, self.label_dim))
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         sd = self.sigma_data
         c_skip = sd ** 2 / (sigma ** 2 + sd ** 2)
@@ -602,71 +615,102 @@ def assert_close(got, want, tol, what):
             what, (g - w).abs().max().item(), rel, tol))
 
 
-def hooked_map(net, block_path, call, x, label):
-    """The output of net.<block_path> during call(net, x, label), captured with this check's own hook."""
+def hooked_map(net, block_path, call, x, *extra):
+    """The output of net.<block_path> during call(net, x, *extra), captured with this check's own hook."""
     captured = []
     handle = net.get_submodule(block_path).register_forward_hook(lambda m, i, o: captured.append(o))
     try:
         with torch.no_grad():
-            call(net, x, label)
+            call(net, x, *extra)
     finally:
         handle.remove()
     return captured[-1]
 
 
-def inputs(shape, batch, labels, dtype, seed):
+def one_hot(classes, num_classes, dtype=torch.float64):
+    return torch.eye(num_classes, dtype=dtype)[list(classes)]
+
+
+def dsx_class_labels(seeds, num_classes):
+    """The one-hot labels dsx draws (framework/models/denoiser.cpp class_labels): seed s's class is uniform
+    from a CPU generator seeded with s + 2^41."""
+    return one_hot([int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(s + 2 ** 41)))
+                    for s in seeds], num_classes)
+
+
+def inputs(shape, batch, labels, dtype, seed, num_classes=0):
+    """x and the other arguments: (label,) or, for a conditional network, (label, one-hot class labels)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn([batch] + list(shape), generator=g, dtype=torch.float64).to(dtype)
     lab = torch.tensor([labels[(i * 3 + 1) % len(labels)] for i in range(batch)], dtype=torch.float64).to(dtype)
-    return x, lab
+    if not num_classes:
+        return x, (lab,)
+    return x, (lab, one_hot(torch.randint(num_classes, (batch,), generator=g).tolist(), num_classes, dtype))
 
 
 def python_checks(run, name, path, eager, call, shape, labels, feature_method=None, feature_block=None,
-                  attrs=None):
+                  attrs=None, num_classes=0):
     """The TorchScript at `path` against the eager stand-in: float64 (batches 3, 5), float32, features,
-    attributes."""
+    attributes; with num_classes, that other class labels change the output as they change the eager one."""
     def load(dtype):
         return torch.jit.load(path).to(dtype).eval()
 
     def float64():
         m, net = load(torch.float64), copy.deepcopy(eager).double()
         for b in (3, 5):
-            x, lab = inputs(shape, b, labels, torch.float64, seed=10 + b)
+            x, extra = inputs(shape, b, labels, torch.float64, seed=10 + b, num_classes=num_classes)
             with torch.no_grad():
-                assert_close(m(x, lab), call(net, x, lab), TOL64, "forward batch {}".format(b))
+                assert_close(m(x, *extra), call(net, x, *extra), TOL64, "forward batch {}".format(b))
     run(name + ".python_float64", float64)
 
     def float32():
         m, net = load(torch.float32), copy.deepcopy(eager).float()
-        x, lab = inputs(shape, 3, labels, torch.float32, seed=20)
+        x, extra = inputs(shape, 3, labels, torch.float32, seed=20, num_classes=num_classes)
         with torch.no_grad():
-            assert_close(m(x, lab), call(net, x, lab), TOL32, "forward float32 batch 3")
+            assert_close(m(x, *extra), call(net, x, *extra), TOL32, "forward float32 batch 3")
     run(name + ".python_float32", float32)
 
     def gradient():
         # dsx trains AMED through the network: autograd must reach x through the export.
         m, net = load(torch.float64), copy.deepcopy(eager).double()
-        x, lab = inputs(shape, 3, labels, torch.float64, seed=40)
+        x, extra = inputs(shape, 3, labels, torch.float64, seed=40, num_classes=num_classes)
         weights = torch.randn(x.shape, generator=torch.Generator().manual_seed(41), dtype=torch.float64)
         grads = []
-        for f in (m, lambda a, b: call(net, a, b)):
+        for f in (m, lambda a, *b: call(net, a, *b)):
             xg = x.clone().requires_grad_(True)
-            (f(xg, lab) * weights).sum().backward()
+            (f(xg, *extra) * weights).sum().backward()
             grads.append(xg.grad)
         assert_close(grads[0], grads[1], TOL32, "d(output)/dx")
     run(name + ".python_gradient", gradient)
+
+    if num_classes:
+        def labels_matter():
+            # Every sample with each class in turn: the export follows the eager network, and the class
+            # changes the output (the labels reach the network and are not a constant of the trace).
+            m, net = load(torch.float64), copy.deepcopy(eager).double()
+            x, (lab, _) = inputs(shape, 2, labels, torch.float64, seed=50, num_classes=num_classes)
+            outs = []
+            for c in range(num_classes):
+                classes = one_hot([c, c], num_classes)
+                with torch.no_grad():
+                    outs.append(m(x, lab, classes))
+                    assert_close(outs[-1], call(net, x, lab, classes), TOL64, "forward, class {}".format(c))
+            for c in range(1, num_classes):
+                change = ((outs[c] - outs[0]).abs().max() / outs[0].abs().max()).item()
+                expect(change > 1e-3, "class {} changes the output by only {:.3g} (relative)".format(c, change))
+        run(name + ".python_labels_matter", labels_matter)
 
     if feature_method or feature_block:
         def features():
             m, net = load(torch.float64), copy.deepcopy(eager).double()
             method = getattr(m, feature_method or "features")
             for b in (3, 1):
-                x, lab = inputs(shape, b, labels, torch.float64, seed=30 + b)
+                x, extra = inputs(shape, b, labels, torch.float64, seed=30 + b, num_classes=num_classes)
                 with torch.no_grad():
-                    out, fmap = method(x, lab)
-                    assert_close(out, call(net, x, lab), TOL64, "features output batch {}".format(b))
-                    want = (getattr(net, feature_method)(x, lab)[1] if feature_block is None
-                            else hooked_map(net, feature_block, call, x, lab))
+                    out, fmap = method(x, *extra)
+                    assert_close(out, call(net, x, *extra), TOL64, "features output batch {}".format(b))
+                    want = (getattr(net, feature_method)(x, *extra)[1] if feature_block is None
+                            else hooked_map(net, feature_block, call, x, *extra))
                 expect(fmap.dim() == 4 and fmap.shape[0] == b and tuple(fmap.shape[2:]) == (8, 8),
                        "feature map {} is not [B, C, 8, 8]".format(list(fmap.shape)))
                 assert_close(fmap, want.to(torch.float64), TOL64, "feature map batch {}".format(b))
@@ -703,13 +747,15 @@ class Dsx:
         return z, path
 
     def sample(self, name, model_lines, latents, solver_lines=None, schedule_lines=None, precision="float64"):
-        """Writes NAME.yaml, runs dsx sample, returns (samples [B, ...] float64 tensor, stdout)."""
+        """Writes NAME.yaml, runs dsx sample, returns (samples [B, ...] float64 tensor, stdout). `latents`
+        is a latents file or "seeds: A-B" (dsx's own per-seed noise)."""
         schedule_lines = schedule_lines or [
             "schedule: {{kind: polynomial, num_steps: {num_steps}, sigma_min: {sigma_min}, sigma_max: {sigma_max}, "
             "rho: {rho}}}".format(**SCHEDULE)]
         out = os.path.join(self.workdir, name + "_out.h5")
         lines = (["model:"] + ["  " + l for l in model_lines] +
-                 ["latents: {{file: {}}}".format(os.path.basename(latents))] + schedule_lines +
+                 ["latents: {{{}}}".format(latents if latents.startswith("seeds:")
+                                           else "file: " + os.path.basename(latents))] + schedule_lines +
                  (solver_lines or ["solver: {name: euler}"]) +
                  ["precision: {}".format(precision), "device: cpu", "output: {}".format(os.path.basename(out))])
         cfg = os.path.join(self.workdir, name + ".yaml")
@@ -725,7 +771,9 @@ class Dsx:
         return samples, r.stdout
 
 
-def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed, schedule=SCHEDULE):
+def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed, schedule=SCHEDULE, other_denoise=None):
+    """dsx sample on a latents file against euler_reference(denoise); with other_denoise (a conditional
+    network with other labels), its Euler loop must differ from dsx's samples."""
     def check():
         z, latents = dsx.write_latents(name, shape, seed)
         schedule_lines = ["schedule: {{kind: polynomial, num_steps: {num_steps}, sigma_min: {sigma_min}, "
@@ -734,6 +782,10 @@ def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed, schedule=
         sigmas = polynomial_sigmas(**schedule)
         want = euler_reference(denoise, z, sigmas)
         assert_close(got, want, TOL64, "dsx samples vs the Python Euler loop")
+        if other_denoise is not None:
+            other = euler_reference(other_denoise, z, sigmas)
+            change = ((other - got).abs().max() / got.abs().max()).item()
+            expect(change > 1e-3, "other labels change the samples by only {:.3g} (relative)".format(change))
     run(name + ".dsx_euler", check)
 
 
@@ -741,50 +793,72 @@ def dsx_euler_check(run, dsx, name, model_lines, shape, denoise, seed, schedule=
 # The checks, one group per exporter
 # =========================================================================================================
 
-def edm_call(net, x, sigma):
-    """What the EDM export's forward computes: net(x, σ) (float32 inside EDMPrecond) in x's dtype."""
-    return net(x, sigma).to(x.dtype)
+def edm_call(net, x, sigma, *class_labels):
+    """What the EDM export's forward computes: net(x, σ[, class_labels]) (float32 inside EDMPrecond) in x's
+    dtype."""
+    return net(x, sigma, *class_labels).to(x.dtype)
 
 
 def module_call(net, x, label):
     return net(x, label)
 
 
-def check_edm(run, dsx, work, model_type, block, seed, sigma_range):
-    name = "edm_" + {"SongUNet": "song", "DhariwalUNet": "dhariwal"}[model_type]
+def check_edm(run, dsx, work, model_type, block, seed, sigma_range, num_classes=0):
+    name = "edm_" + {"SongUNet": "song", "DhariwalUNet": "dhariwal"}[model_type] + ("_cond" if num_classes else "")
     net_min, net_max, want_min, want_max = sigma_range
-    net = seeded(seed, lambda: EDMPrecond(32, 3, sigma_min=net_min, sigma_max=net_max, model_type=model_type))
+    net = seeded(seed, lambda: EDMPrecond(32, 3, label_dim=num_classes, sigma_min=net_min, sigma_max=net_max,
+                                          model_type=model_type))
     path = os.path.join(work, name + ".pt")
     info = {}
 
     def export():
         info.update(export_edm(net, path))
         expect(info["feature_block"] == "model.enc." + block, "feature block {}".format(info["feature_block"]))
+        expect(info["num_classes"] == num_classes, "num_classes {}".format(info["num_classes"]))
     run(name + ".export", export)
     if not info:
         return None
     labels = [80.0, 7.3, 0.9, 0.05, 0.002]
     attrs = {"img_shape": [3, 32, 32], "sigma_min": want_min, "sigma_max": want_max}
     python_checks(run, name, path, net, edm_call, EDM_SHAPE, labels, feature_block="model.enc." + block,
-                  attrs=attrs)
+                  attrs=attrs, num_classes=num_classes)
 
-    def denoise(x, s):
-        return edm_call(net.double(), x, torch.full([x.shape[0]], s, dtype=torch.float64))
-    dsx_euler_check(run, dsx, name, ["kind: torchscript", "file: {}".format(os.path.basename(path)),
-                                     "output: denoised", "features: features"], EDM_SHAPE, denoise, seed + 1)
-    return path
-
-
-def check_edm_conditional(run):
-    def refused():
-        net = seeded(5, lambda: EDMPrecond(32, 3, label_dim=10))
+    def denoiser(*class_labels):
+        return lambda x, s: edm_call(net.double(), x, torch.full([x.shape[0]], s, dtype=torch.float64),
+                                     *class_labels)
+    model_lines = ["kind: torchscript", "file: {}".format(os.path.basename(path)), "output: denoised",
+                   "features: features"]
+    if not num_classes:
+        dsx_euler_check(run, dsx, name, model_lines, EDM_SHAPE, denoiser(), seed + 1)
+        return path
+    # The latents file's row i is seed i: dsx gives it seed i's class; the Euler loop uses the same labels,
+    # and (to show the labels matter) other ones must give other samples.
+    def ignored_labels():
+        # label_dim > 0 but no label embedding: the export must fail (and leave no file), not ship a
+        # network whose labels do nothing.
+        deaf, out = copy.deepcopy(net), os.path.join(work, name + "_deaf.pt")
+        deaf.model.map_label = None
         try:
-            export_edm(net, os.devnull)
+            export_edm(deaf, out)
+            raise CheckFailed("a network that ignores its labels was exported")
         except ExportError as e:
-            expect("class-conditional" in str(e), "unexpected message: {}".format(e))
-            return
-        raise CheckFailed("a class-conditional network was exported")
-    run("edm_conditional.refused", refused)
+            expect("does not depend on class_labels" in str(e), "unexpected message: {}".format(e))
+        expect(not os.path.exists(out) and not os.path.exists(out + ".unverified"), "a file was left behind")
+    run(name + ".ignored_labels_fail_loudly", ignored_labels)
+
+    model_lines.append("condition: {{num_classes: {}}}".format(num_classes))
+    classes = dsx_class_labels(range(LATENT_BATCH), num_classes)
+    dsx_euler_check(run, dsx, name, model_lines, EDM_SHAPE, denoiser(classes), seed + 1,
+                    other_denoise=denoiser(classes.roll(1, dims=1)))
+
+    def seeds():
+        got, out = dsx.sample(name + "_seeds", model_lines, "seeds: 0-2")
+        expect(tuple(got.shape) == (3, 3, 32, 32) and bool(torch.isfinite(got).all()),
+               "samples {} (finite: {})".format(list(got.shape), bool(torch.isfinite(got).all())))
+        with h5py.File(os.path.join(dsx.workdir, name + "_seeds_out.h5"), "r") as f:
+            expect("seeds" in f and list(f["seeds"]) == [0, 1, 2], "no dataset seeds = [0, 1, 2]")
+    run(name + ".dsx_seeds", seeds)
+    return path
 
 
 def check_diffusers(run, dsx, work):
@@ -1047,7 +1121,7 @@ def main():
         dsx = Dsx(binary, work)
         song = check_edm(run, dsx, work, "SongUNet", "8x8_block3", 1, (0.0, float("inf"), 0.002, 80.0))
         check_edm(run, dsx, work, "DhariwalUNet", "8x8_block2", 3, (0.01, 50.0, 0.01, 50.0))
-        check_edm_conditional(run)
+        check_edm(run, dsx, work, "DhariwalUNet", "8x8_block2", 5, (0.0, float("inf"), 0.002, 80.0), num_classes=4)
         check_diffusers(run, dsx, work)
         check_module_script(run, dsx, work)
         check_module_trace(run, dsx, work)

@@ -7,6 +7,8 @@ dsx loads a TorchScript file (``model: {kind: torchscript, file: net.pt}``) and 
   x's shape and dtype;
 * optionally a features method ``NAME(x, label) -> (output, feature map [B, C, 8, 8])`` (the AMED
   predictor's input);
+* for a class-conditional network (``condition: {num_classes: N}``), both with a third argument
+  ``class_labels`` ``[B, N]``: one-hot, in x's dtype;
 * optional module attributes ``img_shape`` (list of ints), ``sigma_min`` / ``sigma_max`` (floats).
 
 dsx converts the module with ``module.to(float32|float64)`` and calls it with any batch size, so an export
@@ -117,12 +119,20 @@ def load_checkpoint(path, key, repo, flag, repo_hint):
     return data[key]
 
 
-def example_inputs(shape, batch, labels, dtype, seed, device="cpu"):
-    """x ~ N(0, I) [batch, *shape] and the label vector (distinct per sample) in `dtype` on `device`."""
+def one_hot(classes, num_classes, dtype, device="cpu"):
+    """[len(classes), num_classes] one-hot rows in `dtype` on `device` (dsx's class_labels)."""
+    return torch.eye(num_classes, dtype=torch.float64)[list(classes)].to(device, dtype)
+
+
+def example_inputs(shape, batch, labels, dtype, seed, device="cpu", num_classes=0):
+    """The call's arguments in `dtype` on `device`: x ~ N(0, I) [batch, *shape], the label vector (distinct
+    per sample) and, with num_classes > 0, one-hot class labels (class (seed + i) mod num_classes)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn([batch] + list(shape), generator=g, dtype=torch.float64).to(device, dtype)
     lab = torch.tensor([labels[i % len(labels)] for i in range(batch)], dtype=torch.float64).to(device, dtype)
-    return x, lab
+    if num_classes <= 0:
+        return x, lab
+    return x, lab, one_hot([(seed + i) % num_classes for i in range(batch)], num_classes, dtype, device)
 
 
 def sigma_examples(sigma_min, sigma_max, count=5):
@@ -139,6 +149,7 @@ class Tracee(nn.Module):
     call(net, x, label) computes the output (e.g. ``net(x, sigma)`` or ``net(x, t).sample``). The features
     method is either the output of the submodule `feature_path` of `net`, captured with a forward hook while
     `call` runs, or `net.<feature_method>(x, label)` returning (output, map); with neither there is none.
+    Further arguments (a conditional network's class_labels) are passed through to `call`.
     """
 
     def __init__(self, net, call, feature_path=None, feature_method=None):
@@ -150,12 +161,12 @@ class Tracee(nn.Module):
         self._feature_path = feature_path
         self._feature_method = feature_method
 
-    def forward(self, x, label):
-        return self._call(self.net, x, label)
+    def forward(self, x, label, *extra):
+        return self._call(self.net, x, label, *extra)
 
-    def features(self, x, label):
+    def features(self, x, label, *extra):
         if self._feature_method is not None:
-            result = getattr(self.net, self._feature_method)(x, label)
+            result = getattr(self.net, self._feature_method)(x, label, *extra)
             if not isinstance(result, (tuple, list)) or len(result) != 2:
                 raise ExportError("{}(x, label) must return (output, feature map), got {}".format(
                     self._feature_method, type(result).__name__))
@@ -166,7 +177,7 @@ class Tracee(nn.Module):
         captured = []
         handle = block.register_forward_hook(lambda module, inputs, output: captured.append(output))
         try:
-            out = self.forward(x, label)
+            out = self.forward(x, label, *extra)
         finally:
             handle.remove()
         if not captured:
@@ -191,8 +202,9 @@ class Tracee(nn.Module):
 
 
 # ---- scripted wrappers (they hold the traces and the attributes dsx reads) -------------------------------
-# Four small classes rather than one with flags: TorchScript compiles a method only if every attribute it
-# uses exists, so the features method and the dtype dispatch are separate classes.
+# Small classes rather than one with flags: TorchScript compiles a method only if every attribute it uses
+# exists and fixes each method's arguments, so the features method, the dtype dispatch and the class-label
+# argument are separate classes.
 
 class TracedExport(nn.Module):
     """forward = the trace, cast back to the input's dtype."""
@@ -211,6 +223,27 @@ class TracedExportFeatures(TracedExport):
     @torch.jit.export
     def features(self, x: torch.Tensor, label: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         out, fmap = self.net.features(x, label)
+        return out.to(x.dtype), fmap.to(x.dtype)
+
+
+class TracedExportConditional(nn.Module):
+    """TracedExport of a class-conditional network: forward(x, label, class_labels [B, num_classes])."""
+
+    def __init__(self, traced):
+        super().__init__()
+        self.net = traced
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor, class_labels: torch.Tensor) -> torch.Tensor:
+        return self.net(x, label, class_labels).to(x.dtype)
+
+
+class TracedExportConditionalFeatures(TracedExportConditional):
+    """TracedExportConditional with features(x, label, class_labels) -> (output, feature map)."""
+
+    @torch.jit.export
+    def features(self, x: torch.Tensor, label: torch.Tensor,
+                 class_labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        out, fmap = self.net.features(x, label, class_labels)
         return out.to(x.dtype), fmap.to(x.dtype)
 
 
@@ -309,11 +342,11 @@ def inline_autograd_functions(net):
             setattr(mod, name, value)
 
 
-def _trace(tracee, shape, labels, dtype, device):
-    x, lab = example_inputs(shape, TRACE_BATCH, labels, dtype, seed=1, device=device)
-    methods = {"forward": (x, lab)}
+def _trace(tracee, shape, labels, dtype, device, num_classes=0):
+    args = example_inputs(shape, TRACE_BATCH, labels, dtype, seed=1, device=device, num_classes=num_classes)
+    methods = {"forward": args}
     if tracee.has_features:
-        methods["features"] = (x, lab)
+        methods["features"] = args
     try:
         # TracerWarnings (Python ints, branches) are expected; verify_export checks what matters.
         with torch.no_grad(), warnings.catch_warnings(), inline_autograd_functions(tracee):
@@ -333,12 +366,16 @@ def _script(wrapper):
         raise ExportError("internal: scripting the export wrapper failed: {}".format(e))
 
 
-def trace_single(tracee, shape, labels, attrs, device="cpu"):
+def trace_single(tracee, shape, labels, attrs, device="cpu", num_classes=0):
     """Traces a float64 copy of `tracee` once (batch TRACE_BATCH) on `device`; the graph must be
-    dtype-agnostic (verify_export checks float32). Returns the scripted export module (float64)."""
+    dtype-agnostic (verify_export checks float32). With num_classes > 0 the export takes one-hot class_labels
+    [B, num_classes] as a third argument. Returns the scripted export module (float64)."""
     t64 = copy.deepcopy(tracee).to(device, torch.float64).eval()
-    traced = _trace(t64, shape, labels, torch.float64, device)
-    wrapper = TracedExportFeatures(traced) if tracee.has_features else TracedExport(traced)
+    traced = _trace(t64, shape, labels, torch.float64, device, num_classes)
+    if num_classes > 0:
+        wrapper = (TracedExportConditionalFeatures if tracee.has_features else TracedExportConditional)(traced)
+    else:
+        wrapper = TracedExportFeatures(traced) if tracee.has_features else TracedExport(traced)
     return _script(set_attributes(wrapper, **attrs))
 
 
@@ -415,20 +452,24 @@ def _compare(name, got, want, dtype, rtol):
     return err
 
 
-def _run_export(method, x, label, what):
+def _run_export(method, args, what):
     """Calls the loaded export; an interpreter error becomes an ExportError naming the call."""
     try:
-        return method(x, label)
+        return method(*args)
     except Exception as e:
         lines = [l for l in str(e).splitlines() if l.strip()]
         raise ExportError("{}: the export fails: {} (a dtype or batch size baked into the trace?)".format(
             what, lines[-1] if lines else type(e).__name__))
 
 
-def verify_export(out_path, tracee, shape, labels, attrs=None, batches=CHECK_BATCHES, device="cpu"):
+def verify_export(out_path, tracee, shape, labels, attrs=None, batches=CHECK_BATCHES, device="cpu",
+                  num_classes=0):
     """Reloads `out_path` and checks it against the eager `tracee`: float64 and float32 (after
     module.to(dtype), as dsx converts), batch sizes `batches`, the features method (same output, a
-    [B, C, 8, 8] map equal to the hooked one) and the attributes. Returns a list of report lines."""
+    [B, C, 8, 8] map equal to the hooked one) and the attributes. With num_classes > 0 the calls take
+    one-hot class labels, and other labels (each class + 1) must give the eager network's output again, and
+    in float64 a different one (the labels reach the network, not a constant of the trace). Returns a list
+    of report lines."""
     report = []
     try:
         loaded = torch.jit.load(out_path)
@@ -447,15 +488,25 @@ def verify_export(out_path, tracee, shape, labels, attrs=None, batches=CHECK_BAT
         eager = copy.deepcopy(tracee).to(device, dtype).eval()
         tag = str(dtype).replace("torch.", "")
         for b in batches:
-            x, lab = example_inputs(shape, b, labels, dtype, seed=100 + b, device=device)
+            args = example_inputs(shape, b, labels, dtype, seed=100 + b, device=device, num_classes=num_classes)
             with torch.no_grad():
-                want = eager(x, lab)
-                got = _run_export(exported.forward, x, lab, "forward {} batch {}".format(tag, b))
+                want = eager(*args)
+                got = _run_export(exported.forward, args, "forward {} batch {}".format(tag, b))
                 err = _compare("forward {} batch {}".format(tag, b), got, want, dtype, rtol)
                 line = "forward {} batch {}: max relative difference {:.2e}".format(tag, b, err)
+                if num_classes > 1:
+                    other = args[:2] + (args[2].roll(1, dims=1),)
+                    what = "forward {} batch {}, other class labels".format(tag, b)
+                    got_other = _run_export(exported.forward, other, what)
+                    _compare(what, got_other, eager(*other), dtype, rtol)
+                    change = _max_rel_diff(got_other, got)
+                    if dtype == torch.float64 and not change > 10 * rtol:
+                        raise ExportError("{}: the output does not depend on class_labels (relative change "
+                                          "{:.3g}): the network ignores its label input".format(what, change))
+                    line += "; other labels change it by {:.2e}".format(change)
                 if tracee.has_features:
-                    want_out, want_map = eager.features(x, lab)
-                    got_out, got_map = _run_export(exported.features, x, lab,
+                    want_out, want_map = eager.features(*args)
+                    got_out, got_map = _run_export(exported.features, args,
                                                    "features {} batch {}".format(tag, b))
                     _compare("features output {} batch {}".format(tag, b), got_out, want_out, dtype, rtol)
                     if got_map.dim() != 4 or got_map.shape[0] != b or tuple(got_map.shape[2:]) != (8, 8):
@@ -467,11 +518,12 @@ def verify_export(out_path, tracee, shape, labels, attrs=None, batches=CHECK_BAT
     return report
 
 
-def check_feature_map_shape(tracee, shape, labels, device="cpu"):
+def check_feature_map_shape(tracee, shape, labels, device="cpu", num_classes=0):
     """Runs the eager features once and refuses a map that is not [B, C, 8, 8] (before any tracing)."""
-    x, lab = example_inputs(shape, 1, labels, first_float_dtype(tracee), seed=7, device=device)
+    args = example_inputs(shape, 1, labels, first_float_dtype(tracee), seed=7, device=device,
+                          num_classes=num_classes)
     with torch.no_grad():
-        _, fmap = tracee.features(x, lab)
+        _, fmap = tracee.features(*args)
     if not isinstance(fmap, torch.Tensor) or fmap.dim() != 4 or tuple(fmap.shape[2:]) != (8, 8):
         got = list(fmap.shape) if isinstance(fmap, torch.Tensor) else type(fmap).__name__
         raise ExportError("the features ({}) give {}; dsx's AMED predictor needs an 8x8 map "

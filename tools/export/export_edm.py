@@ -11,17 +11,22 @@ The exported module has
   features(x, sigma) = (D, the output of net.model.enc['8x8_block3'] (SongUNet) or ['8x8_block2']
                         (DhariwalUNet)), the block whose channel mean the official AMED code feeds the predictor
   img_shape = [img_channels, img_resolution, img_resolution], sigma_min, sigma_max
+A class-conditional network (label_dim N > 0, e.g. EDM's ImageNet-64 DhariwalUNet) gets a third argument,
+forward(x, sigma, class_labels) = net(x, sigma, class_labels) and features(x, sigma, class_labels), with
+class_labels one-hot [B, N] as EDMPrecond takes them (dsx passes them in x's dtype); its dsx config has
+`condition: {num_classes: N}`.
 It is traced in float64 on a batch of 2 (on --device) and checked against the eager network on batches of
-3 and 1, in float64 and in float32; any difference fails the export.
+3 and 1, in float64 and in float32; any difference fails the export. A conditional export is also checked
+with other labels: it must again equal the eager network and differ from the first output (the labels reach
+the network rather than being baked into the trace).
 
 σ range: the network's sigma_min / sigma_max clamped to EDM's sampler defaults [0.002, 80] (EDMPrecond
 itself stores 0 and inf; EDM's generate.py and AMED use max(0.002, net.sigma_min), min(80, net.sigma_max)),
 unless --sigma-min / --sigma-max are given.
 
-Class-conditional networks (label_dim > 0, e.g. ImageNet-64) are refused: dsx has no `condition:` yet.
-
-Example:
+Examples:
   python3 tools/export/export_edm.py edm-cifar10-32x32-uncond-vp.pkl cifar10.pt --edm-repo ~/src/edm
+  python3 tools/export/export_edm.py edm-imagenet-64x64-cond-adm.pkl imagenet64.pt --edm-repo ~/src/edm
 """
 
 import argparse
@@ -42,14 +47,12 @@ def load_edm_pickle(path, edm_repo=None, key="ema"):
 
 
 def edm_checks(net):
-    """Refuses what dsx cannot run: no `.model.enc`, class-conditional networks."""
+    """Refuses what is not an EDM preconditioner; returns the number of classes (label_dim, 0 if none)."""
     for attr in ("img_channels", "img_resolution", "model"):
         if not hasattr(net, attr):
             raise ExportError("the network ({}) has no attribute '{}': expected an EDM preconditioner "
                               "(EDMPrecond, VPPrecond, VEPrecond or iDDPMPrecond)".format(type(net).__name__, attr))
-    if int(getattr(net, "label_dim", 0) or 0) > 0:
-        raise ExportError("the network is class-conditional (label_dim = {}); dsx has no `condition:` yet, so "
-                          "only unconditional EDM networks can be exported".format(net.label_dim))
+    return int(getattr(net, "label_dim", 0) or 0)
 
 
 def edm_feature_path(net, block=None):
@@ -81,28 +84,29 @@ def edm_sigma_range(net, sigma_min=None, sigma_max=None):
     return lo, hi
 
 
-def call_edm(net, x, sigma):
-    return net(x, sigma)
+def call_edm(net, x, sigma, *class_labels):
+    return net(x, sigma, *class_labels)
 
 
 def export_edm(net, out_path, sigma_min=None, sigma_max=None, feature_block=None, device="cpu"):
     """Exports the EDM preconditioner `net` to `out_path` (TorchScript) and checks it; returns a dict with
-    img_shape, sigma_min, sigma_max, feature_block, feature_shape and the check report. `net` is not
-    modified (a float64 copy is traced)."""
-    edm_checks(net)
+    img_shape, sigma_min, sigma_max, num_classes (0: unconditional), feature_block, feature_shape and the
+    check report. `net` is not modified (a float64 copy is traced)."""
+    num_classes = edm_checks(net)
     img_shape = [int(net.img_channels), int(net.img_resolution), int(net.img_resolution)]
     lo, hi = edm_sigma_range(net, sigma_min, sigma_max)
     path = edm_feature_path(net, feature_block)
     tracee = Tracee(net, call_edm, path).eval()
     labels = sigma_examples(lo, hi)
-    feature_shape = check_feature_map_shape(tracee, img_shape, labels, device)
+    feature_shape = check_feature_map_shape(tracee, img_shape, labels, device, num_classes)
     attrs = {"img_shape": img_shape, "sigma_min": lo, "sigma_max": hi}
-    module = trace_single(tracee, img_shape, labels, attrs, device)
+    module = trace_single(tracee, img_shape, labels, attrs, device, num_classes)
     report = save_verified(module, out_path,  # stored in the checkpoint's precision (float32)
-                           lambda path: verify_export(path, tracee, img_shape, labels, attrs, device=device),
+                           lambda path: verify_export(path, tracee, img_shape, labels, attrs, device=device,
+                                                      num_classes=num_classes),
                            first_float_dtype(net))
-    return {"img_shape": img_shape, "sigma_min": lo, "sigma_max": hi, "feature_block": path,
-            "feature_shape": feature_shape, "report": report}
+    return {"img_shape": img_shape, "sigma_min": lo, "sigma_max": hi, "num_classes": num_classes,
+            "feature_block": path, "feature_shape": feature_shape, "report": report}
 
 
 def main():
@@ -122,8 +126,10 @@ def main():
     a = p.parse_args()
     net = load_edm_pickle(a.pickle, a.edm_repo, a.key)
     info = export_edm(net, a.out, a.sigma_min, a.sigma_max, a.feature_block, a.device)
-    print("exported {} ({}, features from net.{} {}) -> {}".format(
-        type(net).__name__, type(net.model).__name__, info["feature_block"], info["feature_shape"], a.out))
+    print("exported {} ({}{}, features from net.{} {}) -> {}".format(
+        type(net).__name__, type(net.model).__name__,
+        ", {} classes".format(info["num_classes"]) if info["num_classes"] else "", info["feature_block"],
+        info["feature_shape"], a.out))
     for line in info["report"]:
         print("  check: " + line)
     print_config([
@@ -133,7 +139,8 @@ def main():
         "  output: denoised",
         "  features: features      # img_shape {} and sigma {:g}..{:g} come from the module".format(
             yaml_value(info["img_shape"]), info["sigma_min"], info["sigma_max"]),
-    ])
+    ] + (["  condition: {{num_classes: {}}}  # forward(x, sigma, class_labels [B, {}]), one-hot".format(
+        info["num_classes"], info["num_classes"])] if info["num_classes"] else []))
 
 
 if __name__ == "__main__":
