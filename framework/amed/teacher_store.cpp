@@ -2,9 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <set>
 #include <unordered_map>
 
 #include <fmt/format.h>
