@@ -17,7 +17,7 @@ class AmedSolver : public Solver {
  public:
   AmedSolver(const std::string& student, const Options& o, std::unique_ptr<Solver> base)
       : common_(CommonOptions::from(o)) {
-    if (base && base->multistep_rule()) base_ = std::move(base);
+    if (base && base->step_run(3)) base_ = std::move(base);
     if (!o.has("amed.predictor"))
       fail("solver '{}' needs solver.amed.predictor: the path of a trained AMED predictor (HDF5 weights file)",
            student);

@@ -38,8 +38,8 @@ AmedStudent::AmedStudent(AmedSettings settings, std::vector<double> sigmas, Amed
   if (net_.is_empty()) fail("AMED: no predictor given");
   validate_sigma_grid(sigmas_, "the AMED sigma grid");
   if (base_) {
-    if (!base_->multistep_rule()) fail("AMED: the {} student's base solver has no step-level form", settings_.student);
-    run_.emplace(*base_->multistep_rule(), 2 * int(sigmas_.size()) - 1);
+    run_ = base_->step_run(2 * int(sigmas_.size()) - 1);
+    if (!run_) fail("AMED: the {} student's base solver has no step-level form", settings_.student);
   }
   settings_.scale_dir = net_->scale_dir();
   settings_.scale_time = net_->scale_time();
@@ -75,7 +75,7 @@ at::Tensor AmedStudent::step(const Denoiser& model, const at::Tensor& x, int i, 
   const int n = int(sigmas_.size());
   if (i < 0 || i + 1 >= n) fail("AMED: interval {} is outside the {}-point grid", i, n);
   if (i == 0) reset();
-  if (run_ && run_->steps_done() != 2 * i && base_->multistep_rule()->kept() > 0)
+  if (run_ && run_->steps_done() != 2 * i && run_->keeps_history())
     fail("AMED: the {} student needs the intervals in order from 0 (interval {} after {} sub-steps)", settings_.student,
          i, run_->steps_done());
   const double sc = sigmas_[i], sn = sigmas_[i + 1];

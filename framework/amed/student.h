@@ -3,7 +3,6 @@
 // and training share this code: with grad mode on, the result is differentiable w.r.t. the predictor's
 // parameters (through the frozen model's input x_s and noise level a·s).
 #include <memory>
-#include <optional>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -54,8 +53,8 @@ class AmedStudent {
   AmedPredictor net_;
   FeatureMode features_;
   CommonOptions common_;
-  std::shared_ptr<const Solver> base_;  // multistep students: the base solver, whose rule run_ advances
-  std::optional<MultistepRun> run_;     // on the refined grid of 2N − 1 points
+  std::shared_ptr<const Solver> base_;  // multistep students: the base solver, whose step form run_ is
+  std::unique_ptr<StepRun> run_;        // on the refined grid of 2N − 1 points
   int64_t calls_ = 0;
 };
 

@@ -158,8 +158,8 @@ class DeisSolver : public Solver, public MultistepRule {
   int kept() const override { return max_order_ - 1; }
   int order(int k, int points) const override { return multistep_order(k, points, max_order_, false); }
   StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
-                                  int order) const override {
-    return {at::ones_like(to), deis_weights(sigma, to, order, quadrature_)};
+                                  const StepAt& pos) const override {
+    return {at::ones_like(to), deis_weights(sigma, to, pos.order, quadrature_)};
   }
 
  private:

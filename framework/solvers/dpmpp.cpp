@@ -121,8 +121,8 @@ class DpmppSolver : public Solver, public MultistepRule {
   int kept() const override { return max_order_ - 1; }
   int order(int k, int points) const override { return step_order(k, points); }
   StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
-                                  int order) const override {
-    std::vector<at::Tensor> w = dpmpp_weights(sigma, to, order, predict_x0_, corrected_);
+                                  const StepAt& pos) const override {
+    std::vector<at::Tensor> w = dpmpp_weights(sigma, to, pos.order, predict_x0_, corrected_);
     at::Tensor a = std::move(w[0]);
     w.erase(w.begin());
     return {std::move(a), std::move(w)};

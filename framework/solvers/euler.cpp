@@ -27,7 +27,8 @@ class EulerSolver : public Solver, public MultistepRule {
   Prediction prediction() const override { return Prediction::Noise; }
   int kept() const override { return 0; }
   int order(int, int) const override { return 1; }
-  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to, int) const override {
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
+                                  const StepAt&) const override {
     return {at::ones_like(to), {to - sigma[0]}};
   }
 

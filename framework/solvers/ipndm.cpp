@@ -121,7 +121,8 @@ class IpndmSolver : public Solver, public MultistepRule {
   int kept() const override { return max_order_ - 1; }
   int order(int k, int) const override { return std::min(max_order_, k); }
   StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
-                                  int order) const override {
+                                  const StepAt& pos) const override {
+    const int order = pos.order;
     const at::Tensor h = to - sigma[0];
     std::vector<at::Tensor> b;
     if (variable_) {

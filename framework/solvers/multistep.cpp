@@ -5,6 +5,10 @@
 
 namespace dsx {
 
+at::Tensor StepRun::finish(const at::Tensor&, const at::Tensor&) {
+  fail("step-level run: finish() without a pending correction");
+}
+
 void MultistepRun::reset() {
   k_ = 0;
   m_.clear();
@@ -20,7 +24,7 @@ at::Tensor MultistepRun::step(const at::Tensor& x, const at::Tensor& den, const 
     fail("multistep: step {} needs order {} with {} earlier outputs", k_, order, m_.size());
   std::vector<at::Tensor> sigma = {from};
   sigma.insert(sigma.end(), sigma_.begin(), sigma_.end());
-  const StepWeights<at::Tensor> w = rule_.weights(sigma, to, order);
+  const StepWeights<at::Tensor> w = rule_.weights(sigma, to, {k_, points_, order});
   at::Tensor incr = per_sample(w.b[0], x) * m0;
   for (size_t j = 1; j < w.b.size(); ++j) incr = incr + per_sample(w.b[j], x) * m_[j - 1];
   if (scale.defined()) incr = per_sample(scale, x) * incr;

@@ -1,14 +1,19 @@
 #pragma once
-// Step-level form of the linear multistep solvers (Euler, iPNDM, iPNDM_v, DPM-Solver(++) multistep, DEIS tAB):
+// Step-level solvers. A `StepRun` advances one trajectory interval by interval on σ values that may differ
+// per sample, with plain (differentiable) torch arithmetic; the caller evaluates the model:
+//
+//   run = solver.step_run(points);  for each interval: x = run.step(x, D(x, from), from, to)
+//
+// The linear multistep solvers (Euler, iPNDM, iPNDM_v, DPM-Solver(++) multistep, DEIS tAB, SciRE multistep)
+// share one run, `MultistepRun`, driven by their weight rule (Solver::multistep_rule()):
 //
 //   x_next = a·x + Σ_k b_k·m_k,   m_0 = the model output at the step's start, m_1, m_2, … earlier ones
 //
-// in the solver's native prediction (data D or noise ε = (x − D)/σ). A solver with this form exposes its
-// weight rule through Solver::multistep_rule(); `MultistepRun` advances one trajectory step by step on σ
-// values that may differ per sample, with plain (differentiable) torch arithmetic. The solver's own fused
-// sampling loop evaluates the same weight formula with host doubles, so the two paths share one definition
-// of the method (tests/solvers checks they agree). This is what the AMED-Plugin runs its base solvers with
-// (docs/amed.md §5.3), and what a schedule search can drive one interval at a time.
+// in the solver's native prediction (data D or noise ε = (x − D)/σ). UniPC, a predictor–corrector, has its
+// own run (solvers/unipc.h). Each solver's fused sampling loop evaluates the same weight formula with host
+// doubles, so the two paths share one definition of the method (tests/solvers checks they agree). This is
+// what the AMED-Plugin runs its base solvers with (docs/amed.md §5.3), and what a schedule search can drive
+// one interval at a time.
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -25,6 +30,11 @@ inline int multistep_order(int k, int points, int max_order, bool lower_order_fi
 
 enum class Prediction { Data, Noise };  // what the history holds: D, or ε = (x − D)/σ
 
+// Where a step sits: step k = 1, 2, … of a `points`-point grid, taken with order `order`.
+struct StepAt {
+  int k, points, order;
+};
+
 template <class T>
 struct StepWeights {
   T a;               // on x
@@ -39,24 +49,40 @@ class MultistepRule {
   virtual int kept() const = 0;
   // Order of step k = 1, 2, … on a grid of `points` points (warm start, lowered final orders).
   virtual int order(int k, int points) const = 0;
-  // Weights of the order-`order` update to σ `to`; sigma = σ of m_0, m_1, … (newest first, at least `order`
-  // of them). All per sample [B].
+  // Weights of the update to σ `to` at step `at` (order at.order); sigma = σ of m_0, m_1, … (newest first, at
+  // least at.order of them). All per sample [B].
   virtual StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
-                                          int order) const = 0;
+                                          const StepAt& at) const = 0;
 };
 
-// One trajectory of a rule: init(points) → state, then step() once per interval in order.
-class MultistepRun {
+// One trajectory of a step-level solver, created for a grid of `points` points (the size its order schedule
+// sees; AMED: its refined grid of 2N − 1 points). reset() starts a new trajectory.
+class StepRun {
  public:
-  // points: the grid size the rule's order schedule sees (AMED: its refined grid of 2N − 1 points).
+  virtual ~StepRun() = default;
+  virtual void reset() = 0;
+  // x at σ `from` → σ `to` (per sample [B]) given `den` = the model's data prediction at x. `scale` ([B],
+  // optional) multiplies every model-output term of the step (AMED's c); the x term stays.
+  virtual at::Tensor step(const at::Tensor& x, const at::Tensor& den, const at::Tensor& from, const at::Tensor& to,
+                          const at::Tensor& scale = {}) = 0;
+  virtual int steps_done() const = 0;
+  // Whether steps depend on earlier ones (then they must come in order from the first).
+  virtual bool keeps_history() const = 0;
+  // Whether the last step left a correction that needs the model at the point it returned (UniPC correcting
+  // a final warm-up step): then finish(x, D(x, σ_last)) gives the result.
+  virtual bool pending() const { return false; }
+  virtual at::Tensor finish(const at::Tensor& x, const at::Tensor& den);
+};
+
+// The run of a linear multistep rule.
+class MultistepRun : public StepRun {
+ public:
   MultistepRun(const MultistepRule& rule, int points) : rule_(rule), points_(points) {}
-  // Clears the history (a new trajectory).
-  void reset();
-  // x at σ `from` → σ `to` (per sample [B]) given `den` = the model's data prediction for x. `scale` ([B],
-  // optional) multiplies every model-output term (AMED's c), the x term stays.
+  void reset() override;
   at::Tensor step(const at::Tensor& x, const at::Tensor& den, const at::Tensor& from, const at::Tensor& to,
-                  const at::Tensor& scale = {});
-  int steps_done() const { return k_; }
+                  const at::Tensor& scale = {}) override;
+  int steps_done() const override { return k_; }
+  bool keeps_history() const override { return rule_.kept() > 0; }
 
  private:
   const MultistepRule& rule_;

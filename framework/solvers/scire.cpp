@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "solvers/families.h"
 #include "solvers/lincomb.h"
+#include "solvers/step_math.h"
 
 namespace dsx {
 
@@ -63,9 +64,32 @@ double scire_singlestep_phi(int j, int K) {
 
 namespace {
 
+// Weights c_j on m_0 (newest), m_1, m_2 of the order-k multistep update y_to = y + Σ_j c_j m_j (HEAD
+// `multistep_scire_solver_*_update`); sigma = σ of m_0, m_1, … (newest first), to = the target σ. T = double
+// in the fused loop, a per-sample tensor in the step-level form.
+template <class T>
+std::vector<T> scire_weights(const std::vector<T>& sigma, const T& to, int k, double phi, bool v2) {
+  const T& p0 = sigma[0];
+  const T h = v2 ? T(1.0 / to - 1.0 / p0) : T(to - p0);  // u(t) − u(σ_0), u = 1/σ (v2) or σ (v1)
+  if (k == 1) return {h};
+  const T& p1 = sigma[1];
+  if (k == 2) {
+    // HEAD measures the step ratio in λ units and takes its fourth root, for v1 and v2 alike.
+    const T r = num::pow(num::log(p1 / p0) / num::log(p0 / to), 0.25);
+    const T a = h / (2.0 * phi * r);  // y + h·m0 + a·(m0 − m1)
+    return {h + a, -a};
+  }
+  // HEAD's third order uses ρ differences for v1 and v2 alike (docs/solvers.md §2.3, §5.13):
+  // y + h·m0 + a·(m0 − m1) + b·(m0 − 2m1 + m2).
+  const T& p2 = sigma[2];
+  const T r0 = phi * (p0 - p1) / (to - p0), r1 = (phi / (1 + phi)) * (p1 - p2) / (p0 - p1);
+  const T a = h / (2.0 * r0 * phi), b = h / (6.0 * (r0 * phi) * (r1 * phi));
+  return {h + a + b, -a - 2.0 * b, b};
+}
+
 enum class Method { Multistep, Fixed, Agile };
 
-class ScireSolver : public Solver {
+class ScireSolver : public Solver, public MultistepRule {
  public:
   explicit ScireSolver(const Options& o)
       : common_(CommonOptions::from(o)),
@@ -98,6 +122,19 @@ class ScireSolver : public Solver {
       for (int k : step_orders(intervals)) nfe += k;
     }
     return nfe - (common_.afs ? 1 : 0);
+  }
+
+  // Step-level form of the multistep method: x = scale(σ)·y, so x_next = scale(t)/scale(σ_0)·x + scale(t)·Σ c_j m_j.
+  const MultistepRule* multistep_rule() const override { return method_ == Method::Multistep ? this : nullptr; }
+  Prediction prediction() const override { return v2_ ? Prediction::Data : Prediction::Noise; }
+  int kept() const override { return order_ - 1; }
+  int order(int k, int points) const override { return multistep_order(k, points, order_, lof_); }
+  StepWeights<at::Tensor> weights(const std::vector<at::Tensor>& sigma, const at::Tensor& to,
+                                  const StepAt& pos) const override {
+    std::vector<at::Tensor> c = scire_weights(sigma, to, pos.order, step_phi(pos.k, pos.points - 1), v2_);
+    if (v2_)
+      for (at::Tensor& cj : c) cj = to * cj;
+    return {v2_ ? to / sigma[0] : at::ones_like(to), std::move(c)};
   }
 
   int min_points() const override {
@@ -157,8 +194,9 @@ class ScireSolver : public Solver {
     for (int step = 1; step <= steps; ++step) {
       const double p0 = sg[size_t(step - 1)], t = sg[size_t(step)];
       const int k = multistep_order(step, steps + 1, order_, lof_);
-      const double phi = phi_fixed_ > 0 ? phi_fixed_ : scire_multistep_phi(step, steps, order_);
-      const std::vector<double> c = multistep_weights(sg, step, t, k, phi);
+      std::vector<double> sigma;  // σ of m_0, m_1, …
+      for (int j = 0; j < k; ++j) sigma.push_back(sg[size_t(step - 1 - j)]);
+      const std::vector<double> c = scire_weights(sigma, t, k, step_phi(step, steps), v2_);
       const double kt = scale(t);
       LinComb next;
       next.add(kt / scale(p0), x);
@@ -181,23 +219,9 @@ class ScireSolver : public Solver {
     return x;
   }
 
-  // Weights c_j on m_0 (newest), m_1, m_2 of step `step` (from p0 = sg[step−1] to t).
-  std::vector<double> multistep_weights(const std::vector<double>& sg, int step, double t, int k, double phi) const {
-    const double p0 = sg[size_t(step - 1)], h = u(t) - u(p0);
-    if (k == 1) return {h};
-    const double p1 = sg[size_t(step - 2)];
-    if (k == 2) {
-      // HEAD measures the step ratio in λ units and takes its fourth root, for v1 and v2 alike.
-      const double r = std::pow(std::log(p1 / p0) / std::log(p0 / t), 0.25);
-      const double a = h / (2 * phi * r);  // y + h·m0 + a·(m0 − m1)
-      return {h + a, -a};
-    }
-    // HEAD's third order uses ρ differences for v1 and v2 alike (docs/solvers.md §2.3, §5.13):
-    // y + h·m0 + a·(m0 − m1) + b·(m0 − 2m1 + m2).
-    const double p2 = sg[size_t(step - 3)];
-    const double r0 = phi * (p0 - p1) / (t - p0), r1 = (phi / (1 + phi)) * (p1 - p2) / (p0 - p1);
-    const double a = h / (2 * r0 * phi), b = h / (6 * (r0 * phi) * (r1 * phi));
-    return {h + a + b, -a - 2 * b, b};
+  // The HEAD φ of multistep step `step` of `steps`, or the fixed one.
+  double step_phi(int step, int steps) const {
+    return phi_fixed_ > 0 ? phi_fixed_ : scire_multistep_phi(step, steps, order_);
   }
 
   // Singlestep (HEAD `singlestep_scire_solver_*_update`) on the outer grid `sg`.

@@ -26,6 +26,11 @@ const std::vector<OptionSpec>& common_option_specs() {
   return specs;
 }
 
+std::unique_ptr<StepRun> Solver::step_run(int points) const {
+  const MultistepRule* rule = multistep_rule();
+  return rule ? std::make_unique<MultistepRun>(*rule, points) : nullptr;
+}
+
 at::Tensor dynamic_threshold(const at::Tensor& x0, double quantile) {
   const int64_t b = x0.size(0);
   at::Tensor flat = x0.reshape({b, -1}).abs();

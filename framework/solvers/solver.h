@@ -66,8 +66,11 @@ class Solver {
   virtual int64_t expected_nfe(int num_points) const = 0;
   // Fewest grid points the solver accepts with its options.
   virtual int min_points() const { return 2; }
-  // The step-level form (solvers/multistep.h) of a linear multistep solver, null for the others.
+  // The weight rule of a linear multistep solver (solvers/multistep.h), null for the others.
   virtual const MultistepRule* multistep_rule() const { return nullptr; }
+  // The step-level form on a grid of `points` points (a MultistepRun of multistep_rule() unless the solver
+  // has its own), null for solvers without one.
+  virtual std::unique_ptr<StepRun> step_run(int points) const;
 };
 
 struct SolverEntry {

@@ -13,6 +13,8 @@ namespace dsx::num {
 
 inline double log(double v) { return std::log(v); }
 inline at::Tensor log(const at::Tensor& v) { return at::log(v); }
+inline double pow(double v, double e) { return std::pow(v, e); }
+inline at::Tensor pow(const at::Tensor& v, double e) { return at::pow(v, e); }
 inline double expm1(double v) { return std::expm1(v); }
 inline at::Tensor expm1(const at::Tensor& v) { return at::expm1(v); }
 
