@@ -11,6 +11,7 @@ packages=(
   clang-format                        # tools/check-format.sh, the `format` test
   gnuplot-nox                         # plots in run reports
   zlib1g-dev libpng-dev               # gzipped IDX datasets, PNG image folders and sample grids
+  libzip-dev                          # .npz reference statistics (EDM / pytorch-fid mu, sigma)
   dataset-fashion-mnist               # the Fashion-MNIST images (empirical testbed, training data)
   python3-torch python3-h5py          # tools/export/: checkpoint exporters and their self-check
 )

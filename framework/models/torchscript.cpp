@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "models/script_module.h"
 #include "models/vp_adapter.h"
 #include "store/cache.h"
 
@@ -30,18 +31,6 @@ const char* to_string(NetOutput o) {
 }
 
 namespace {
-
-// What went wrong, without the tracebacks: a c10::Error's first line, or the interpreter's last line
-// ("RuntimeError: shape '[1, 2, 3]' is invalid for input of size 4").
-std::string reason(const std::exception& e) {
-  if (const auto* c10e = dynamic_cast<const c10::Error*>(&e)) {
-    const std::string w = c10e->what_without_backtrace();
-    return w.substr(0, w.find('\n'));
-  }
-  std::string w = e.what();
-  while (!w.empty() && (w.back() == '\n' || w.back() == ' ')) w.pop_back();
-  return w.substr(w.rfind('\n') == std::string::npos ? 0 : w.rfind('\n') + 1);
-}
 
 // The loaded module and how to call it: forward(x, label) or the features method, in chunks of max_batch.
 // Shared by the EDM view and the VP adapter's network view; safe from several threads (TorchScript
@@ -96,7 +85,7 @@ class ScriptNet {
       throw;
     } catch (const std::exception& e) {
       fail("{}: the network failed on x {} {}: {}", file_, shape_text(x.sizes()), c10::toString(x.scalar_type()),
-           reason(e));
+           script_error(e));
     }
   }
 
@@ -180,7 +169,7 @@ class WithDecoder : public Denoiser {
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
-      fail("{}: the decoder failed on {}: {}", file_, shape_text(x.sizes()), reason(e));
+      fail("{}: the decoder failed on {}: {}", file_, shape_text(x.sizes()), script_error(e));
     }
   }
   std::shared_ptr<const Denoiser> converted(at::ScalarType dtype, at::Device device) const override {
@@ -194,20 +183,6 @@ class WithDecoder : public Denoiser {
   mutable torch::jit::Module decoder_;
   std::string file_;
 };
-
-torch::jit::Module load_module(const std::string& file) {
-  if (!std::filesystem::is_regular_file(file)) fail("{}: model file does not exist", file);
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(file, at::kCPU);
-  } catch (const std::exception& e) {
-    fail("{}: not a TorchScript file (torch.jit.save): {}", file, reason(e));
-  }
-  module.eval();
-  for (at::Tensor p : module.parameters()) p.requires_grad_(false);
-  if (!module.find_method("forward")) fail("{}: the module has no forward method", file);
-  return module;
-}
 
 Prediction vp_prediction(NetOutput o) {
   switch (o) {
@@ -272,7 +247,7 @@ void probe(const Denoiser& model, const std::string& file) {
 }  // namespace
 
 ModelPtr load_torchscript(const TorchScriptOptions& o) {
-  torch::jit::Module module = load_module(o.file);
+  torch::jit::Module module = load_script_module(o.file);
   if (!o.features.empty() && !module.find_method(o.features))
     fail("{}: the module has no method '{}' (model.features names the method returning (output, feature map))", o.file,
          o.features);
@@ -322,7 +297,7 @@ ModelPtr load_torchscript(const TorchScriptOptions& o) {
          : ModelPtr(std::make_shared<ScriptDenoiser>(net, info, o.num_classes));
   probe(*model, o.file);
   if (o.decoder.empty()) return model;
-  torch::jit::Module decoder = load_module(o.decoder);
+  torch::jit::Module decoder = load_script_module(o.decoder);
   decoder.to(info.dtype);
   model = std::make_shared<WithDecoder>(model, std::move(decoder), o.decoder);
   std::vector<int64_t> shape{1};

@@ -249,7 +249,7 @@ BOOST_AUTO_TEST_CASE(bad_modules_are_clear_errors_naming_the_file) {
   TorchScriptOptions o;
   o.file = dir.file("missing.pt");
   std::string e = test::error_message([&] { load_torchscript(o); });
-  has(e, "missing.pt: model file does not exist");
+  has(e, "missing.pt: file does not exist");
   std::ofstream(dir.file("junk.pt")) << "not a zip";
   o.file = dir.file("junk.pt");
   has(test::error_message([&] { load_torchscript(o); }), "junk.pt: not a TorchScript file");

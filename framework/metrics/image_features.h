@@ -1,0 +1,34 @@
+#pragma once
+// Feature extractors for the image metrics (FD/FID, KID, precision/recall): images [N, C, H, W] in [−1, 1]
+// → features [N, F] float32.
+//
+//   pixels       the flattened image (FD in pixel space)
+//   torchscript  a user's module: forward(x float32 [N, C, H, W] in [−1, 1]) → [N, F]
+//   inception    a TorchScript with the interface of StyleGAN2-ADA / EDM's `inception-2015-12-05.pt`: dsx
+//                hands it the images as EDM's fid.py sees PNGs — uint8 (x·127.5 + 128, clamped to [0, 255],
+//                truncated), grey repeated to 3 channels, at their native size (the detector resizes to
+//                299×299 itself, with TensorFlow's resampling, so published FIDs stay comparable) — and
+//                calls forward(img, return_features=True) → [N, 2048] pool features
+//
+// dsx's own Fashion-MNIST classifier (the train_classifier stage) is a fourth source, added by nets/.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+namespace dsx {
+
+struct ImageFeatures {
+  std::string name;         // "inception (detector.pt)"
+  std::string fingerprint;  // kind and file contents: what cached reference statistics are keyed by
+  std::function<at::Tensor(const at::Tensor& images)> extract;  // safe from several threads
+};
+
+// kind: pixels | torchscript | inception; `file` for the last two.
+ImageFeatures load_image_features(const std::string& kind, const std::string& file = "");
+
+// EDM's uint8 quantisation of [−1, 1] images: floor(clamp(x·127.5 + 128, 0, 255)).
+at::Tensor to_uint8_images(const at::Tensor& x);
+
+}  // namespace dsx
