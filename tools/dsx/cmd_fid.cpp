@@ -65,9 +65,13 @@ Action add_fid(CLI::App& app) {
   cmd->add_option("--save-stats", a->save_stats, "write A's feature statistics (mu, sigma) to this .npz");
   return [a] {
     if (a->b.empty() && a->save_stats.empty()) fail("dsx fid needs two operands A B (or A with --save-stats FILE.npz)");
-    const ImageFeatures features = chosen_features(*a);
     const ImageOperand op_a = parse_image_operand(a->a);
     const std::optional<ImageOperand> op_b = a->b.empty() ? std::nullopt : std::optional(parse_image_operand(a->b));
+    // Two statistics files need no extractor: their features were computed when they were written.
+    const bool stats_only = op_a.kind == ImageOperand::Kind::Statistics && op_b &&
+                            op_b->kind == ImageOperand::Kind::Statistics && a->features.empty() &&
+                            a->inception.empty() && !a->pixels;
+    const ImageFeatures features = stats_only ? ImageFeatures{"(from the statistics files)", "", {}} : chosen_features(*a);
     const bool pairwise = a->kid || a->pr;
     for (const ImageOperand* op : {&op_a, op_b ? &*op_b : static_cast<const ImageOperand*>(nullptr)})
       if (op && pairwise && op->kind == ImageOperand::Kind::Statistics)
