@@ -47,6 +47,9 @@ const Schema& evaluate_schema() {
       opt::integer("data_samples", kDefaultDataSamples, 2, 1 << 24,
                    "exact data samples for the metrics against data (frechet, sliced_wasserstein)"),
       opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
+      opt::number("reference_rtol", kNetworkReferenceRtol, 1e-13, 1e-2,
+                  "tolerance of the adaptive Dormand–Prince reference of models without an exact solution "
+                  "(networks); looser is faster (a light run), and it stays in the reference's cache key"),
       opt::integer("workers", 1, 1, 256, "parallel work items (LibTorch at one thread each; not part of the key)"),
   };
   return schema;
@@ -84,6 +87,7 @@ struct EvalSpec {
   std::vector<int64_t> nfe;
   int64_t data_samples = 0;  // exact data samples for DataSamples metrics (0 when none is asked for)
   bool save_samples = false;
+  double reference_rtol = kNetworkReferenceRtol;
   int workers = 1;
 };
 
@@ -174,6 +178,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
     e.data_samples = read_int(r, schema, "data_samples");
   }
   e.save_samples = read_flag(r, schema, "save_samples");
+  e.reference_rtol = read_number(r, schema, "reference_rtol");
   e.workers = int(read_int(r, schema, "workers"));
   r.finish(key_names(schema));
   json methods = json::array();
@@ -194,6 +199,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
   // workers is left out: the writer sees items in order and each item's numbers do not depend on it.
   if (e.data_samples) def.params["data_samples"] = e.data_samples;
   if (e.save_samples) def.params["save_samples"] = true;
+  if (e.reference_rtol != kNetworkReferenceRtol) def.params["reference_rtol"] = e.reference_rtol;
   return e;
 }
 
@@ -264,12 +270,12 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model,
                  // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
                  {"sigma_from", fmt::format("{:.12g}", sigma_from)},
                  {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
-  if (!model.exact()) params["method"] = reference_method(model);  // exact models keep their earlier keys
+  if (!model.exact()) params["method"] = reference_method(model, e.reference_rtol);  // exact models: earlier keys
   const cache::CacheKey key =
       cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
   at::Tensor x;
   const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
-    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to);
+    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to, e.reference_rtol);
     h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
     return cache::Cache::Computed{{"solution.h5"}};

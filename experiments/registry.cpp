@@ -1,5 +1,7 @@
 #include "experiments/stages.h"
 
+#include <filesystem>
+
 #include "core/error.h"
 #include "core/seeds.h"
 #include "pipeline/sample_config.h"
@@ -7,7 +9,8 @@
 namespace dsx {
 
 const std::vector<StageKind>& stage_kinds() {
-  static const std::vector<StageKind> kinds = {teacher_stage(), train_amed_stage(), evaluate_stage(), report_stage()};
+  static const std::vector<StageKind> kinds = {teacher_stage(), train_amed_stage(),  evaluate_stage(),
+                                               report_stage(),  train_model_stage(), train_classifier_stage()};
   return kinds;
 }
 
@@ -47,6 +50,14 @@ json schedule_json(const ScheduleSpec& s) {
             {"eps_s", s.eps_s}};
   if (!s.sigmas.empty()) j["sigmas"] = s.sigmas;
   return j;
+}
+
+void copy_atomically(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  const fs::path target(to), tmp = target.string() + ".tmp";
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  fs::copy_file(from, tmp, fs::copy_options::overwrite_existing);
+  fs::rename(tmp, target);
 }
 
 std::string seed_hash(const std::vector<int64_t>& seeds) {

@@ -33,6 +33,7 @@ StageKind report_stage() {
   k.description = "metrics.csv, report.md (methods × NFE tables) and plots from evaluate stages";
   k.version = 1;
   k.gathers = true;
+  k.needs_model = false;
   k.schema = report_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
     const Schema& schema = report_schema();

@@ -15,6 +15,8 @@ StageKind teacher_stage();
 StageKind train_amed_stage();
 StageKind evaluate_stage();
 StageKind report_stage();
+StageKind train_model_stage();
+StageKind train_classifier_stage();
 
 // What a teacher job's artifact is, for the stages downstream of it (its typed parameters, never its YAML):
 // the entry key, the seeds and student grid, the solver.
@@ -27,6 +29,8 @@ std::string seed_hash(const std::vector<int64_t>& seeds);
 // Reads a stage reference (a string naming another stage) and records it in def.
 std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind = "");
 json schedule_json(const ScheduleSpec& s);
+// Copies via a temporary file and a rename (a reader of `to` never sees half a file); creates folders.
+void copy_atomically(const std::string& from, const std::string& to);
 }  // namespace stage_util
 
 }  // namespace dsx

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "models/denoiser.h"
+#include "nets/module_io.h"
 #include "store/h5.h"
 #include "store/schedule_attrs.h"
 #include "store/tensor_h5.h"
@@ -80,8 +81,7 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
   h5::AtomicPath out(path);
   {
     h5::File f = h5::File::create(out.temp());
-    for (const auto& p : net->named_parameters())
-      h5::write_tensor(f, p.key(), p.value().detach().to(at::kCPU, at::kFloat).contiguous());
+    write_parameters(f, *net);
     f.set_attr("scale_dir", net->scale_dir());
     f.set_attr("scale_time", net->scale_time());
     if (settings) {
@@ -109,20 +109,7 @@ LoadedPredictor load_predictor(const std::string& path) {
           path, a);
   LoadedPredictor out;
   out.net = AmedPredictor(f.attr_double("scale_dir"), f.attr_double("scale_time"));
-  {
-    at::NoGradGuard no_grad;
-    for (auto& p : out.net->named_parameters()) {
-      if (!f.has(p.key()))
-        fail("{}: dataset '{}' not found (scale_dir = {}, scale_time = {})", path, p.key(), out.net->scale_dir(),
-             out.net->scale_time());
-      at::Tensor v = h5::read_tensor(f, p.key(), at::kFloat);
-      if (!v.sizes().equals(p.value().sizes()))
-        fail("{}: dataset '{}' has shape {}, the predictor needs {}", path, p.key(), shape_text(v.sizes()),
-             shape_text(p.value().sizes()));
-      if (!at::isfinite(v).all().item<bool>()) fail("{}: dataset '{}' contains NaN/Inf", path, p.key());
-      p.value().copy_(v);
-    }
-  }
+  read_parameters(f, *out.net);
   // A head stored in the file but switched off by its attribute is an inconsistent file, not silently dropped.
   for (const char* head : kParamOrder) {
     std::string w = std::string(head) + ".weight";

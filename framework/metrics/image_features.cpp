@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "models/denoiser.h"
 #include "models/script_module.h"
+#include "nets/classifier.h"
 #include "store/cache.h"
 
 namespace dsx {
@@ -55,9 +56,18 @@ ImageFeatures load_image_features(const std::string& kind, const std::string& fi
               return x.reshape({x.size(0), -1}).to(at::kFloat);
             }};
   }
-  if (kind != "torchscript" && kind != "inception")
-    fail("features: unknown kind '{}'; allowed: pixels, torchscript, inception", kind);
-  if (file.empty()) fail("features: '{}' needs a TorchScript file", kind);
+  if (kind != "torchscript" && kind != "inception" && kind != "classifier")
+    fail("features: unknown kind '{}'; allowed: pixels, torchscript, inception, classifier", kind);
+  if (file.empty()) fail("features: '{}' needs a file", kind);
+  if (kind == "classifier") {
+    auto net = std::make_shared<Classifier>(load_classifier(file));
+    return {"classifier (" + std::filesystem::path(file).filename().string() + ")", file_fingerprint(kind, file),
+            [net](const at::Tensor& x) {
+              check_images(x);
+              at::NoGradGuard no_grad;
+              return (*net)->features(x.to(at::kFloat));
+            }};
+  }
   auto module = std::make_shared<torch::jit::Module>(load_script_module(file));
   const std::string name = kind + " (" + std::filesystem::path(file).filename().string() + ")";
   if (kind == "torchscript")

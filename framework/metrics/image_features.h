@@ -9,8 +9,8 @@
 //                truncated), grey repeated to 3 channels, at their native size (the detector resizes to
 //                299×299 itself, with TensorFlow's resampling, so published FIDs stay comparable) — and
 //                calls forward(img, return_features=True) → [N, 2048] pool features
-//
-// dsx's own Fashion-MNIST classifier (the train_classifier stage) is a fourth source, added by nets/.
+//   classifier   dsx's own CNN (nets/classifier.h, the train_classifier stage's classifier.h5): its 256-d
+//                penultimate activations, for 1×32×32 images where no Inception weights exist
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,7 +25,7 @@ struct ImageFeatures {
   std::function<at::Tensor(const at::Tensor& images)> extract;  // safe from several threads
 };
 
-// kind: pixels | torchscript | inception; `file` for the last two.
+// kind: pixels | torchscript | inception | classifier; `file` for all but pixels.
 ImageFeatures load_image_features(const std::string& kind, const std::string& file = "");
 
 // EDM's uint8 quantisation of [−1, 1] images: floor(clamp(x·127.5 + 128, 0, 255)).

@@ -73,16 +73,15 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
   return out;
 }
 
-at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to) {
+at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
+                              double rtol) {
   if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to);
   at::NoGradGuard no_grad;
-  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, kNetworkReferenceRtol,
-                             kNetworkReferenceRtol)
-      .x.to(x.options());
+  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, rtol, rtol).x.to(x.options());
 }
 
-std::string reference_method(const Denoiser& model) {
-  return model.exact() ? "exact" : fmt::format("dopri5/{:g}", kNetworkReferenceRtol);
+std::string reference_method(const Denoiser& model, double rtol) {
+  return model.exact() ? "exact" : fmt::format("dopri5/{:g}", rtol);
 }
 
 }  // namespace dsx

@@ -25,9 +25,10 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x, doub
 constexpr double kNetworkReferenceRtol = 1e-10;
 
 // The ODE solution that reference metrics compare samples with: the model's own (ExactOde) when it has one,
-// else this adaptive solve of the model itself at kNetworkReferenceRtol. `model` should be the float64 one.
-at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to);
+// else this adaptive solve of the model itself at `rtol` (= atol). `model` should be the float64 one.
+at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
+                              double rtol = kNetworkReferenceRtol);
 // How reference_solution() solves for `model` ("exact", or the solver and tolerance): part of cache keys.
-std::string reference_method(const Denoiser& model);
+std::string reference_method(const Denoiser& model, double rtol = kNetworkReferenceRtol);
 
 }  // namespace dsx

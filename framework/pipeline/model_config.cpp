@@ -9,6 +9,7 @@
 #include "models/gaussian_mixture.h"
 #include "models/testbeds.h"
 #include "models/torchscript.h"
+#include "nets/unet_model.h"
 #include "pipeline/dataset_config.h"
 
 namespace dsx {
@@ -181,6 +182,15 @@ ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema
   return in_precision(load_torchscript(o), at::kDouble, at::kCPU);  // errors name the file
 }
 
+ModelPtr load_unet_kind(MapReader& r, const YamlSource& src, const Schema& schema) {
+  const std::vector<std::string> keys = key_names(schema);
+  r.reject_unknown(keys);
+  require_keys(r, schema);
+  const std::string file = src.resolve_path(r.get_string("file"), r.path("file"));
+  r.finish(keys);
+  return in_precision(unet_denoiser(file), at::kDouble, at::kCPU);  // errors name the file
+}
+
 }  // namespace
 
 const std::vector<ModelKind>& model_kinds() {
@@ -238,6 +248,11 @@ const std::vector<ModelKind>& model_kinds() {
                      "{num_classes: N}: a class-conditional network forward(x, sigma, class_labels [B, N]), "
                      "one-hot labels drawn per sample seed")},
        load_torchscript_kind},
+      {"unet",
+       "a UNet trained by dsx (the train_model stage's model.h5, or its export: file); features: the last 8×8 "
+       "encoder block",
+       {kind_key(), opt::path("file", "the model file, relative to the config").required_key()},
+       load_unet_kind},
   };
   return kinds;
 }

@@ -243,6 +243,8 @@ struct ParsedStage {
   YAML::Node node;
 };
 
+std::string model_fingerprint(const ModelPtr& m) { return m ? m->info().fingerprint : "none"; }
+
 struct Expander {
   const std::vector<StageKind>& kinds;
   Plan plan;
@@ -257,7 +259,7 @@ struct Expander {
                       const std::string& path, const SpecContext& ctx, const std::string& dtype_device) {
     YAML::Emitter text;
     text << node;
-    const std::string memo = kind.name + "|" + src.where(node, path) + "|" + ctx.model->info().fingerprint + "|" +
+    const std::string memo = kind.name + "|" + src.where(node, path) + "|" + model_fingerprint(ctx.model) + "|" +
                              dtype_device + "|" + text.c_str();
     auto it = parsed_before.find(memo);
     if (it != parsed_before.end()) return it->second;
@@ -276,7 +278,8 @@ struct Expander {
     for (char c : plan.name)
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
         fail("{}: name '{}' may only hold letters, digits, '_', '-' and '.'", top.where("name"), plan.name);
-    ModelPtr model = load_model(*src, top.node("model"), "model");  // once per process: the ModelPool
+    // Once per process (the ModelPool). A spec without a model holds only stages that need none (train_model).
+    ModelPtr model = top.has("model") ? load_model(*src, top.node("model"), "model") : nullptr;
     std::string precision = top.get_string("precision", std::string("float32"));
     const at::ScalarType dtype = parse_precision(precision, top.where("precision"));
     const at::Device device = resolve_device(top.get_string("device", std::string("auto")));
@@ -303,6 +306,9 @@ struct Expander {
         if (!r.has("kind"))
           fail("{}: stage '{}' has no 'kind' (one of the registered stage kinds)", r.where("kind"), name);
         const StageKind& kind = find_kind(kinds, r.get_string("kind"), r.where("kind"));
+        if (kind.needs_model && !model)
+          fail("{}: stage '{}' ({}) needs the spec's model: a top-level `model: {{kind: ...}}` mapping",
+               r.where("kind"), name, kind.name);
         ParsedStage ps{name, &kind,
                        parse_once(kind, r, *src, node, path, SpecContext{model, dtype, device}, dtype_device), node};
         index[name] = int(parsed.size());
@@ -363,7 +369,7 @@ struct Expander {
       std::vector<int> deps;
       for (const auto& ref : p.def.refs) deps.push_back(job_of.at(ref.stage));
       std::string identity = p.kind->name + "|" + p.name + "|" + cache::canonical_text(p.def.params) + "|" +
-                             dtype_device + "|" + model->info().fingerprint + "|" +
+                             dtype_device + "|" + model_fingerprint(model) + "|" +
                              fmt::format("{}", fmt::join(deps, ","));
       auto hit = by_identity.find(identity);
       if (hit != by_identity.end()) {
@@ -382,7 +388,7 @@ struct Expander {
       j.model = model;
       j.dtype = dtype;
       j.device = device;
-      j.model_fingerprint = model->info().fingerprint;
+      j.model_fingerprint = model_fingerprint(model);
       j.dtype_device = dtype_device;
       int id = int(plan.jobs.size());
       plan.jobs.push_back(std::move(j));

@@ -32,7 +32,7 @@ struct RunDir;
 // stages it refers to, each with the location of the reference.
 // What every stage of one sweep point shares: the spec's model and the run's precision and device.
 struct SpecContext {
-  ModelPtr model;  // float64 on the CPU, as loaded
+  ModelPtr model;  // float64 on the CPU, as loaded; null in a spec without a model
   at::ScalarType dtype = at::kFloat;
   at::Device device = at::kCPU;
 };
@@ -61,8 +61,9 @@ struct StageRun {
 struct StageKind {
   std::string name, description;
   int version = 1;
-  Schema schema;         // every key of the stage mapping, with type, default and help (dsx run --explain)
-  bool gathers = false;  // refers to every sweep variant of its inputs (report): one job, not one per point
+  Schema schema;            // every key of the stage mapping, with type, default and help (dsx run --explain)
+  bool gathers = false;     // refers to every sweep variant of its inputs (report): one job, not one per point
+  bool needs_model = true;  // reads the spec's model (a spec without `model:` may hold only stages that don't)
   // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
   std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;
   // Optional: own key and status (teacher: seed-extendable store). probe returns Hit, Extend or Run.

@@ -19,19 +19,20 @@ namespace dsx::cli {
 namespace {
 
 struct Args {
-  std::string a, b, features, inception, save_stats;
+  std::string a, b, features, inception, classifier, save_stats;
   bool pixels = false, kid = false, pr = false, json = false;
   int64_t batch = 250, channels = 0, pr_k = 3;
   KidOptions kid_options;
 };
 
 ImageFeatures chosen_features(const Args& a) {
-  const int chosen = int(!a.features.empty()) + int(!a.inception.empty()) + int(a.pixels);
+  const int chosen = int(!a.features.empty()) + int(!a.inception.empty()) + int(!a.classifier.empty()) + int(a.pixels);
   if (chosen != 1)
     fail(
         "choose one feature extractor: --features FILE.pt (forward(x in [-1, 1]) -> [N, F]), --inception FILE.pt "
-        "(the inception-2015-12-05.pt interface) or --pixels");
+        "(the inception-2015-12-05.pt interface), --classifier FILE.h5 (dsx's train_classifier) or --pixels");
   if (a.pixels) return load_image_features("pixels");
+  if (!a.classifier.empty()) return load_image_features("classifier", a.classifier);
   return a.features.empty() ? load_image_features("inception", a.inception)
                             : load_image_features("torchscript", a.features);
 }
@@ -47,6 +48,7 @@ Action add_fid(CLI::App& app) {
   cmd->add_option("--features", a->features, "TorchScript feature network: forward(x [N,C,H,W] in [-1,1]) -> [N,F]");
   cmd->add_option("--inception", a->inception,
                   "Inception-v3 TorchScript with the inception-2015-12-05.pt interface (uint8 input, 2048-d)");
+  cmd->add_option("--classifier", a->classifier, "dsx's classifier (train_classifier's classifier.h5): 256-d features");
   cmd->add_flag("--pixels", a->pixels, "use the raw pixels as features");
   cmd->add_flag("--kid", a->kid, "also KID (cubic polynomial kernel MMD², mean and std over subsets)");
   cmd->add_flag("--pr", a->pr, "also precision and recall (k-NN manifolds)");
@@ -70,8 +72,9 @@ Action add_fid(CLI::App& app) {
     // Two statistics files need no extractor: their features were computed when they were written.
     const bool stats_only = op_a.kind == ImageOperand::Kind::Statistics && op_b &&
                             op_b->kind == ImageOperand::Kind::Statistics && a->features.empty() &&
-                            a->inception.empty() && !a->pixels;
-    const ImageFeatures features = stats_only ? ImageFeatures{"(from the statistics files)", "", {}} : chosen_features(*a);
+                            a->inception.empty() && a->classifier.empty() && !a->pixels;
+    const ImageFeatures features =
+        stats_only ? ImageFeatures{"(from the statistics files)", "", {}} : chosen_features(*a);
     const bool pairwise = a->kid || a->pr;
     for (const ImageOperand* op : {&op_a, op_b ? &*op_b : static_cast<const ImageOperand*>(nullptr)})
       if (op && pairwise && op->kind == ImageOperand::Kind::Statistics)
