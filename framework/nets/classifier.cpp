@@ -116,24 +116,15 @@ ClassifierReport train_classifier(Classifier& net, const ClassifierTrainOptions&
 }
 
 void save_classifier(const std::string& path, Classifier& net, const nlohmann::json& report) {
-  h5::AtomicPath out(path);
-  {
-    h5::File f = h5::File::create(out.temp());
-    write_parameters(f, *net);
-    f.set_attr("format", std::string(kFormat));
-    f.set_attr("options", net->options().to_json().dump());
-    f.set_attr("report", report.dump());
-  }
-  out.commit();
+  save_network(path, *net, kFormat, net->options().to_json(), "report", report);
 }
 
 Classifier load_classifier(const std::string& path, nlohmann::json* report) {
-  h5::File f = h5::File::open(path);
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
-    fail("{}: not a dsx classifier file (attribute format = {} expected)", path, kFormat);
-  Classifier net(ClassifierOptions::from_json(nlohmann::json::parse(f.attr_string("options"))));
+  const h5::File f = h5::File::open(path);
+  const NetworkHeader h = read_network_header(f, kFormat, "report", "dsx classifier file");
+  Classifier net(ClassifierOptions::from_json(h.options));
   read_parameters(f, *net);
-  if (report) *report = nlohmann::json::parse(f.attr_string("report"), nullptr, false);
+  if (report) *report = h.info;
   net->eval();
   for (at::Tensor p : net->parameters()) p.requires_grad_(false);
   return net;

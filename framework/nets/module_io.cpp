@@ -36,4 +36,30 @@ void read_parameters(const h5::File& f, torch::nn::Module& m, const std::string&
   }
 }
 
+void save_network(const std::string& path, const torch::nn::Module& m, const std::string& format,
+                  const nlohmann::json& options, const std::string& info_key, const nlohmann::json& info) {
+  h5::AtomicPath out(path);
+  {
+    h5::File f = h5::File::create(out.temp());
+    write_parameters(f, m);
+    f.set_attr("format", format);
+    f.set_attr("options", options.dump());
+    f.set_attr(info_key, info.dump());
+  }
+  out.commit();
+}
+
+NetworkHeader read_network_header(const h5::File& f, const std::string& format, const std::string& info_key,
+                                  const std::string& what) {
+  if (!f.has_attr("format") || f.attr_string("format") != format)
+    fail("{}: not a {} (attribute format = {} expected)", f.path(), what, format);
+  NetworkHeader h;
+  for (auto [name, value] : {std::pair{std::string("options"), &h.options}, std::pair{info_key, &h.info}}) {
+    if (!f.has_attr(name)) fail("{}: attribute '{}' is missing", f.path(), name);
+    *value = nlohmann::json::parse(f.attr_string(name), nullptr, false);
+    if (value->is_discarded()) fail("{}: attribute '{}' is not JSON", f.path(), name);
+  }
+  return h;
+}
+
 }  // namespace dsx

@@ -61,31 +61,16 @@ class UNetDenoiser : public Denoiser {
 }  // namespace
 
 void save_unet(const std::string& path, UNet& net, const nlohmann::json& training) {
-  h5::AtomicPath out(path);
-  {
-    h5::File f = h5::File::create(out.temp());
-    write_parameters(f, *net);
-    f.set_attr("format", std::string(kFormat));
-    f.set_attr("options", net->options().to_json().dump());
-    f.set_attr("training", training.dump());
-  }
-  out.commit();
+  save_network(path, *net, kFormat, net->options().to_json(), "training", training);
 }
 
 LoadedUNet load_unet(const std::string& path) {
-  h5::File f = h5::File::open(path);
-  if (!f.has_attr("format") || f.attr_string("format") != kFormat)
-    fail("{}: not a dsx UNet file (attribute format = {} expected)", path, kFormat);
-  nlohmann::json options;
-  try {
-    options = nlohmann::json::parse(f.attr_string("options"));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: attribute 'options' is not JSON: {}", path, e.what());
-  }
+  const h5::File f = h5::File::open(path);
+  const NetworkHeader h = read_network_header(f, kFormat, "training", "dsx UNet file");
   LoadedUNet l;
-  l.net = UNet(UNetOptions::from_json(options));
+  l.net = UNet(UNetOptions::from_json(h.options));
   read_parameters(f, *l.net);
-  if (f.has_attr("training")) l.training = nlohmann::json::parse(f.attr_string("training"), nullptr, false);
+  l.training = h.info;
   return l;
 }
 

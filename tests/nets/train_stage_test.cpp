@@ -51,10 +51,10 @@ BOOST_AUTO_TEST_SUITE(train_model_stage)
 BOOST_AUTO_TEST_CASE(a_killed_training_resumes_to_the_uninterrupted_result) {
   TempDir straight, killed;
   const std::string spec_a = write_spec(straight), spec_b = write_spec(killed);
-  BOOST_REQUIRE_EQUAL(wait_exit(spawn_dsx({"run", spec_a, "--cache-dir", straight.file("cache"), "--runs-dir",
-                                           straight.file("runs")},
-                                          straight.file("log"))),
-                      0);
+  BOOST_REQUIRE_EQUAL(
+      wait_exit(spawn_dsx({"run", spec_a, "--cache-dir", straight.file("cache"), "--runs-dir", straight.file("runs")},
+                          straight.file("log"))),
+      0);
 
   const pid_t pid = spawn_dsx({"run", spec_b, "--cache-dir", killed.file("cache"), "--runs-dir", killed.file("runs")},
                               killed.file("log1"));
@@ -65,10 +65,10 @@ BOOST_AUTO_TEST_CASE(a_killed_training_resumes_to_the_uninterrupted_result) {
   BOOST_TEST(wait_exit(pid) == -1);  // killed, not finished: the test below then really resumes
   BOOST_REQUIRE(!fs::exists(killed.file("tiny.h5")));
 
-  BOOST_REQUIRE_EQUAL(wait_exit(spawn_dsx({"run", spec_b, "--cache-dir", killed.file("cache"), "--runs-dir",
-                                           killed.file("runs")},
-                                          killed.file("log2"))),
-                      0);
+  BOOST_REQUIRE_EQUAL(
+      wait_exit(spawn_dsx({"run", spec_b, "--cache-dir", killed.file("cache"), "--runs-dir", killed.file("runs")},
+                          killed.file("log2"))),
+      0);
   std::ifstream log(killed.file("log2"));
   const std::string text((std::istreambuf_iterator<char>(log)), {});
   BOOST_TEST(text.find("train_model: resumed at step") != std::string::npos, text);

@@ -35,30 +35,11 @@ import os
 import sys
 
 
-def _system_python_fallback():
-    """Debian's python3-torch/python3-h5py live in /usr/bin/python3's dist-packages; when `python3` is
-    another interpreter (pyenv, venv) without them, re-run this script with /usr/bin/python3."""
-    try:
-        for name in ("torch", "h5py", "numpy"):
-            __import__(name)
-        return
-    except ImportError as e:
-        missing = e.name
-    system = "/usr/bin/python3"
-    if (os.environ.get("DSX_CHECK_REEXEC") or not os.path.exists(system)
-            or os.path.realpath(sys.executable) == os.path.realpath(system)):
-        print("FAIL environment: {} is not importable from {} (apt-get install python3-torch python3-h5py)"
-              .format(missing, sys.executable))
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    sys.stderr.write("note: {} has no {}; re-running with {}\n".format(sys.executable, missing, system))
-    sys.stderr.flush()
-    os.environ["DSX_CHECK_REEXEC"] = "1"
-    os.execv(system, [system] + sys.argv)
-
-
-_system_python_fallback()
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from importing the exporters
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from system_python import reexec_with_system_python  # noqa: E402
+
+reexec_with_system_python()
 
 import argparse  # noqa: E402
 import bisect  # noqa: E402

@@ -1,0 +1,28 @@
+"""Re-runs a check script with Debian's /usr/bin/python3 when `python3` lacks torch/h5py/numpy (a pyenv or
+venv interpreter ahead of Debian's): shared by tools/export/check_exporters.py and
+tools/metrics/check_metrics.py. Imports nothing heavy itself, so it can run before torch is imported."""
+
+import os
+import sys
+
+
+def reexec_with_system_python():
+    """Debian's python3-torch/python3-h5py live in /usr/bin/python3's dist-packages; when `python3` is
+    another interpreter (pyenv, venv) without them, re-run this script with /usr/bin/python3."""
+    try:
+        for name in ("torch", "h5py", "numpy"):
+            __import__(name)
+        return
+    except ImportError as e:
+        missing = e.name
+    system = "/usr/bin/python3"
+    if (os.environ.get("DSX_CHECK_REEXEC") or not os.path.exists(system)
+            or os.path.realpath(sys.executable) == os.path.realpath(system)):
+        print("FAIL environment: {} is not importable from {} (apt-get install python3-torch python3-h5py)"
+              .format(missing, sys.executable))
+        print("0 passed, 1 failed")
+        sys.exit(1)
+    sys.stderr.write("note: {} has no {}; re-running with {}\n".format(sys.executable, missing, system))
+    sys.stderr.flush()
+    os.environ["DSX_CHECK_REEXEC"] = "1"
+    os.execv(system, [system] + sys.argv)
