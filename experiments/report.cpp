@@ -3,13 +3,17 @@
 // the run directory.
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "data/image_grid.h"
 #include "experiments/stages.h"
 #include "pipeline/report.h"
 #include "pipeline/run_dir.h"
+#include "store/h5.h"
+#include "store/tensor_h5.h"
 
 namespace dsx {
 namespace fs = std::filesystem;
@@ -21,8 +25,54 @@ const Schema& report_schema() {
       opt::references("inputs", "evaluate", true, "the evaluate stages whose rows it gathers (every sweep variant)"),
       opt::text("title", "Results", "the report's title"),
       opt::int_list("nfe", "[]", "the NFE columns of the tables (default: every NFE in the rows)"),
+      opt::integer("grid_seeds", 8, 0, 64,
+                   "samples per method in the sample grids, one PNG per NFE (from inputs with save_samples: true)"),
   };
   return schema;
+}
+
+// Sample grids as in the AMED paper's qualitative figures: one PNG per NFE, a row per method (each input's
+// items in order), the first `seeds` samples of each, so every column is one seed. Returns the markdown
+// that shows them ("" when no input saved samples).
+std::string sample_grids(const StageRun& ctx, int64_t seeds, std::vector<std::string>& files) {
+  struct Row {
+    std::string label;
+    at::Tensor images;
+  };
+  std::map<int64_t, std::vector<Row>> by_nfe;
+  for (const Job* d : ctx.deps) {
+    const std::string path = ctx.cache.dir(d->key) + "/samples.h5";
+    if (!fs::exists(path)) continue;
+    const h5::File f = h5::File::open(path);
+    for (int i = 0;; ++i) {
+      const std::string item = fmt::format("item_{:04d}", i);
+      if (!f.has(item)) break;
+      MetricRow m;
+      m.solver = f.attr_string("solver", item);
+      m.schedule = f.attr_string("schedule", item);
+      m.predictor = f.attr_string("predictor", item);
+      const at::Tensor x = h5::read_tensor(f, item, at::kFloat);
+      if (x.dim() != 4 || (x.size(1) != 1 && x.size(1) != 3)) return "";  // not images: no grids
+      by_nfe[f.attr_int("nfe", item)].push_back({m.method(), x.narrow(0, 0, std::min(seeds, x.size(0)))});
+    }
+  }
+  if (by_nfe.empty()) return "";
+  std::string md = fmt::format(
+      "\n## Samples\n\nThe same {} seeds (columns) under every method (rows, top to bottom), one grid per NFE.\n",
+      seeds);
+  for (const auto& [nfe, rows] : by_nfe) {
+    std::vector<at::Tensor> images;
+    md += fmt::format("\n### NFE {}\n\n", nfe);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      images.push_back(rows[r].images);
+      md += fmt::format("{}. {}\n", r + 1, rows[r].label);
+    }
+    const std::string name = fmt::format("samples_nfe{}.png", nfe);
+    write_image_grid(ctx.out_dir + "/" + name, at::cat(images), seeds);
+    files.push_back(name);
+    md += fmt::format("\n![samples at NFE {}]({})\n", nfe, name);
+  }
+  return md;
 }
 
 }  // namespace
@@ -60,7 +110,10 @@ StageKind report_stage() {
         }
       }
     }
-    d.params = {{"inputs", names}, {"title", read_choice(r, schema, "title")}, {"nfe", nfe}};
+    d.params = {{"inputs", names},
+                {"title", read_choice(r, schema, "title")},
+                {"nfe", nfe},
+                {"grid_seeds", read_int(r, schema, "grid_seeds")}};
     r.finish(key_names(schema));
     return d;
   };
@@ -88,9 +141,16 @@ StageKind report_stage() {
       if (png.empty()) continue;
       plots.push_back(png);
       for (const char* ext : {".png", ".gp", ".dat"}) files.push_back("plot_" + m + ext);
+      if (m == "wall_seconds") continue;
+      png = plot_metric_vs_time(ctx.out_dir, "time_" + m, m, rows, &warning);
+      if (png.empty()) continue;
+      plots.push_back(png);
+      for (const char* ext : {".png", ".gp", ".dat"}) files.push_back("time_" + m + ext);
     }
-    write_text(ctx.out_dir + "/report.md",
-               report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots));
+    const std::string grids = p["grid_seeds"].get<int64_t>() > 0 ? sample_grids(ctx, p["grid_seeds"], files) : "";
+    write_text(
+        ctx.out_dir + "/report.md",
+        report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots) + grids);
     json res = json::array();
     for (const auto& r : rows) res.push_back(to_json(r));
     write_text(ctx.out_dir + "/results.json", res.dump(1));

@@ -37,6 +37,8 @@ for method in "ipndm / polynomial" "AMED-Solver (amed_solver)" "AMED-Plugin ipnd
   grep -qF "| $method" "$report" || fail "report has no row for $method"
 done
 if grep -E "^\| (ipndm|euler|dpmpp) / polynomial" "$report" | grep -qiE "nan|inf"; then fail "non-finite errors"; fi
+for nfe in 3 5 7 9; do test -s "$(dirname "$report")/samples_nfe$nfe.png" || fail "no sample grid for NFE $nfe"; done
+grep -q "samples_nfe5.png" "$report" || fail "the report does not show the sample grids"
 
 echo "== samples of the UNet, FD with the classifier's features"
 "$dsx" sample configs/sample_fashion_unet.yaml --set model.file=models/fashion_mnist_unet_light.h5 \

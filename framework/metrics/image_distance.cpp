@@ -80,6 +80,20 @@ int64_t operand_channels(const ImageOperand& op) {
   }
 }
 
+at::Tensor read_operand_images(const ImageOperand& op, int64_t count, int64_t channels) {
+  switch (op.kind) {
+    case ImageOperand::Kind::Statistics: fail("{}: a statistics file holds no images", op.text);
+    case ImageOperand::Kind::Samples: {
+      const int64_t n = samples_shape(op.path)[0];
+      return h5::read_rows(h5::File::open(op.path), "samples", 0, count > 0 ? std::min(count, n) : n);
+    }
+    default: {
+      const ImageSet set = load_set(op, channels);
+      return set.images.narrow(0, 0, count > 0 ? std::min(count, set.size()) : set.size());
+    }
+  }
+}
+
 FeatureSummary summarize_operand(const ImageOperand& op, const ImageFeatures& features, const SummaryOptions& o) {
   FeatureSummary s;
   if (op.kind == ImageOperand::Kind::Statistics) {

@@ -47,6 +47,10 @@ struct SummaryOptions {
 
 FeatureSummary summarize_operand(const ImageOperand& op, const ImageFeatures& features, const SummaryOptions& o);
 
+// The first `count` images of an operand (all when count is 0) [n, C, H, W] in [−1, 1]; folders are read with
+// `channels` channels. A statistics file has no images (an error).
+at::Tensor read_operand_images(const ImageOperand& op, int64_t count, int64_t channels = 3);
+
 // The number of channels of an operand's images without reading them all (0: not known, e.g. a folder).
 int64_t operand_channels(const ImageOperand& op);
 

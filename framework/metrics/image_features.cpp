@@ -44,10 +44,6 @@ at::Tensor call_features(const std::shared_ptr<torch::jit::Module>& m, const std
 
 }  // namespace
 
-at::Tensor to_uint8_images(const at::Tensor& x) {
-  return (x.to(at::kFloat) * 127.5 + 128.0).clamp(0.0, 255.0).to(at::kByte);
-}
-
 ImageFeatures load_image_features(const std::string& kind, const std::string& file) {
   if (kind == "pixels") {
     if (!file.empty()) fail("features: 'pixels' takes no file (got {})", file);

@@ -17,6 +17,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "data/image_grid.h"  // to_uint8_images: the quantisation the inception interface sees
+
 namespace dsx {
 
 struct ImageFeatures {
@@ -27,8 +29,5 @@ struct ImageFeatures {
 
 // kind: pixels | torchscript | inception | classifier; `file` for all but pixels.
 ImageFeatures load_image_features(const std::string& kind, const std::string& file = "");
-
-// EDM's uint8 quantisation of [−1, 1] images: floor(clamp(x·127.5 + 128, 0, 255)).
-at::Tensor to_uint8_images(const at::Tensor& x);
 
 }  // namespace dsx

@@ -103,30 +103,49 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
   return md;
 }
 
-std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
-                        const std::vector<MetricRow>& rows, std::string* warning) {
+namespace {
+
+// Ten distinct colours (Tableau 10) and thirteen gnuplot point types: series i gets colour i mod 10 and
+// marker i mod 13, so no two of the first 130 series look alike.
+constexpr const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+constexpr int kPointTypes[] = {7, 5, 9, 11, 13, 15, 1, 2, 3, 4, 6, 8, 10};
+
+struct Series {
+  std::string title;
+  std::vector<std::pair<double, double>> points;  // (x, y), in x order
+};
+
+// Writes <stem>.dat/.gp and runs gnuplot: the legend below the axes (the plot keeps its width, the canvas
+// grows with the entries), log y when the values spread over more than 20×, log x when asked.
+std::string run_gnuplot(const std::string& dir, const std::string& stem, const std::string& title,
+                        const std::string& xlabel, const std::string& ylabel, const std::vector<Series>& series,
+                        bool log_x, std::string* warning) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     *warning = "gnuplot not found: skipping the plot";
     return "";
   }
-  std::map<std::string, std::map<int64_t, double>> series;
-  for (const auto& r : rows)
-    if (r.metric == metric && r.solver != kExactData && std::isfinite(r.value)) series[r.method()][r.nfe] = r.value;
   std::string dat, plot;
-  int index = 0;
-  for (const auto& [m, pts] : series) {
-    dat += "# " + m + "\n";
-    for (const auto& [n, v] : pts) dat += fmt::format("{} {:.10g}\n", n, v);
+  double lo = INFINITY, hi = 0;
+  for (size_t i = 0; i < series.size(); ++i) {
+    dat += "# " + series[i].title + "\n";
+    for (const auto& [x, y] : series[i].points) {
+      dat += fmt::format("{:.10g} {:.10g}\n", x, y);
+      if (y > 0) lo = std::min(lo, y), hi = std::max(hi, y);
+    }
     dat += "\n\n";
-    plot += fmt::format("{}'{}.dat' index {} with linespoints title \"{}\"", index ? ", " : "", stem, index, m);
-    ++index;
+    plot += fmt::format("{}'{}.dat' index {} with linespoints lw 1.5 lc rgb '{}' pt {} ps 1.2 title \"{}\"",
+                        i ? ", " : "", stem, i, kColours[i % 10], kPointTypes[i % 13], series[i].title);
   }
   if (series.empty()) return "";
   write_text(dir + "/" + stem + ".dat", dat);
+  const int64_t legend_rows = int64_t(series.size() + 1) / 2;
+  const bool log_y = lo > 0 && hi / lo > 20;
   std::string gp = fmt::format(
-      "set terminal pngcairo size 1000,650 noenhanced\nset output '{0}.png'\nset title '{1} vs NFE'\n"
-      "set xlabel 'NFE'\nset ylabel '{1}'\nset logscale y\nset key outside right\nset grid\nplot {2}\n",
-      stem, metric, plot);
+      "set terminal pngcairo size 1000,{} noenhanced\nset output '{}.png'\nset title '{}'\nset xlabel '{}'\n"
+      "set ylabel '{}'\n{}{}set key below maxcols 2 width -6\nset grid\nplot {}\n",
+      560 + 22 * legend_rows, stem, title, xlabel, ylabel, log_y ? "set logscale y\n" : "",
+      log_x ? "set logscale x\n" : "", plot);
   write_text(dir + "/" + stem + ".gp", gp);
   std::string cmd = fmt::format("cd '{}' && gnuplot '{}.gp' > '{}.gnuplot.log' 2>&1", dir, stem, stem);
   if (std::system(cmd.c_str()) != 0) {
@@ -138,6 +157,41 @@ std::string plot_metric(const std::string& dir, const std::string& stem, const s
     }
   }
   return stem + ".png";
+}
+
+}  // namespace
+
+std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
+                        const std::vector<MetricRow>& rows, std::string* warning) {
+  std::map<std::string, std::map<int64_t, double>> by_method;
+  for (const auto& r : rows)
+    if (r.metric == metric && r.solver != kExactData && std::isfinite(r.value)) by_method[r.method()][r.nfe] = r.value;
+  std::vector<Series> series;
+  for (const auto& [m, pts] : by_method) {
+    series.push_back({m, {}});
+    for (const auto& [n, v] : pts) series.back().points.emplace_back(double(n), v);
+  }
+  return run_gnuplot(dir, stem, metric + " vs NFE", "NFE", metric, series, false, warning);
+}
+
+std::string plot_metric_vs_time(const std::string& dir, const std::string& stem, const std::string& metric,
+                                const std::vector<MetricRow>& rows, std::string* warning) {
+  // (method, NFE) → wall seconds and metric value: one point per NFE, joined in NFE order.
+  std::map<std::string, std::map<int64_t, std::pair<double, double>>> by_method;
+  for (const auto& r : rows) {
+    if (r.solver == kExactData || !std::isfinite(r.value)) continue;
+    if (r.metric == "wall_seconds") by_method[r.method()][r.nfe].first = r.value;
+    if (r.metric == metric) by_method[r.method()][r.nfe].second = r.value;
+  }
+  std::vector<Series> series;
+  for (const auto& [m, pts] : by_method) {
+    Series s{m, {}};
+    for (const auto& [n, tv] : pts)
+      if (tv.first > 0 && tv.second != 0) s.points.push_back(tv);
+    if (!s.points.empty()) series.push_back(std::move(s));
+  }
+  return run_gnuplot(dir, stem, metric + " vs sampling wall time (points: NFE)", "wall seconds", metric, series, true,
+                     warning);
 }
 
 }  // namespace dsx

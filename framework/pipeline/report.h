@@ -31,5 +31,9 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
 // *warning set when gnuplot is unavailable or fails.
 std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
                         const std::vector<MetricRow>& rows, std::string* warning);
+// The same metric against the sampling wall time of each (method, NFE) (the `wall_seconds` rows), log x:
+// what a method costs for the error it reaches.
+std::string plot_metric_vs_time(const std::string& dir, const std::string& stem, const std::string& metric,
+                                const std::vector<MetricRow>& rows, std::string* warning);
 
 }  // namespace dsx

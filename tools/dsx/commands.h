@@ -18,5 +18,6 @@ Action add_train_amed(CLI::App& app);
 Action add_cache(CLI::App& app);
 Action add_run(CLI::App& app);
 Action add_fid(CLI::App& app);
+Action add_grid(CLI::App& app);
 
 }  // namespace dsx::cli
