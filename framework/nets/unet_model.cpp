@@ -42,8 +42,11 @@ class UNetDenoiser : public Denoiser {
       at::NoGradGuard no_grad;
       auto src = net_->named_parameters();
       for (auto& p : copy->named_parameters()) p.value().copy_(src[p.key()]);
+      auto buffers = net_->named_buffers();  // none today; kept so a normalisation with statistics stays right
+      for (auto& b : copy->named_buffers()) b.value().copy_(buffers[b.key()]);
     }
     copy->to(device, dtype);
+    copy->eval();
     return std::make_shared<UNetDenoiser>(copy, info_.fingerprint);
   }
 

@@ -19,5 +19,6 @@ Action add_cache(CLI::App& app);
 Action add_run(CLI::App& app);
 Action add_fid(CLI::App& app);
 Action add_grid(CLI::App& app);
+Action add_export_model(CLI::App& app);
 
 }  // namespace dsx::cli

@@ -12,6 +12,9 @@ It builds small, seeded, randomly initialised stand-ins with the structure and i
   * two plain modules: one scriptable (denoiser with a features method), one not (a VP ε network whose
     features come from a submodule);
   * an AMED_predictor with the official parameter names and attributes;
+  * dsx's own UNet (export_dsx_unet.py): HDF5 files in dsx's save_unet layout written here from the twin
+    with random, all non-zero weights (3x32x32, levels 32/16/8; a class-conditional 2x16x16), bad files,
+    and models/fashion_mnist_unet_light.h5 when it is there;
 runs each exporter's function and checks
   * in Python: the TorchScript file equals the eager stand-in on batches other than the traced one
     (float64: relative/absolute 1e-10; float32 after .to(torch.float32): 1e-5), the features method returns
@@ -24,7 +27,11 @@ runs each exporter's function and checks
     predictor file loads and samples (AMED-Solver on the amed_toy testbed
     and on the exported EDM network) and matches the stand-in's state dict and dsx's own file layout
     (a predictor written by `dsx train-amed`); the stand-in's forward and the exporter's copy of dsx's
-    formula reproduce the official golden values of docs/amed.md §12.2.
+    formula reproduce the official golden values of docs/amed.md §12.2;
+  * dsx UNet: `dsx sample` with `model: {kind: unet}` and with the export agree (Euler, float64 1e-10 and
+    float32 1e-5; AMED-Solver, which reads the features, float64 1e-10), the C++ UNet equals the Python
+    twin's Euler loop (1e-10), features() is the last 8x8 encoder block, and a wrong format attribute or a
+    missing, extra or misshapen dataset is refused with a message naming the file.
 Prints `PASS name` / `FAIL name: why` per check and `N passed, M failed`; exit status 0 iff M == 0.
 References run LibTorch at one thread, as dsx does (float32 reductions depend on the thread count).
 When `python3` has no torch/h5py (a pyenv or venv interpreter ahead of Debian's), the script re-runs itself
@@ -44,6 +51,7 @@ reexec_with_system_python()
 import argparse  # noqa: E402
 import bisect  # noqa: E402
 import copy  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -64,7 +72,8 @@ from export_common import ExportError, Tracee, trace_single, verify_export  # no
 from export_edm import export_edm  # noqa: E402
 from export_diffusers import call_unet, export_diffusers, t_examples  # noqa: E402
 from export_module import export_module  # noqa: E402
-from export_amed_predictor import dsx_predictor_forward, export_amed_predictor  # noqa: E402
+from export_amed_predictor import _set_string_attr, dsx_predictor_forward, export_amed_predictor  # noqa: E402
+from export_dsx_unet import FORMAT as DSX_UNET_FORMAT, DsxUNet, DsxUNetFeatures, export_dsx_unet  # noqa: E402
 
 # One thread, as dsx runs LibTorch: float32 reductions (EDM computes in float32) depend on the thread count.
 torch.set_num_threads(1)
@@ -977,7 +986,7 @@ def check_amed_predictor(run, dsx, work, edm_song_path):
         done.append(True)
     run(name + ".export", export)
     if not done:
-        return
+        return None
 
     def golden_forward():
         # docs/amed.md §12.2: the official forward with weights 0.3 sin(0.7 j + p), h = sin(0.1 (64 b + 8 i + j)).
@@ -1057,6 +1066,191 @@ def check_amed_predictor(run, dsx, work, edm_song_path):
             expect(bool(torch.isfinite(got).all()), "NaN/Inf samples")
             expect("nfe 5" in out, "expected nfe 5 in: {}".format(out.strip()))
         run(name + ".dsx_on_exported_edm", on_edm_export)
+    return path
+
+
+# ---- dsx's own UNet (export_dsx_unet.py): the HDF5 file written here, in dsx's layout --------------------
+
+DSX_UNET_OPTIONS = {"image_channels": 3, "resolution": 32, "base_channels": 8, "channel_mult": [1, 1, 2],
+                    "blocks": 1, "attention_at": [8], "num_classes": 0, "sigma_data": 0.5, "dropout": 0.0}
+# Conditional: another geometry (levels 16/8, two blocks, attention away from the feature level).
+DSX_UNET_COND_OPTIONS = dict(DSX_UNET_OPTIONS, image_channels=2, resolution=16, channel_mult=[1, 2], blocks=2,
+                             attention_at=[16], num_classes=3)
+LIGHT_UNET = os.path.join(REPO, "models", "fashion_mnist_unet_light.h5")  # git-ignored: checked if present
+
+
+def dsx_unet_stand_in(options, seed):
+    """export_dsx_unet's twin with seeded random weights, none zero (dsx zero-inits conv1, proj, conv_out)."""
+    torch.manual_seed(seed)
+    has_8x8 = 8 in [options["resolution"] >> l for l in range(len(options["channel_mult"]))]
+    net = (DsxUNetFeatures if has_8x8 else DsxUNet)(options)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape) / math.sqrt(p[0].numel()))
+            else:  # 1-d weights are GroupNorm scales (around 1); biases around 0
+                p.copy_((1.0 if name.endswith("weight") else 0.0) + 0.1 * torch.randn(p.shape))
+    return net.eval()
+
+
+def write_dsx_unet(path, net, options, fmt=DSX_UNET_FORMAT):
+    """The file dsx's save_unet writes: float32 datasets named by module path, string attributes format,
+    options and training (nlohmann's JSON: sorted keys, no spaces)."""
+    with h5py.File(path, "w") as f:
+        for name, t in net.state_dict().items():
+            f.create_dataset(name, data=t.detach().numpy().astype("<f4"))
+        _set_string_attr(f, "format", fmt)
+        _set_string_attr(f, "options", json.dumps(options, sort_keys=True, separators=(",", ":")))
+        _set_string_attr(f, "training", json.dumps({"stand_in": "check_exporters.py"}, separators=(",", ":")))
+
+
+def feature_block(options):
+    """(encoder.K, its channels): K the last block of the level at resolution 8 (counted here, not by the
+    twin)."""
+    level = [options["resolution"] >> l for l in range(len(options["channel_mult"]))].index(8)
+    return ("encoder.{}".format((level + 1) * options["blocks"] - 1),
+            options["base_channels"] * options["channel_mult"][level])
+
+
+def dsx_native_vs_export(run, dsx, name, h5_path, pt_path, shape, seed, denoise=None, num_classes=0,
+                         predictor=None):
+    """dsx sample (Euler, polynomial, 4 points) with `model: {kind: unet}` and with the export on the same
+    latents: equal to TOL64 in float64 and TOL32 in float32, and (given `denoise`) the native run equal to
+    the Python twin's Euler loop; with `predictor`, AMED-Solver (the feature map's channel mean) on both."""
+    z, latents = dsx.write_latents(name, shape, seed)
+    done = {}
+
+    def sample(tag, *args):  # each dsx run once, whichever check needs it first
+        if tag not in done:
+            done[tag] = dsx.sample(tag, *args)[0]
+        return done[tag]
+    native = ["kind: unet", "file: {}".format(h5_path)]
+    script = ["kind: torchscript", "file: {}".format(pt_path), "features: features"] + (
+        ["condition: {{num_classes: {}}}".format(num_classes)] if num_classes else [])
+
+    def same(precision, tol, solver_lines=None, schedule_lines=None):
+        def check():
+            tag = "{}_{}{}".format(name, precision, "_amed" if solver_lines else "")
+            got = sample(tag + "_export", script, latents, solver_lines, schedule_lines, precision)
+            want = sample(tag + "_native", native, latents, solver_lines, schedule_lines, precision)
+            assert_close(got, want, tol, "dsx samples, torchscript export vs kind unet ({})".format(precision))
+        return check
+    run(name + ".dsx_export_vs_native_float64", same("float64", TOL64))
+    run(name + ".dsx_export_vs_native_float32", same("float32", TOL32))
+    if predictor:
+        run(name + ".dsx_amed_export_vs_native", same(
+            "float64", TOL64, ["solver: {{name: amed, afs: true, amed: {{predictor: {}}}}}".format(predictor)],
+            ["schedule: {kind: time_uniform, num_steps: 4, rho: 1}"]))
+    if denoise is not None:
+        def python():
+            # The C++ UNet itself against the twin: the architecture, not only the export, is checked.
+            got = sample(name + "_float64_native", native, latents, None, None, "float64")
+            assert_close(got, euler_reference(denoise, z, polynomial_sigmas(**SCHEDULE)), TOL64,
+                         "dsx kind unet vs the Python twin's Euler loop")
+        run(name + ".dsx_native_vs_python_twin", python)
+
+
+def check_dsx_unet(run, dsx, work, predictor=None):
+    for name, options, seed in (("dsx_unet", DSX_UNET_OPTIONS, 51), ("dsx_unet_cond", DSX_UNET_COND_OPTIONS, 53)):
+        net, k = dsx_unet_stand_in(options, seed), options["num_classes"]
+        shape = [options["image_channels"], options["resolution"], options["resolution"]]
+        h5_path, pt_path = os.path.join(work, name + ".h5"), os.path.join(work, name + ".pt")
+        info = {}
+
+        def export():
+            write_dsx_unet(h5_path, net, options)
+            info.update(export_dsx_unet(h5_path, pt_path))
+            expect(info["features"] == "features" and info["num_classes"] == k and info["img_shape"] == shape,
+                   "features {}, num_classes {}, img_shape {}".format(info["features"], info["num_classes"],
+                                                                      info["img_shape"]))
+            loaded = info["net"].state_dict()
+            for key, value in net.state_dict().items():  # every parameter from its own dataset, none zero
+                expect(torch.equal(loaded[key], value) and bool((value != 0).all()), "{} differs".format(key))
+        run(name + ".export", export)
+        if not info:
+            continue
+        python_checks(run, name, pt_path, net, lambda m, x, *args: m(x, *args), shape,
+                      [80.0, 7.3, 0.9, 0.05, 0.002], feature_method="features",
+                      attrs={"img_shape": shape, "sigma_min": 0.002, "sigma_max": 80.0}, num_classes=k)
+
+        def features_block():
+            # features() returns the last 8x8 encoder block's output (this check's own hook on the twin).
+            m, eager = torch.jit.load(pt_path).double(), copy.deepcopy(net).double()
+            x, extra = inputs(shape, 3, [80.0, 0.9, 0.002], torch.float64, seed=60, num_classes=k)
+            with torch.no_grad():
+                _, fmap = m.features(x, *extra)
+            block, channels = feature_block(options)
+            # The twin calls its blocks' forward directly (TorchScript's interface calls), which skips
+            # forward hooks: capture the block's output by wrapping that instance's forward instead.
+            module, captured = eager.get_submodule(block), []
+            module.forward = lambda *a: captured.append(type(module).forward(module, *a)) or captured[-1]
+            with torch.no_grad():
+                eager(x, *extra)
+            want = captured[-1]
+            expect(list(fmap.shape) == [3, channels, 8, 8], "feature map {}".format(list(fmap.shape)))
+            assert_close(fmap, want, TOL64, "features() vs {}".format(block))
+        run(name + ".features_are_the_last_8x8_block", features_block)
+
+        labels = dsx_class_labels(range(LATENT_BATCH), k) if k else None
+        twin = copy.deepcopy(net).double()
+
+        def denoise(x, s):
+            sigma = torch.full([x.shape[0]], s, dtype=torch.float64)
+            return twin(x, sigma, labels) if k else twin(x, sigma)
+        dsx_native_vs_export(run, dsx, name, os.path.basename(h5_path), os.path.basename(pt_path), shape, seed + 1,
+                             denoise, k, predictor)
+
+    def refused():
+        # Wrong format, a missing, an extra and a misshapen dataset: an error naming the file; no file left.
+        net = dsx_unet_stand_in(DSX_UNET_OPTIONS, 57)
+        bad, out = os.path.join(work, "dsx_unet_bad.h5"), os.path.join(work, "dsx_unet_bad.pt")
+        edits = [("missing", "conv_out.bias", "missing: conv_out.bias"),
+                 ("extra", "encoder.9.conv0.bias", "unexpected: encoder.9.conv0.bias"),
+                 ("shape", "mid.0.qkv.weight", "dataset 'mid.0.qkv.weight'"),
+                 ("format", None, "not a dsx UNet file (attribute format = 'dsx-classifier/1'")]
+        for what, key, message in edits:
+            write_dsx_unet(bad, net, DSX_UNET_OPTIONS, "dsx-classifier/1" if what == "format" else DSX_UNET_FORMAT)
+            with h5py.File(bad, "a") as f:
+                if what in ("missing", "shape"):
+                    del f[key]
+                if what in ("extra", "shape"):
+                    f.create_dataset(key, data=np.zeros([2, 2], dtype="<f4"))
+            try:
+                export_dsx_unet(bad, out)
+                raise CheckFailed("{}: a file with a {} problem was exported".format(bad, what))
+            except ExportError as e:
+                expect(bad in str(e) and message in str(e), "{}: unexpected message: {}".format(what, e))
+            expect(not os.path.exists(out) and not os.path.exists(out + ".unverified"), "a file was left behind")
+        # The wrong format through the command line too: `error: PATH: ...` on stderr, exit status 1.
+        r = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export", "export_dsx_unet.py"), bad, out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+        expect(r.returncode == 1 and r.stderr.startswith("error: " + bad), "exit {}, stderr {!r}".format(
+            r.returncode, r.stderr[-300:]))
+    run("dsx_unet.bad_files_refused", refused)
+
+    if not os.path.isfile(LIGHT_UNET):
+        return
+    # The trained light Fashion-MNIST UNet (configs/fashion_mnist_unet.yaml --light), when it is there.
+    name, pt_path = "dsx_unet_light", os.path.join(work, "dsx_unet_light.pt")
+    info = {}
+    run(name + ".export", lambda: info.update(export_dsx_unet(LIGHT_UNET, pt_path)))
+
+    def layout():
+        # This check's writer matches dsx's save_unet (string types and padding, dataset storage), so the
+        # stand-in files above are files dsx itself could have written.
+        with h5py.File(LIGHT_UNET, "r") as f:
+            options = json.loads(f.attrs["options"])
+        write_dsx_unet(os.path.join(work, name + "_rewritten.h5"), info["net"], options)
+        ours, theirs = h5_layout(os.path.join(work, name + "_rewritten.h5")), h5_layout(LIGHT_UNET)
+        strip = lambda d: {k: (v[0],) + v[2:] if k.startswith("attr") else v for k, v in d.items()}  # noqa: E731
+        diff = sorted(set(strip(ours).items()) ^ set(strip(theirs).items()))
+        expect(not diff, "layout differs from dsx's save_unet: {}".format(diff[:4]))
+    if info:
+        run(name + ".writer_layout_matches_dsx", layout)
+        twin = copy.deepcopy(info["net"]).double()
+        dsx_native_vs_export(run, dsx, name, LIGHT_UNET, pt_path, [1, 32, 32], 59,
+                             lambda x, s: twin(x, torch.full([x.shape[0]], s, dtype=torch.float64)),
+                             predictor=predictor)
 
 
 # =========================================================================================================
@@ -1106,7 +1300,8 @@ def main():
         check_diffusers(run, dsx, work)
         check_module_script(run, dsx, work)
         check_module_trace(run, dsx, work)
-        check_amed_predictor(run, dsx, work, song)
+        predictor = check_amed_predictor(run, dsx, work, song)
+        check_dsx_unet(run, dsx, work, predictor and os.path.basename(predictor))
     finally:
         if not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
