@@ -44,7 +44,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from importing the exporters
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_python import reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, expect, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -581,15 +581,6 @@ def vp_eps_denoiser(eps_net, label_of_sigma):
 # =========================================================================================================
 # Check helpers
 # =========================================================================================================
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, message):
-    if not cond:
-        raise CheckFailed(message)
-
 
 def assert_close(got, want, tol, what):
     """|got − want| ≤ tol·|want| + tol elementwise (relative and absolute tolerance tol)."""

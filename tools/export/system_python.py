@@ -1,6 +1,6 @@
-"""Re-runs a check script with Debian's /usr/bin/python3 when `python3` lacks torch/h5py/numpy (a pyenv or
-venv interpreter ahead of Debian's): shared by tools/export/check_exporters.py and
-tools/metrics/check_metrics.py. Imports nothing heavy itself, so it can run before torch is imported."""
+"""What tools/export/check_exporters.py and tools/metrics/check_metrics.py share: re-running with Debian's
+/usr/bin/python3 when `python3` lacks torch/h5py/numpy (a pyenv or venv interpreter ahead of Debian's), and
+the failure a check raises. Imports nothing heavy, so it can run before torch is imported."""
 
 import os
 import sys
@@ -26,3 +26,12 @@ def reexec_with_system_python():
     sys.stderr.flush()
     os.environ["DSX_CHECK_REEXEC"] = "1"
     os.execv(system, [system] + sys.argv)
+
+
+class CheckFailed(Exception):
+    """A check's expectation did not hold; the runner prints FAIL with the message."""
+
+
+def expect(cond, message):
+    if not cond:
+        raise CheckFailed(message)

@@ -33,7 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the imports below (and reference_metrics)
-from system_python import reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, expect, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -245,15 +245,6 @@ def build_fixtures(work):
 # =========================================================================================================
 # Check helpers
 # =========================================================================================================
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, message):
-    if not cond:
-        raise CheckFailed(message)
-
 
 def expect_close(got, want, tol, what):
     """|got − want| ≤ rel·|want| + abs, tol = (rel, abs)."""
