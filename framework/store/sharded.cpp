@@ -81,9 +81,24 @@ std::vector<Shard> ShardedArtifact::recorded() const {
 }
 
 std::vector<Shard> ShardedArtifact::verified() const {
+  // What scan() would keep, without repairing: recorded shards whose checksums hold, and the shards an
+  // interrupted writer moved into place but did not record (scan() adopts them, so a run uses them).
   std::vector<Shard> out;
-  for (auto& s : recorded())
+  std::set<std::string> listed;
+  for (auto& s : recorded()) {
+    listed.insert(s.name);
     if (Cache::check_file(dir(), s.file).empty()) out.push_back(std::move(s));
+  }
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || name == "meta.json" || listed.count(name) || name.find(".tmp.") != std::string::npos)
+      continue;
+    try {
+      out.push_back({name, adopt_(e.path().string()), {{"name", name}}});
+    } catch (const std::exception&) {  // scan() would remove it
+    }
+  }
   return out;
 }
 

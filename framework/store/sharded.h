@@ -58,7 +58,8 @@ class ShardedArtifact {
   std::vector<Shard> scan(std::vector<std::string>* warnings = nullptr) const;
   // The recorded shards as meta.json lists them (no checksums), without locking.
   std::vector<Shard> recorded() const;
-  // The recorded shards that pass their checksum, changing nothing (dry runs).
+  // What a run would use, changing nothing (dry runs): the recorded shards that pass their checksum and the
+  // unrecorded ones scan() would adopt (moved into place by a writer killed before it recorded them).
   std::vector<Shard> verified() const;
 
   // A shard's claim: try (nullopt when another writer holds it) or wait for it.

@@ -98,6 +98,11 @@ BOOST_AUTO_TEST_CASE(scan_adopts_unrecorded_shards_and_drops_corrupt_and_stale_f
   std::ofstream(live_tmp) << "x";           // a live writer's: kept
   flip_byte(s.art.path("shard-4.txt"), 3);  // recorded but corrupt: dropped
 
+  // A dry run sees what the scan will keep (the unrecorded shard too), changing nothing.
+  BOOST_TEST(cache::missing_items(range(0, 11), s.art.verified()) == (std::vector<int64_t>{4, 5, 6, 7, 10, 11}));
+  BOOST_TEST(fs::exists(s.art.path("junk.txt")));
+  BOOST_TEST(s.art.recorded().size() == 2u);
+
   std::vector<std::string> warnings;
   std::vector<cache::Shard> shards = s.art.scan(&warnings);
   BOOST_TEST(cache::missing_items(range(0, 11), shards) == (std::vector<int64_t>{4, 5, 6, 7, 10, 11}));
