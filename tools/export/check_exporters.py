@@ -44,7 +44,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from importing the exporters
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_python import CheckFailed, expect, reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, expect, find_dsx, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -1246,15 +1246,6 @@ def check_dsx_unet(run, dsx, work, predictor=None):
 
 # =========================================================================================================
 
-def find_dsx(given):
-    if given:
-        return os.path.abspath(given)
-    for candidate in (os.path.join(REPO, "build", "bin", "dsx"), shutil.which("dsx")):
-        if candidate and os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-    return None
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dsx", metavar="PATH", help="the dsx binary (default: build/bin/dsx, else dsx on PATH)")
@@ -1279,7 +1270,7 @@ def main():
     start = time.time()
     work = os.path.abspath(a.workdir) if a.workdir else tempfile.mkdtemp(prefix="dsx-export-check-")
     os.makedirs(work, exist_ok=True)
-    binary = find_dsx(a.dsx)
+    binary = find_dsx(a.dsx, REPO)
     try:
         if binary is None or not os.access(binary, os.X_OK):
             run("dsx_binary", lambda: (_ for _ in ()).throw(CheckFailed(

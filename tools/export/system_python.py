@@ -3,6 +3,7 @@
 the failure a check raises. Imports nothing heavy, so it can run before torch is imported."""
 
 import os
+import shutil
 import sys
 
 
@@ -35,3 +36,13 @@ class CheckFailed(Exception):
 def expect(cond, message):
     if not cond:
         raise CheckFailed(message)
+
+
+def find_dsx(given, repo):
+    """The dsx binary: `given`, else the repository's build/bin/dsx, else dsx on PATH (None if none)."""
+    if given:
+        return os.path.abspath(given)
+    for candidate in (os.path.join(repo, "build", "bin", "dsx"), shutil.which("dsx")):
+        if candidate and os.path.isfile(candidate):
+            return os.path.abspath(candidate)
+    return None

@@ -33,7 +33,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the imports below (and reference_metrics)
-from system_python import CheckFailed, expect, reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, expect, find_dsx, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -728,15 +728,6 @@ def self_tests(run, work):
 
 # =========================================================================================================
 
-def find_dsx(given):
-    if given:
-        return os.path.abspath(given)
-    for candidate in (os.path.join(REPO, "build", "bin", "dsx"), shutil.which("dsx")):
-        if candidate and os.path.isfile(candidate):
-            return os.path.abspath(candidate)
-    return None
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dsx", metavar="PATH", help="the dsx binary (default: build/bin/dsx, else dsx on PATH)")
@@ -767,7 +758,7 @@ def main():
         if a.self_test:
             self_tests(run, work)
         else:
-            binary = find_dsx(a.dsx)
+            binary = find_dsx(a.dsx, REPO)
             if binary is None or not os.access(binary, os.X_OK):
                 print("note: no dsx binary at {}; every dsx check will fail".format(a.dsx or "build/bin/dsx"))
                 binary = None
