@@ -18,7 +18,9 @@
 #include "core/noise.h"
 #include "core/ordered_pipeline.h"
 #include "core/progress.h"
+#include "experiments/image_fd.h"
 #include "experiments/stages.h"
+#include "metrics/frechet.h"
 #include "metrics/registry.h"
 #include "models/reference_ode.h"
 #include "pipeline/report.h"
@@ -46,6 +48,9 @@ const Schema& evaluate_schema() {
                     "model evaluations per sample; each method on the grid that gives exactly it"),
       opt::integer("data_samples", kDefaultDataSamples, 2, 1 << 24,
                    "exact data samples for the metrics against data (frechet, sliced_wasserstein)"),
+      opt::section("fd", false, "",
+                   "Fréchet distance of image features to a reference set: {features: {kind, file}, reference, "
+                   "floor} (dsx run --explain evaluate.fd)"),
       opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
       opt::number("reference_rtol", kNetworkReferenceRtol, 1e-13, 1e-2,
                   "tolerance of the adaptive Dormand–Prince reference of models without an exact solution "
@@ -86,6 +91,7 @@ struct EvalSpec {
   std::vector<Method> methods;
   std::vector<int64_t> nfe;
   int64_t data_samples = 0;  // exact data samples for DataSamples metrics (0 when none is asked for)
+  std::optional<FdSpec> fd;  // image FD rows ("fd"), when asked for
   bool save_samples = false;
   double reference_rtol = kNetworkReferenceRtol;
   int workers = 1;
@@ -177,6 +183,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
            r.where("data_samples"));
     e.data_samples = read_int(r, schema, "data_samples");
   }
+  if (r.has("fd")) e.fd = read_fd(r, "fd", src, info.sample_shape);
   e.save_samples = read_flag(r, schema, "save_samples");
   e.reference_rtol = read_number(r, schema, "reference_rtol");
   e.workers = int(read_int(r, schema, "workers"));
@@ -198,6 +205,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
                 {"nfe", e.nfe}};
   // workers is left out: the writer sees items in order and each item's numbers do not depend on it.
   if (e.data_samples) def.params["data_samples"] = e.data_samples;
+  if (e.fd) def.params["fd"] = e.fd->key();
   if (e.save_samples) def.params["save_samples"] = true;
   if (e.reference_rtol != kNetworkReferenceRtol) def.params["reference_rtol"] = e.reference_rtol;
   return e;
@@ -219,6 +227,8 @@ struct EvalReferences {
   at::Tensor latents;                                   // [N, *shape] float64 unit noise
   std::map<std::pair<double, double>, at::Tensor> ode;  // (σ_max, σ_min) → exact ODE solution
   at::Tensor data;                                      // exact data samples, or undefined
+  std::optional<ImageFeatures> features;                // the fd section's extractor
+  GaussianFit fd_reference;                             // its reference statistics
 };
 
 // "k=v k=v" of the options the spec set (sorted: a std::map), so two variants of a solver get two rows.
@@ -295,7 +305,8 @@ std::vector<int64_t> data_seeds(int64_t first, int64_t count) {
 }
 
 EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::vector<WorkItem>& items,
-                          const cache::Cache& cache) {
+                          const StageRun& ctx) {
+  const cache::Cache& cache = ctx.cache;
   EvalReferences refs;
   refs.latents = seeded_noise(e.seeds, model.info().sample_shape, at::TensorOptions().dtype(at::kDouble));
   bool ode = false;
@@ -307,6 +318,11 @@ EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::v
         refs.ode[key] = model.decode(cached_ode_solution(cache, model, e, refs.latents, key.first, key.second));
     }
   if (e.data_samples) refs.data = model.data()->sample_data(data_seeds(0, e.data_samples));
+  if (e.fd) {
+    refs.features = load_image_features(e.fd->features_kind, e.fd->features_file);
+    refs.fd_reference =
+        cached_reference_stats(cache, *e.fd, *refs.features, model.info().sample_shape.front(), ctx.log);
+  }
   return refs;
 }
 
@@ -334,6 +350,7 @@ ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences&
                                                             : at::Tensor();
     row(metric, compute_metric(metric, x, ref, &exact_model));
   }
+  if (refs.features) row("fd", frechet_distance(image_feature_fit(x, *refs.features, e.fd->batch), refs.fd_reference));
   row("wall_seconds", seconds);
   if (e.save_samples) res.samples = x.to(at::kFloat);
   return res;
@@ -353,6 +370,11 @@ void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemRes
 // log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
 void append_data_floor(const EvalSpec& e, const Denoiser& model, const EvalReferences& refs, const std::string& stage,
                        std::vector<MetricRow>& rows) {
+  if (e.fd && e.fd->floor) {  // the named images, as many as the samples: FD's own small-sample bias
+    const at::Tensor images = read_operand_images(*e.fd->floor, int64_t(e.seeds.size()), model.info().sample_shape[0]);
+    const double fd = frechet_distance(image_feature_fit(images, *refs.features, e.fd->batch), refs.fd_reference);
+    rows.push_back({stage, kExactData, "", "", "fd", 0, fd, e.fd->floor->text});
+  }
   if (!model.data()) return;
   at::Tensor x;
   for (const auto& metric : e.metrics) {
@@ -382,7 +404,7 @@ StageKind evaluate_stage() {
     const Denoiser& exact_model = *ctx.job.model;  // float64: references and the model's density
     const ModelPtr model = ctx.job.run_model();    // the run's precision, shared by every worker
     std::vector<WorkItem> items = work_items(e, ctx, *model);
-    const EvalReferences refs = references(e, exact_model, items, ctx.cache);
+    const EvalReferences refs = references(e, exact_model, items, ctx);
     std::vector<MetricRow> rows;
     std::optional<h5::AtomicPath> samples_path;
     std::optional<h5::File> samples;

@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "core/error.h"
 #include "data/image_grid.h"
+#include "experiments/image_fd.h"
 #include "experiments/stages.h"
 #include "pipeline/report.h"
 #include "pipeline/run_dir.h"
@@ -27,6 +29,9 @@ const Schema& report_schema() {
       opt::int_list("nfe", "[]", "the NFE columns of the tables (default: every NFE in the rows)"),
       opt::integer("grid_seeds", 8, 0, 64,
                    "samples per method in the sample grids, one PNG per NFE (from inputs with save_samples: true)"),
+      opt::text("data_grid", "",
+                "images shown beside the sample grids (data.png, as large as one of them): fashion_mnist[:split], "
+                "a samples .h5 or a PNG folder; none when empty"),
   };
   return schema;
 }
@@ -34,7 +39,8 @@ const Schema& report_schema() {
 // Sample grids as in the AMED paper's qualitative figures: one PNG per NFE, a row per method (each input's
 // items in order), the first `seeds` samples of each, so every column is one seed. Returns the markdown
 // that shows them ("" when no input saved samples).
-std::string sample_grids(const StageRun& ctx, int64_t seeds, std::vector<std::string>& files) {
+std::string sample_grids(const StageRun& ctx, int64_t seeds, const std::optional<ImageOperand>& data,
+                         std::vector<std::string>& files) {
   struct Row {
     std::string label;
     at::Tensor images;
@@ -56,10 +62,21 @@ std::string sample_grids(const StageRun& ctx, int64_t seeds, std::vector<std::st
       by_nfe[f.attr_int("nfe", item)].push_back({m.method(), x.narrow(0, 0, std::min(seeds, x.size(0)))});
     }
   }
-  if (by_nfe.empty()) return "";
+  if (by_nfe.empty() && !data) return "";
   std::string md = fmt::format(
       "\n## Samples\n\nThe same {} seeds (columns) under every method (rows, top to bottom), one grid per NFE.\n",
       seeds);
+  if (data) {  // as many images as the largest sample grid shows
+    size_t rows = 4;
+    if (!by_nfe.empty()) {
+      rows = 1;
+      for (const auto& [nfe, r] : by_nfe) rows = std::max(rows, r.size());
+    }
+    write_image_grid(ctx.out_dir + "/data.png", read_operand_images(*data, int64_t(rows) * seeds, 3), seeds);
+    files.push_back("data.png");
+    md += fmt::format("\nData for comparison: the first {} images of {}.\n\n![data](data.png)\n", int64_t(rows) * seeds,
+                      data->text);
+  }
   for (const auto& [nfe, rows] : by_nfe) {
     std::vector<at::Tensor> images;
     md += fmt::format("\n### NFE {}\n\n", nfe);
@@ -91,6 +108,12 @@ StageKind report_stage() {
     require_keys(r, schema);
     r.get_string("kind");
     StageDef d;
+    std::optional<ImageOperand> data;
+    if (r.has("data_grid") && !r.node("data_grid").Scalar().empty()) {
+      data = read_image_operand(r, "data_grid", src);
+      if (data->kind == ImageOperand::Kind::Statistics) fail("{}: data_grid needs images", r.where("data_grid"));
+    }
+    d.typed = data;
     if (!r.has("inputs")) fail("{}: {} is missing 'inputs' (evaluate stage names)", r.where("inputs"), r.path(""));
     YAML::Node in = r.node("inputs");
     if (!in.IsSequence() || in.size() == 0)
@@ -114,6 +137,7 @@ StageKind report_stage() {
                 {"title", read_choice(r, schema, "title")},
                 {"nfe", nfe},
                 {"grid_seeds", read_int(r, schema, "grid_seeds")}};
+    if (data) d.params["data_grid"] = operand_fingerprint(*data);  // the images, not where they lie
     r.finish(key_names(schema));
     return d;
   };
@@ -147,7 +171,8 @@ StageKind report_stage() {
       plots.push_back(png);
       for (const char* ext : {".png", ".gp", ".dat"}) files.push_back("time_" + m + ext);
     }
-    const std::string grids = p["grid_seeds"].get<int64_t>() > 0 ? sample_grids(ctx, p["grid_seeds"], files) : "";
+    const auto& data = stage_params<std::optional<ImageOperand>>(ctx.job);
+    const std::string grids = p["grid_seeds"].get<int64_t>() > 0 ? sample_grids(ctx, p["grid_seeds"], data, files) : "";
     write_text(
         ctx.out_dir + "/report.md",
         report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots) + grids);

@@ -2,7 +2,8 @@
 # CTest `learned_testbed`: the learned Fashion-MNIST testbed end to end in light mode, as CI runs it —
 #   configs/fashion_mnist_unet.yaml --light   trains a UNet (150 steps) and the feature classifier (1 epoch),
 #                                             exporting both to models/
-#   configs/amed_fashion_mnist.yaml --light   teacher → AMED-Solver / Plugins → every solver → report
+#   configs/amed_fashion_mnist.yaml --light   teacher → AMED-Solver / Plugins → every solver → report (RMSE,
+#                                             classifier FD with its floor, sample and training-data grids)
 #   dsx sample + dsx fid --classifier         the UNet's samples scored against the test set
 # and checks what each leaves behind. Works on a copy of configs/ in a temporary folder (the exports and
 # runs go there, never into the source tree); usage: check_learned_testbed.sh DSX_BINARY
@@ -39,6 +40,13 @@ done
 if grep -E "^\| (ipndm|euler|dpmpp) / polynomial" "$report" | grep -qiE "nan|inf"; then fail "non-finite errors"; fi
 for nfe in 3 5 7 9; do test -s "$(dirname "$report")/samples_nfe$nfe.png" || fail "no sample grid for NFE $nfe"; done
 grep -q "samples_nfe5.png" "$report" || fail "the report does not show the sample grids"
+test -s "$(dirname "$report")/data.png" || fail "no training-data grid beside the sample grids"
+grep -q "^## fd (lower is better)" "$report" || fail "the report has no fd table"
+grep -q "^Data images (fashion_mnist:test), as many as the evaluated seeds: [0-9]" "$report" || fail "no FD floor"
+if grep -A20 "^## fd" "$report" | grep -E "^\| (ipndm|euler|dpmpp) / polynomial" | grep -qiE "nan|inf"; then
+  fail "non-finite FD"
+fi
+test "$(find cache -name reference_stats.npz | wc -l)" = 1 || fail "the training set's statistics are not one cache entry"
 
 echo "== samples of the UNet, FD with the classifier's features"
 "$dsx" sample configs/sample_fashion_unet.yaml --set model.file=models/fashion_mnist_unet_light.h5 \

@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/images.h"
+#include "store/cache.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 
@@ -70,6 +72,24 @@ ImageOperand parse_image_operand(const std::string& text) {
   }
   if (!fs::exists(text)) fail("{}: no such file or folder", text);
   return op;
+}
+
+std::string operand_fingerprint(const ImageOperand& op) {
+  Hasher h;
+  h.update("image_operand/v1");
+  switch (op.kind) {
+    case ImageOperand::Kind::Dataset: h.update("fashion_mnist").update(op.path); break;  // Debian's fixed files
+    case ImageOperand::Kind::Folder: {
+      std::vector<std::string> pngs;
+      for (const auto& e : fs::directory_iterator(op.path))
+        if (e.is_regular_file() && has_extension(e.path().string(), {".png"})) pngs.push_back(e.path().string());
+      std::sort(pngs.begin(), pngs.end());  // the folder reader's order
+      for (const auto& p : pngs) h.update(fs::path(p).filename().string()).update(cache::file_checksum(p));
+      break;
+    }
+    default: h.update(cache::file_checksum(op.path));
+  }
+  return h.hex();
 }
 
 int64_t operand_channels(const ImageOperand& op) {

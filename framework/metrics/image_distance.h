@@ -51,6 +51,10 @@ FeatureSummary summarize_operand(const ImageOperand& op, const ImageFeatures& fe
 // `channels` channels. A statistics file has no images (an error).
 at::Tensor read_operand_images(const ImageOperand& op, int64_t count, int64_t channels = 3);
 
+// A digest of what an operand holds (a dataset's name and split, a file's or a folder's PNGs' contents), so
+// statistics cached under it follow the images, not the path.
+std::string operand_fingerprint(const ImageOperand& op);
+
 // The number of channels of an operand's images without reading them all (0: not known, e.g. a folder).
 int64_t operand_channels(const ImageOperand& op);
 

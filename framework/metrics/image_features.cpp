@@ -44,20 +44,28 @@ at::Tensor call_features(const std::shared_ptr<torch::jit::Module>& m, const std
 
 }  // namespace
 
-ImageFeatures load_image_features(const std::string& kind, const std::string& file) {
+std::string image_features_fingerprint(const std::string& kind, const std::string& file) {
   if (kind == "pixels") {
     if (!file.empty()) fail("features: 'pixels' takes no file (got {})", file);
-    return {"pixels", hash_hex("features/v1/pixels"), [](const at::Tensor& x) {
-              check_images(x);
-              return x.reshape({x.size(0), -1}).to(at::kFloat);
-            }};
+    return hash_hex("features/v1/pixels");
   }
   if (kind != "torchscript" && kind != "inception" && kind != "classifier")
     fail("features: unknown kind '{}'; allowed: pixels, torchscript, inception, classifier", kind);
   if (file.empty()) fail("features: '{}' needs a file", kind);
+  return file_fingerprint(kind, file);
+}
+
+ImageFeatures load_image_features(const std::string& kind, const std::string& file) {
+  const std::string fingerprint = image_features_fingerprint(kind, file);
+  if (kind == "pixels") {
+    return {"pixels", fingerprint, [](const at::Tensor& x) {
+              check_images(x);
+              return x.reshape({x.size(0), -1}).to(at::kFloat);
+            }};
+  }
   if (kind == "classifier") {
     auto net = std::make_shared<Classifier>(load_classifier(file));
-    return {"classifier (" + std::filesystem::path(file).filename().string() + ")", file_fingerprint(kind, file),
+    return {"classifier (" + std::filesystem::path(file).filename().string() + ")", fingerprint,
             [net](const at::Tensor& x) {
               check_images(x);
               at::NoGradGuard no_grad;
@@ -67,12 +75,12 @@ ImageFeatures load_image_features(const std::string& kind, const std::string& fi
   auto module = std::make_shared<torch::jit::Module>(load_script_module(file));
   const std::string name = kind + " (" + std::filesystem::path(file).filename().string() + ")";
   if (kind == "torchscript")
-    return {name, file_fingerprint(kind, file), [module, file](const at::Tensor& x) {
+    return {name, fingerprint, [module, file](const at::Tensor& x) {
               check_images(x);
               return call_features(module, file, {x.to(at::kFloat)}, x.size(0));
             }};
   return {
-      name, file_fingerprint(kind, file), [module, file](const at::Tensor& x) {
+      name, fingerprint, [module, file](const at::Tensor& x) {
         check_images(x);
         if (x.size(1) != 1 && x.size(1) != 3) fail("features: inception needs 1 or 3 channels, got {}", x.size(1));
         at::Tensor img = to_uint8_images(x);

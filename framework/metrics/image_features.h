@@ -29,5 +29,7 @@ struct ImageFeatures {
 
 // kind: pixels | torchscript | inception | classifier; `file` for all but pixels.
 ImageFeatures load_image_features(const std::string& kind, const std::string& file = "");
+// What load_image_features(kind, file).fingerprint will be, without loading the network (checks the kind).
+std::string image_features_fingerprint(const std::string& kind, const std::string& file = "");
 
 }  // namespace dsx

@@ -66,10 +66,11 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
     for (const auto& r : rows) {
       if (r.metric != metric) continue;
       if (r.solver == kExactData) {
+        // The options of a floor row name its data when it is not the model's own (an image dataset).
         floor = fmt::format(
-            "Exact data samples, as many as the evaluated seeds: {:.4g} (the value a perfect "
-            "sampler gets, up to sampling noise).\n\n",
-            r.value);
+            "{}, as many as the evaluated seeds: {:.4g} (the value a perfect sampler gets, up to sampling "
+            "noise).\n\n",
+            r.options.empty() ? "Exact data samples" : "Data images (" + r.options + ")", r.value);
         continue;
       }
       if (std::find(methods.begin(), methods.end(), r.method()) == methods.end()) methods.push_back(r.method());

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/registry.h"
+#include "experiments/image_fd.h"
 #include "experiments/stages.h"
 #include "pipeline/dataset_config.h"
 #include "pipeline/graph.h"
@@ -47,6 +48,8 @@ struct Explained {
 std::vector<Explained> explainable() {
   std::vector<Explained> out;
   for (const auto& k : stage_kinds()) out.push_back({k.name, k.description, k.schema});
+  out.push_back({"evaluate.fd", "evaluate's image Fréchet distance", fd_schema()});
+  out.push_back({"evaluate.fd.features", "the feature extractor of evaluate's fd", fd_features_schema()});
   for (const auto& k : model_kinds()) out.push_back({"model." + k.name, k.description, k.schema});
   for (const auto& k : dataset_kinds()) out.push_back({"dataset." + k.name, k.description, dataset_schema(k)});
   for (const auto& k : noise_process_kinds()) {

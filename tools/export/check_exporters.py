@@ -44,7 +44,7 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from importing the exporters
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from system_python import CheckFailed, expect, find_dsx, reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, CheckRunner, expect, find_dsx, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -1252,20 +1252,7 @@ def main():
     p.add_argument("--workdir", metavar="DIR", help="keep the exports, configs and outputs here (default: a "
                                                      "temporary directory, removed afterwards)")
     a = p.parse_args()
-    results = []
-
-    def run(name, fn):
-        try:
-            fn()
-            results.append(True)
-            print("PASS " + name)
-        except (CheckFailed, ExportError) as e:
-            results.append(False)
-            print("FAIL {}: {}".format(name, str(e).replace("\n", " | ")))
-        except Exception as e:  # a crash in a check is a failure of that check, not of the run
-            results.append(False)
-            print("FAIL {}: {}: {}".format(name, type(e).__name__, str(e).replace("\n", " | ")))
-        sys.stdout.flush()
+    run = CheckRunner(failures=(CheckFailed, ExportError))
 
     start = time.time()
     work = os.path.abspath(a.workdir) if a.workdir else tempfile.mkdtemp(prefix="dsx-export-check-")
@@ -1287,10 +1274,7 @@ def main():
     finally:
         if not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
-    passed = sum(results)
-    sys.stderr.write("check_exporters: {:.1f} s\n".format(time.time() - start))
-    print("{} passed, {} failed".format(passed, len(results) - passed))
-    sys.exit(0 if passed == len(results) else 1)
+    run.finish("check_exporters", start)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What tools/export/check_exporters.py and tools/metrics/check_metrics.py share: re-running with Debian's
-/usr/bin/python3 when `python3` lacks torch/h5py/numpy (a pyenv or venv interpreter ahead of Debian's), and
-the failure a check raises. Imports nothing heavy, so it can run before torch is imported."""
+/usr/bin/python3 when `python3` lacks torch/h5py/numpy (a pyenv or venv interpreter ahead of Debian's), the
+failure a check raises and the runner that prints PASS/FAIL per check. Imports nothing heavy, so it can run
+before torch is imported."""
 
 import os
 import shutil
@@ -36,6 +37,36 @@ class CheckFailed(Exception):
 def expect(cond, message):
     if not cond:
         raise CheckFailed(message)
+
+
+class CheckRunner:
+    """`runner(name, fn)` runs one check and prints `PASS name` or `FAIL name: why` (a crash in a check is a
+    failure of that check, not of the run); `finish(label, start)` prints the tally and exits 0 iff all
+    passed. `failures`: the exception types that are expectations (printed without their type name)."""
+
+    def __init__(self, numbered=False, failures=(CheckFailed,)):
+        self.results, self.numbered, self.failures = [], numbered, failures
+
+    def __call__(self, name, fn):
+        label = "{:02d} {}".format(len(self.results) + 1, name) if self.numbered else name
+        try:
+            fn()
+            self.results.append(True)
+            print("PASS " + label)
+        except self.failures as e:
+            self.results.append(False)
+            print("FAIL {}: {}".format(label, str(e).replace("\n", " | ")))
+        except Exception as e:  # noqa: BLE001
+            self.results.append(False)
+            print("FAIL {}: {}: {}".format(label, type(e).__name__, str(e).replace("\n", " | ")))
+        sys.stdout.flush()
+
+    def finish(self, label, start):
+        import time
+        passed = sum(self.results)
+        sys.stderr.write("{}: {:.1f} s\n".format(label, time.time() - start))
+        print("{} passed, {} failed".format(passed, len(self.results) - passed))
+        sys.exit(0 if passed == len(self.results) else 1)
 
 
 def find_dsx(given, repo):

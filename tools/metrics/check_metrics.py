@@ -24,6 +24,7 @@ CLI assumed: dsx fid A B [--features F.pt | --inception F.pt] [--kid] [--pr] [--
 [--kid-subsets S] [--kid-subset-size M] [--pr-k K] [--save-stats OUT.npz]; --json prints one object with
 fd, kid_mean, kid_std, precision, recall, count_a, count_b (only what was computed); text output is lines
 `fd V`, `kid MEAN STD`, `precision P`, `recall R`.
+Then evaluate's `fd` section and the report's data grid through `dsx run` (tools/metrics/evaluate_fd_checks.py).
 Prints `PASS NN name` / `FAIL NN name: why` per check and `N passed, M failed`; exit status 0 iff M == 0.
 """
 
@@ -33,7 +34,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "export"))
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree from the imports below (and reference_metrics)
-from system_python import CheckFailed, expect, find_dsx, reexec_with_system_python  # noqa: E402
+from system_python import CheckFailed, CheckRunner, expect, find_dsx, reexec_with_system_python  # noqa: E402
 
 reexec_with_system_python()
 
@@ -56,6 +57,7 @@ from torch import nn  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import reference_metrics as ref  # noqa: E402
+from evaluate_fd_checks import check_evaluate_fd  # noqa: E402
 
 # One thread, as dsx runs LibTorch: the stand-in's float32 convolutions depend on the thread count and on
 # the batch split, so the references run in dsx's batches too.
@@ -132,7 +134,8 @@ def write_png_grey(path, image):
 
 
 def read_png_grey(path):
-    """Decoder for what write_png_grey writes (filter 0, 8-bit grey), for when PIL is absent."""
+    """Decoder of 8-bit grey, non-interlaced PNGs (write_png_grey's and libpng's), for when PIL is absent:
+    the five row filters of the PNG specification undone row by row."""
     data = open(path, "rb").read()
     pos, idat, w, h = 8, b"", 0, 0
     while pos < len(data):
@@ -143,9 +146,25 @@ def read_png_grey(path):
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
-    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, w + 1)
-    assert (rows[:, 0] == 0).all(), "only filter type 0 is decoded here"
-    return rows[:, 1:].copy()
+    rows = np.frombuffer(zlib.decompress(idat), dtype=np.uint8).reshape(h, w + 1).astype(np.int64)
+    out = np.zeros((h, w), dtype=np.int64)
+    for y in range(h):
+        kind, line, up = rows[y, 0], rows[y, 1:], out[y - 1] if y else np.zeros(w, dtype=np.int64)
+        if kind in (0, 2):  # None, Up: no dependence along the row
+            out[y] = (line + (up if kind == 2 else 0)) % 256
+            continue
+        for x in range(w):
+            a, b, c = (out[y, x - 1] if x else 0), up[x], (up[x - 1] if x else 0)
+            if kind == 1:
+                pred = a
+            elif kind == 3:
+                pred = (a + b) // 2
+            else:  # Paeth
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            out[y, x] = (line[x] + pred) % 256
+    return out.astype(np.uint8)
 
 
 def write_png_folder(folder, u8):
@@ -233,7 +252,7 @@ def build_fixtures(work):
     d.a_images, d.b_images = a, b
 
     d.features_pt = export_feature_net(os.path.join(work, "features.pt"))
-    net = torch.jit.load(d.features_pt)
+    net = d.net = torch.jit.load(d.features_pt)
     d.fa, d.fb, d.fa_small = features_of(net, a), features_of(net, b), features_of(net, a_small)
 
     b_u8 = quantise_edm(b)
@@ -735,21 +754,7 @@ def main():
                                                   "temporary directory, removed afterwards)")
     p.add_argument("--self-test", action="store_true", help="test the numpy references only (no dsx)")
     a = p.parse_args()
-    results = []
-
-    def run(name, fn):
-        number = len(results) + 1
-        try:
-            fn()
-            results.append(True)
-            print("PASS {:02d} {}".format(number, name))
-        except CheckFailed as e:
-            results.append(False)
-            print("FAIL {:02d} {}: {}".format(number, name, str(e).replace("\n", " | ")))
-        except Exception as e:  # a crash in a check is a failure of that check, not of the run
-            results.append(False)
-            print("FAIL {:02d} {}: {}: {}".format(number, name, type(e).__name__, str(e).replace("\n", " | ")))
-        sys.stdout.flush()
+    run = CheckRunner(numbered=True)
 
     start = time.time()
     work = os.path.abspath(a.keep) if a.keep else tempfile.mkdtemp(prefix="dsx-metrics-check-")
@@ -772,13 +777,11 @@ def main():
             check_png_folder(run, dsx, d)
             check_identical(run, dsx, d)
             check_bad_inputs(run, dsx, d)
+            check_evaluate_fd(run, binary, d, lambda x: features_of(d.net, x), quantise_edm, read_png_grey)
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
-    passed = sum(results)
-    sys.stderr.write("check_metrics: {:.1f} s\n".format(time.time() - start))
-    print("{} passed, {} failed".format(passed, len(results) - passed))
-    sys.exit(0 if passed == len(results) else 1)
+    run.finish("check_metrics", start)
 
 
 if __name__ == "__main__":
