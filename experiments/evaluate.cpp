@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "experiments/image_fd.h"
 #include "experiments/stages.h"
+#include "learned/learned_schedule.h"
 #include "metrics/frechet.h"
 #include "metrics/registry.h"
 #include "models/reference_ode.h"
@@ -65,12 +66,24 @@ constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 struct Method {
   SolverConfig solver;
   ScheduleSpec schedule;
+  // `schedule: {kind: learned, from: STAGE}`: the grid a search_schedule stage found (its index among the
+  // stage's references), sampled as it is: one item at the NFE the grid gives, whatever `nfe` lists (as an
+  // explicit schedule is).
+  int learned_ref = -1;
+  std::string learned_from;
   // Built once when the stage is parsed, with afs off and on: every NFE of the method shares them.
   std::shared_ptr<const Solver> without_afs, with_afs;
 };
 
-Method make_method(SolverConfig solver, ScheduleSpec schedule) {
-  Method m{std::move(solver), std::move(schedule), nullptr, nullptr};
+// A method's schedule: a schedule section, or a learned one (a reference to a search_schedule stage).
+struct MethodSchedule {
+  ScheduleSpec spec;
+  int learned_ref = -1;
+  std::string learned_from;
+};
+
+Method make_method(SolverConfig solver, MethodSchedule schedule) {
+  Method m{std::move(solver), std::move(schedule.spec), schedule.learned_ref, schedule.learned_from, nullptr, nullptr};
   auto with = [&](bool afs) {
     auto opts = m.solver.options;
     opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
@@ -97,8 +110,22 @@ struct EvalSpec {
   int workers = 1;
 };
 
-ScheduleSpec read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info) {
-  return read_schedule(src, node, path, info, kDefaultNumSteps);
+MethodSchedule read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info,
+                          StageDef& def) {
+  MethodSchedule m;
+  if (node.IsMap() && node["kind"] && node["kind"].IsScalar() && node["kind"].Scalar() == "learned") {
+    MapReader r(src, node, path);
+    r.reject_unknown({"kind", "from"});
+    r.get_string("kind");
+    if (!r.has("from")) fail("{}: a learned schedule needs from: STAGE (a search_schedule stage)", r.where("from"));
+    m.learned_from = r.get_string("from");
+    m.learned_ref = int(def.refs.size());
+    def.refs.push_back({m.learned_from, r.where("from"), "search_schedule"});
+    r.finish({"kind", "from"});
+    return m;
+  }
+  m.spec = read_schedule(src, node, path, info, kDefaultNumSteps);
+  return m;
 }
 
 EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, StageDef& def) {
@@ -136,10 +163,10 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
   } else {
     e.metrics = {"rmse_to_reference"};
   }
-  ScheduleSpec default_schedule;
-  default_schedule.sigma_min = info.sigma_min;
-  default_schedule.sigma_max = info.sigma_max;
-  if (r.has("schedule")) default_schedule = read_sched(src, r.node("schedule"), r.path("schedule"), info);
+  MethodSchedule default_schedule;
+  default_schedule.spec.sigma_min = info.sigma_min;
+  default_schedule.spec.sigma_max = info.sigma_max;
+  if (r.has("schedule")) default_schedule = read_sched(src, r.node("schedule"), r.path("schedule"), info, def);
   if (r.has("methods")) {
     YAML::Node ms = r.node("methods");
     if (!ms.IsSequence()) fail("{}: methods must be a list of {{solver, schedule}} or 'all'", r.where("methods"));
@@ -157,8 +184,8 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
       if (solver_entry(solver.name).needs_file)
         fail("{}: solver '{}' needs a trained predictor: list its train_amed stage under 'predictors'",
              mr.where("solver"), solver.name);
-      ScheduleSpec schedule =
-          mr.has("schedule") ? read_sched(src, mr.node("schedule"), mr.path("schedule"), info) : default_schedule;
+      MethodSchedule schedule =
+          mr.has("schedule") ? read_sched(src, mr.node("schedule"), mr.path("schedule"), info, def) : default_schedule;
       mr.finish({"solver", "schedule"});
       e.methods.push_back(make_method(std::move(solver), std::move(schedule)));
     }
@@ -192,7 +219,8 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
   for (const auto& m : e.methods) {
     json o = json::object();
     for (const auto& [k, v] : m.solver.options) o[k] = v.text;
-    json s = stage_util::schedule_json(m.schedule);
+    json s = m.learned_ref >= 0 ? json{{"kind", "learned"}, {"from", m.learned_from}}
+                                : stage_util::schedule_json(m.schedule);
     s.erase("num_steps");
     methods.push_back({{"solver", m.solver.name}, {"options", o}, {"schedule", s}});
   }
@@ -241,7 +269,19 @@ std::string options_text(const std::map<std::string, RawOption>& options) {
 std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const Denoiser& net) {
   std::vector<WorkItem> items;
   const NoiseProcess* process = net.info().process.get();
-  for (const auto& m : e.methods)
+  for (const auto& m : e.methods) {
+    if (m.learned_ref >= 0) {  // the grid is fixed: the solver's NFE on it
+      const Job& stage = *ctx.deps.at(size_t(m.learned_ref));
+      const LearnedSchedule ls = read_learned_schedule(ctx.cache.dir(stage.key));
+      items.push_back({m.solver.name, kLearnedSchedulePrefix + stage.stage, "", options_text(m.solver.options),
+                       ls.afs ? m.with_afs : m.without_afs, ls.sigmas});
+      continue;
+    }
+    if (m.schedule.kind == "explicit") {  // likewise a given grid: the solver as the spec wrote it, afs included
+      items.push_back({m.solver.name, m.schedule.kind, "", options_text(m.solver.options),
+                       m.solver.solver ? m.solver.solver : m.without_afs, m.schedule.sigmas});
+      continue;
+    }
     for (int64_t nfe : e.nfe) {
       const NfePlan plan = plan_for_nfe(m.without_afs, m.with_afs, nfe);
       if (!plan.solver) {
@@ -253,6 +293,7 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
       items.push_back(
           {m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});
     }
+  }
   // Predictors: train_amed stages (the plan checked the references' kinds); their artifact is the file.
   for (size_t i = 0; i < e.predictors.size(); ++i) {
     const Job& p = *ctx.deps.at(i);

@@ -9,8 +9,9 @@
 namespace dsx {
 
 const std::vector<StageKind>& stage_kinds() {
-  static const std::vector<StageKind> kinds = {teacher_stage(), train_amed_stage(),  evaluate_stage(),
-                                               report_stage(),  train_model_stage(), train_classifier_stage()};
+  static const std::vector<StageKind> kinds = {teacher_stage(),        train_amed_stage(),  evaluate_stage(),
+                                               report_stage(),         train_model_stage(), train_classifier_stage(),
+                                               search_schedule_stage()};
   return kinds;
 }
 

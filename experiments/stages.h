@@ -17,6 +17,7 @@ StageKind evaluate_stage();
 StageKind report_stage();
 StageKind train_model_stage();
 StageKind train_classifier_stage();
+StageKind search_schedule_stage();
 
 // What a teacher job's artifact is, for the stages downstream of it (its typed parameters, never its YAML):
 // the entry key, the seeds and student grid, the solver.

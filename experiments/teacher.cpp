@@ -19,6 +19,8 @@ const Schema& teacher_schema() {
       opt::section("solver", false, "{name: heun}", "the teacher solver on the refined grid: {name, options}"),
       opt::integer("m", 1, 0, 1000, "teacher points inserted inside each student interval (AMED's M)"),
       opt::seeds("seeds", "the trajectories' seeds; a larger range later extends the cached ones"),
+      opt::flag("directions", false,
+                "also keep the raw direction (x − D(x, σ))/σ at every grid point (search_schedule's GITS needs it)"),
       opt::integer("batch", 256, 1, 1 << 20, "trajectories per batch (memory; not part of the key)"),
       opt::integer("workers", 1, 1, 256, "parallel batches (LibTorch at one thread each; not part of the key)"),
   };
@@ -41,6 +43,7 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
   }
   s.m = int(read_int(r, schema, "m"));
   s.seeds = stage_util::read_seeds(r, "seeds");
+  s.directions = read_flag(r, schema, "directions");
   s.batch = read_int(r, schema, "batch");
   s.workers = int(read_int(r, schema, "workers"));
   r.finish(key_names(schema));
@@ -52,6 +55,7 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
                {"seeds", s.seeds.size()},
                {"first_seed", s.seeds.front()},
                {"batch", s.batch}};
+  if (params && s.directions) (*params)["directions"] = true;
   return s;
 }
 

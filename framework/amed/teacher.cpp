@@ -18,33 +18,47 @@
 namespace dsx {
 namespace {
 
-// Keeps the channel-mean feature of the latest evaluation at each student σ (teacher evaluations at a grid
-// point come last from the step that starts there, on the state itself). One per batch: no shared state.
-class FeatureTap : public DenoiserDecorator {
+// Keeps, from the latest evaluation at each student σ (teacher evaluations at a grid point come last from
+// the step that starts there, on the state itself), the channel-mean feature and, when asked, the raw
+// direction (x − D)/σ. One per batch: no shared state.
+class StudentPointTap : public DenoiserDecorator {
  public:
-  FeatureTap(const Denoiser& inner, const std::vector<double>& student)
-      : DenoiserDecorator(inner), student_(student), features_(student.size()) {}
+  StudentPointTap(const Denoiser& inner, const std::vector<double>& student, bool directions)
+      : DenoiserDecorator(inner),
+        student_(student),
+        keep_directions_(directions),
+        features_(student.size()),
+        directions_(student.size()) {}
   at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override {
     Features f;
     at::Tensor d = inner_.denoise(x, sigma, &f);
-    if (f.map.defined()) {
-      double s = sigma[0].item<double>();
-      for (size_t k = 0; k + 1 < student_.size(); ++k)
-        if (same_sigma(s, student_[k])) features_[k] = f.map.mean(1).detach();  // σ may be float32
+    const double s = sigma[0].item<double>();
+    for (size_t k = 0; k + 1 < student_.size(); ++k) {
+      if (!same_sigma(s, student_[k])) continue;  // σ may be float32
+      if (f.map.defined()) features_[k] = f.map.mean(1).detach();
+      if (keep_directions_) directions_[k] = ((x - d) / s).detach();
     }
     if (out) *out = f;
     return d;
   }
-  at::Tensor stacked() const {  // [B, P−1, 8, 8] or undefined
-    std::vector<at::Tensor> f(features_.begin(), features_.end() - 1);
+  at::Tensor features() const { return stacked(features_); }  // [B, P−1, 8, 8] or undefined
+  // [B, P−1, *shape]; the first from x_0 analytically where the teacher made no call there (AFS).
+  at::Tensor directions(const at::Tensor& x0) const {
+    if (keep_directions_ && !directions_.front().defined())
+      directions_.front() = x0 / std::sqrt(1.0 + student_.front() * student_.front());
+    return stacked(directions_);
+  }
+
+ private:
+  static at::Tensor stacked(const std::vector<at::Tensor>& all) {
+    std::vector<at::Tensor> f(all.begin(), all.end() - 1);
     for (const auto& t : f)
       if (!t.defined()) return {};
     return at::stack(f, 1);
   }
-
- private:
   std::vector<double> student_;
-  mutable std::vector<at::Tensor> features_;  // the batch's own capture (the tap serves one batch)
+  bool keep_directions_;
+  mutable std::vector<at::Tensor> features_, directions_;  // the batch's own capture (one tap per batch)
 };
 
 std::vector<int64_t> row_shape(int64_t n, int64_t p, const std::vector<int64_t>& sample) {
@@ -72,7 +86,7 @@ TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) c
   at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
   std::vector<at::Tensor> states{teacher_.front() * z};
   const SeededBatch seeded(*model_, seeds);  // a conditional model's labels
-  FeatureTap tap(seeded, student_);
+  StudentPointTap tap(seeded, student_, spec_.directions);
   CountingDenoiser counted(tap);
   SampleHooks hooks;
   hooks.on_step = [&](const StepEvent& e) {
@@ -84,8 +98,13 @@ TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) c
   }
   if (int64_t(states.size()) != p) fail("internal: teacher kept {} of {} student points", states.size(), p);
   b.states = at::stack(states, 1).cpu();
-  b.features = tap.stacked();
+  b.features = tap.features();
   if (b.features.defined()) b.features = b.features.cpu();
+  if (spec_.directions) {
+    b.directions = tap.directions(states.front());
+    if (!b.directions.defined()) fail("internal: the teacher made no model call at some student point");
+    b.directions = b.directions.cpu();
+  }
   b.nfe = counted.nfe();
   b.seeds = std::move(seeds);
   return b;
@@ -107,12 +126,19 @@ void append_teacher_batch(h5::File& f, const TeacherPlan& plan, const TeacherPla
     f.create_rows("states", stored, inner, 16, false);
     f.create_rows("seeds", h5::DType::Int64, {}, 1024);
     if (b.features.defined()) f.create_rows("features", stored, {p - 1, 8, 8}, 64, false);
+    if (b.directions.defined()) {
+      std::vector<int64_t> per_step = row_shape(0, p - 1, plan.info().sample_shape);
+      per_step.erase(per_step.begin());
+      f.create_rows("directions", stored, per_step, 16, false);
+    }
   }
   if (f.has("features") != b.features.defined())
     fail("teacher: the model gave bottleneck features for some batches only");
   h5::append_rows(f, "states", b.states);
   h5::append_rows(f, "seeds", at::tensor(b.seeds, at::kLong));
   if (b.features.defined()) h5::append_rows(f, "features", b.features);
+  if (f.has("directions") != b.directions.defined()) fail("internal: directions for some batches only");
+  if (b.directions.defined()) h5::append_rows(f, "directions", b.directions);
 }
 
 void finish_teacher_file(h5::File& f, const TeacherPlan& plan, int64_t samples, int64_t nfe,

@@ -7,6 +7,8 @@
 //   states                 [N, P, *sample_shape]      x at the P student points (index 0 = x_T = σ_max z)
 //   features               [N, P−1, 8, 8]             channel-mean bottleneck of the teacher's last
 //                                                     evaluation at σ_i (only if the model has one)
+//   directions             [N, P−1, *sample_shape]    raw directions (x_i − D(x_i, σ_i))/σ_i of that
+//                                                     evaluation (only with TeacherSpec::directions: GITS)
 //   seeds                  [N]                        per-sample noise seeds
 //   sigmas / teacher_sigmas [P] / [(M+1)(P−1)+1]
 //   attributes: config, model_fingerprint, teacher, m, nfe_per_sample, num_samples, complete (written last)
@@ -31,6 +33,9 @@ struct TeacherSpec {
   std::string solver = "heun";
   std::map<std::string, RawOption> solver_options;
   int m = 1;
+  // Also keep the raw direction at each student point (GITS's cost matrix). With an AFS teacher the first
+  // one is the analytic x/√(1 + σ²), as the official GITS code gets it (its teacher keeps afs).
+  bool directions = false;
   ScheduleSpec student_schedule;
   std::vector<int64_t> seeds;
   int64_t batch = 256;
@@ -64,9 +69,10 @@ class TeacherPlan {
   struct Batch {
     int64_t index = 0;  // position in the run: the writer consumes batches in this order
     std::vector<int64_t> seeds;
-    at::Tensor states;    // [B, P, *sample_shape]
-    at::Tensor features;  // [B, P−1, 8, 8] or undefined
-    int64_t nfe = 0;      // per sample
+    at::Tensor states;      // [B, P, *sample_shape]
+    at::Tensor features;    // [B, P−1, 8, 8] or undefined
+    at::Tensor directions;  // [B, P−1, *sample_shape] or undefined
+    int64_t nfe = 0;        // per sample
   };
   // Safe to call from several threads: models are stateless (models/denoiser.h).
   Batch run(std::vector<int64_t> seeds, int64_t index) const;

@@ -36,6 +36,7 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
         {"sigmas", s.sigmas}}},
       {"teacher", {{"solver", spec.solver}, {"options", options}, {"m", spec.m}}},
   };
+  if (spec.directions) params["teacher"]["directions"] = true;  // only then: earlier entries keep their keys
   // batch, workers and seeds are left out on purpose: they never change a seed's trajectory.
   std::string dtype_device =
       fmt::format("{}/{}", spec.dtype == at::kDouble ? "float64" : "float32", device.is_cuda() ? "cuda" : "cpu");
@@ -221,13 +222,20 @@ at::Tensor TeacherShards::features(int64_t first, int64_t count, at::ScalarType 
   return has_features() ? gather("features", first, count, dtype) : at::Tensor();
 }
 
+bool TeacherShards::has_directions() const { return h5::File::open(paths_.front()).has("directions"); }
+
+at::Tensor TeacherShards::directions(int64_t first, int64_t count, at::ScalarType dtype) const {
+  if (!has_directions()) fail("teacher cache entry has no directions (a teacher stage with directions: true)");
+  return gather("directions", first, count, dtype);
+}
+
 void export_teacher(const TeacherShards& shards, const TeacherPlan& plan, const std::string& output,
                     int64_t rows_per_chunk) {
   h5::AtomicPath target(output);
   {
     h5::File f = h5::File::create(target.temp());
     h5::File attrs = h5::File::open(shards.attributes_path());
-    const bool features = shards.has_features();
+    const bool features = shards.has_features(), directions = shards.has_directions();
     const at::ScalarType dtype = plan.spec().dtype == at::kDouble ? at::kDouble : at::kFloat;
     for (int64_t first = 0; first < shards.size(); first += rows_per_chunk) {
       const int64_t n = std::min(rows_per_chunk, shards.size() - first);
@@ -235,6 +243,7 @@ void export_teacher(const TeacherShards& shards, const TeacherPlan& plan, const 
       b.seeds.assign(shards.seeds().begin() + first, shards.seeds().begin() + first + n);
       b.states = shards.states(first, n, dtype);
       if (features) b.features = shards.features(first, n, dtype);
+      if (directions) b.directions = shards.directions(first, n, dtype);
       append_teacher_batch(f, plan, b);
     }
     finish_teacher_file(f, plan, shards.size(), attrs.attr_int("nfe_per_sample"), attrs.attr_string("config"));

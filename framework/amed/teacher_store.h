@@ -62,9 +62,12 @@ class TeacherShards : public TrajectorySource {
     return std::vector<int64_t>(seeds_.begin() + first, seeds_.begin() + first + count);
   }
   at::Tensor features(int64_t first, int64_t count, at::ScalarType dtype) const;  // undefined if none
+  // [count, P−1, *shape]; an error for an entry made without TeacherSpec::directions.
+  at::Tensor directions(int64_t first, int64_t count, at::ScalarType dtype) const;
   std::string attributes_path() const override { return paths_.front(); }
   const std::vector<int64_t>& seeds() const { return seeds_; }
   bool has_features() const;
+  bool has_directions() const;
 
  private:
   at::Tensor gather(const std::string& dataset, int64_t first, int64_t count, at::ScalarType dtype) const;

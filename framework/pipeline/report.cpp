@@ -23,6 +23,8 @@ std::string MetricRow::method() const {
   return m + " / " + schedule;
 }
 
+bool MetricRow::learned() const { return !predictor.empty() || schedule.rfind(kLearnedSchedulePrefix, 0) == 0; }
+
 nlohmann::json to_json(const MetricRow& r) {
   return {{"stage", r.stage}, {"solver", r.solver},       {"options", r.options}, {"schedule", r.schedule},
           {"nfe", r.nfe},     {"predictor", r.predictor}, {"metric", r.metric},   {"value", r.value}};
@@ -42,10 +44,10 @@ MetricRow row_from_json(const nlohmann::json& j) {
 }
 
 std::string metrics_csv(const std::vector<MetricRow>& rows) {
-  std::string s = "stage,solver,options,schedule,nfe,predictor,metric,value\n";
+  std::string s = "stage,solver,options,schedule,nfe,predictor,learned,metric,value\n";
   for (const auto& r : rows)  // options hold no commas ("k=v k=v"), labels none either
-    s += fmt::format("{},{},{},{},{},{},{},{:.10g}\n", r.stage, r.solver, r.options, r.schedule, r.nfe, r.predictor,
-                     r.metric, r.value);
+    s += fmt::format("{},{},{},{},{},{},{},{},{:.10g}\n", r.stage, r.solver, r.options, r.schedule, r.nfe, r.predictor,
+                     r.learned() ? 1 : 0, r.metric, r.value);
   return s;
 }
 

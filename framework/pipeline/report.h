@@ -12,17 +12,23 @@ namespace dsx {
 // MetricRow::solver of the rows that score exact data samples (the floor of distribution metrics).
 inline constexpr const char* kExactData = "exact data";
 
+// MetricRow::schedule of rows sampled on a learned grid: "learned:<stage>" (evaluate's schedule kind learned).
+inline constexpr const char* kLearnedSchedulePrefix = "learned:";
+
 struct MetricRow {
   std::string stage, solver, schedule, predictor, metric;
   int64_t nfe = 0;
   double value = 0;
-  std::string options;         // solver options the spec set, "k=v k=v" (variants of one solver differ here)
-  std::string method() const;  // "dpmpp / logsnr", "scire [phi=one] / nsr", "AMED-Solver (amed) / time_uniform"
+  std::string options;  // solver options the spec set, "k=v k=v" (variants of one solver differ here)
+  std::string method() const;
+  bool learned() const;  // a trained predictor or a learned schedule: metrics.csv's `learned` column  // "dpmpp /
+                         // logsnr", "scire [phi=one] / nsr", "AMED-Solver (amed) / time_uniform"
 };
 
 nlohmann::json to_json(const MetricRow& r);
 MetricRow row_from_json(const nlohmann::json& j);
 
+// Columns stage,solver,options,schedule,nfe,predictor,learned (0/1),metric,value.
 std::string metrics_csv(const std::vector<MetricRow>& rows);
 // `nfe_columns` empty: every NFE present.
 std::string report_markdown(const std::string& title, const std::vector<MetricRow>& rows,

@@ -43,7 +43,7 @@ BOOST_AUTO_TEST_CASE(quickstart_light_end_to_end, *boost::unit_test::timeout(300
        {"spec.yaml", "resolved.yaml", "env.json", "run.log", "metrics.csv", "summary.json", "report.md"})
     BOOST_TEST(fs::exists(dirs[0] / f), f);
   std::string csv = slurp(dirs[0] / "metrics.csv");
-  BOOST_TEST(csv.rfind("stage,solver,options,schedule,nfe,predictor,metric,value\n", 0) == 0u);
+  BOOST_TEST(csv.rfind("stage,solver,options,schedule,nfe,predictor,learned,metric,value\n", 0) == 0u);
   BOOST_TEST(csv.find("rmse_to_reference") != std::string::npos);
   BOOST_TEST(csv.find(",amed,") != std::string::npos);  // the trained predictor was evaluated
   std::string md = slurp(dirs[0] / "report.md");
