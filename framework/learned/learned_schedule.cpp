@@ -17,10 +17,14 @@ std::string learned_schedule_yaml(const LearnedSchedule& s) {
   out << YAML::Comment(fmt::format("{} schedule: {} points{}", s.method, s.sigmas.size(),
                                    s.afs ? ", for a student with afs: true" : ""));
   out << YAML::BeginMap << YAML::Key << "schedule" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "kind"
-      << YAML::Value << "explicit" << YAML::Key << "sigmas" << YAML::Value << YAML::Flow << s.sigmas << YAML::EndMap
-      << YAML::EndMap;
+      << YAML::Value << "explicit" << YAML::Key << "sigmas" << YAML::Value << YAML::Flow << s.sigmas << YAML::EndMap;
+  if (!s.indices.empty()) out << YAML::Key << "indices" << YAML::Value << YAML::Flow << s.indices;
+  // Deep-merged into the including config's solver: the grid's first step is the analytic one.
+  if (s.afs)
+    out << YAML::Key << "solver" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "afs" << YAML::Value
+        << true << YAML::EndMap;
+  out << YAML::EndMap;
   std::string text = out.c_str();
-  if (!s.indices.empty()) text += fmt::format("\n# indices into the searched grid: [{}]", fmt::join(s.indices, ", "));
   for (const auto& [k, v] : s.info.items())
     if (!v.is_array()) text += fmt::format("\n# {}: {}", k, v.dump());
   return text + "\n";

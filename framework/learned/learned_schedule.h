@@ -3,8 +3,9 @@
 // `schedule: {kind: learned, from: STAGE}`.
 //
 //   schedule.json  {method, sigmas (σ_max first), indices (into the teacher grid), afs, info}
-//   schedule.yaml  schedule: {kind: explicit, sigmas: [...]} (what a sample config takes) with the indices and
-//                  the settings as comments
+//   schedule.yaml  schedule: {kind: explicit, sigmas: [...]}, indices: [...] and, for an AFS grid,
+//                  solver: {afs: true} — keys a sample config takes, so it can `include:` the file — with the
+//                  settings as comments
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -131,11 +131,14 @@ at::Device resolve_device(const std::string& name) {
   fail("device = '{}' is invalid; allowed: cpu, cuda, auto", name);
 }
 
-SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides) {
-  YamlSource src = YamlSource::load_file(path);
+SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides,
+                                const std::vector<std::string>& extra, const ExtraKeys& read_extra) {
+  YamlSource src = YamlSource::load_file(path, Includes::merge);  // e.g. a schedule dsx gits wrote
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
-  const std::vector<std::string> sections = {"model", "latents", "schedule", "solver", "precision", "device", "output"};
+  std::vector<std::string> sections = {"model",     "latents", "schedule", "solver",
+                                       "precision", "device",  "output",   "indices"};
+  sections.insert(sections.end(), extra.begin(), extra.end());
   top.reject_unknown(sections);
   SampleConfig c;
   for (const char* key : {"model", "latents", "schedule", "solver", "output"})
@@ -175,6 +178,14 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
     fail("{}: device = '{}' is invalid; allowed: cpu, cuda, auto", top.where("device"), c.device);
   c.output = src.resolve_path(top.get_string("output"), "output");
+  if (top.has("indices")) {
+    try {
+      c.schedule_indices = top.node("indices").as<std::vector<int64_t>>();
+    } catch (const YAML::Exception&) {
+      fail("{}: indices must be a list of integers (a searched schedule's grid indices)", top.where("indices"));
+    }
+  }
+  if (read_extra) read_extra(top, src, c);
   top.finish(sections);
   YAML::Emitter e;
   e << src.root();

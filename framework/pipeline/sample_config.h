@@ -2,6 +2,7 @@
 // The `dsx sample` config: model, latents, schedule, solver, precision, device, output. Read strictly
 // (unknown keys, wrong types and missing files are errors with file:line:col); defaults < file < --set.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,9 +37,16 @@ struct SampleConfig {
   std::string device = "auto";  // cpu | cuda | auto
   std::string output;           // HDF5: dataset 'samples', attribute 'nfe'
   std::string resolved_yaml;    // the config after --set, for provenance
+  // `indices`: where a searched schedule sits in the grid it was chosen from (dsx gits writes it beside
+  // `schedule`, so its file can be included); provenance only.
+  std::vector<int64_t> schedule_indices;
 };
 
-SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides);
+// `extra`: further top-level keys of a command built on the sample keys (dsx gits: `gits`), handed to
+// `read_extra` after the sample keys are read.
+using ExtraKeys = std::function<void(MapReader& top, const YamlSource& src, SampleConfig& c)>;
+SampleConfig load_sample_config(const std::string& path, const std::vector<std::string>& overrides,
+                                const std::vector<std::string>& extra = {}, const ExtraKeys& read_extra = {});
 
 // Reusable section readers (later specs embed the same sections).
 // A `schedule` mapping through its kind's schema (schedule_keys() + the kind's options). `default_num_steps`:

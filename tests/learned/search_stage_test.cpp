@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
 #include "diffusion/schedule.h"
@@ -190,6 +191,43 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   const std::string fixed_key = fmt::format("ipndm,explicit,{},0", kSteps);
   BOOST_REQUIRE(fixed.count(fixed_key));
   BOOST_TEST(fixed.at(fixed_key) == learned.at(key));
+}
+
+BOOST_AUTO_TEST_CASE(dsx_gits_equals_the_stage_and_its_output_is_includable, *boost::unit_test::timeout(300)) {
+  test::TempDir tmp("dsx_gits_cli");
+  run_spec(tmp, "stage", spec_text("{kind: learned, from: gits}", "{name: ipndm}"));
+  const auto stage = nlohmann::json::parse(slurp(find(tmp.file("cache"), "schedule.json").at(0)));
+  std::ofstream(tmp.file("gits.yaml")) << fmt::format(R"(model: {{kind: gaussian_mixture, file: {}}}
+latents: {{seeds: 0-{}}}
+schedule: {{kind: polynomial, num_steps: {}, rho: 7}}
+solver: {{name: ipndm}}
+precision: float64
+gits: {{nfe: {}, afs: true, student: {{name: ipndm}}, afs_samples: {}}}
+output: found.yaml
+)",
+                                                      kMixture, kSeeds - 1, kGridPoints, kSteps, kAfsSamples);
+  auto r = test::run_dsx("gits " + tmp.file("gits.yaml"));
+  BOOST_TEST_INFO(r.out);
+  BOOST_REQUIRE_EQUAL(r.code, 0);
+  const YAML::Node found = YAML::LoadFile(tmp.file("found.yaml"));
+  BOOST_TEST(found["indices"].as<std::vector<int64_t>>() == stage["indices"].get<std::vector<int64_t>>(),
+             boost::test_tools::per_element());
+  BOOST_TEST(found["schedule"]["sigmas"].as<std::vector<double>>() == stage["sigmas"].get<std::vector<double>>(),
+             boost::test_tools::per_element());
+  BOOST_TEST(found["solver"]["afs"].as<bool>());
+  // A sample config that includes it samples that grid with AFS: K NFE on K + 2 points.
+  std::ofstream(tmp.file("sample.yaml")) << fmt::format(R"(include: found.yaml
+model: {{kind: gaussian_mixture, file: {}}}
+latents: {{seeds: 0-3}}
+solver: {{name: ipndm}}
+output: s.h5
+)",
+                                                        kMixture);
+  r = test::run_dsx("sample " + tmp.file("sample.yaml"));
+  BOOST_TEST_INFO(r.out);
+  BOOST_REQUIRE_EQUAL(r.code, 0);
+  BOOST_TEST(r.out.find(fmt::format("({} points,", kSteps + 2)) != std::string::npos);
+  BOOST_TEST(r.out.find(fmt::format("nfe {} ", kSteps)) != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(a_teacher_without_directions_is_refused, *boost::unit_test::timeout(120)) {

@@ -20,5 +20,6 @@ Action add_run(CLI::App& app);
 Action add_fid(CLI::App& app);
 Action add_grid(CLI::App& app);
 Action add_export_model(CLI::App& app);
+Action add_gits(CLI::App& app);
 
 }  // namespace dsx::cli

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   add(dsx::cli::add_fid);
   add(dsx::cli::add_grid);
   add(dsx::cli::add_export_model);
+  add(dsx::cli::add_gits);
   // Every subcommand takes --threads too, so it may follow the subcommand's arguments (`dsx run S --threads 2`).
   std::function<void(CLI::App&)> add_threads_everywhere = [&](CLI::App& parent) {
     for (CLI::App* sub : parent.get_subcommands({})) {
