@@ -313,8 +313,9 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
 // The exact ODE solution of the evaluated seeds over [σ_to, σ_from], itself a cached artifact: every evaluate
 // stage of a spec (and of later specs) on the same model, seeds and σ range shares one Dormand–Prince solve,
 // the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
-at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model, const EvalSpec& e,
+at::Tensor cached_ode_solution(const StageRun& ctx, const Denoiser& model, const EvalSpec& e,
                                const at::Tensor& latents, double sigma_from, double sigma_to) {
+  const cache::Cache& cache = ctx.cache;
   json params = {{"seeds", e.seeds.size()},
                  {"seed_hash", stage_util::seed_hash(e.seeds)},
                  // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
@@ -326,7 +327,11 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model,
       cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
   at::Tensor x;
   const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
-    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to, e.reference_rtol);
+    // A network's solve takes hundreds of steps: progress in thousandths of the log σ range.
+    ProgressLine line(ctx.job.label + " reference", "‰ of log σ", 1000, ctx.log);
+    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to, e.reference_rtol,
+                           [&](double done) { line.update(int64_t(1000 * done), 1000); });
+    line.finish();
     h5::File f = h5::File::create(dir + "/solution.h5");
     h5::write_tensor(f, "solution", x);
     return cache::Cache::Computed{{"solution.h5"}};
@@ -347,7 +352,6 @@ std::vector<int64_t> data_seeds(int64_t first, int64_t count) {
 
 EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::vector<WorkItem>& items,
                           const StageRun& ctx) {
-  const cache::Cache& cache = ctx.cache;
   EvalReferences refs;
   refs.latents = seeded_noise(e.seeds, model.info().sample_shape, at::TensorOptions().dtype(at::kDouble));
   bool ode = false;
@@ -356,13 +360,13 @@ EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::v
     for (const auto& it : items) {
       auto key = std::make_pair(it.sigmas.front(), it.sigmas.back());
       if (!refs.ode.count(key))  // cached in the model's own space, compared as the samples are (decoded)
-        refs.ode[key] = model.decode(cached_ode_solution(cache, model, e, refs.latents, key.first, key.second));
+        refs.ode[key] = model.decode(cached_ode_solution(ctx, model, e, refs.latents, key.first, key.second));
     }
   if (e.data_samples) refs.data = model.data()->sample_data(data_seeds(0, e.data_samples));
   if (e.fd) {
     refs.features = load_image_features(e.fd->features_kind, e.fd->features_file);
     refs.fd_reference =
-        cached_reference_stats(cache, *e.fd, *refs.features, model.info().sample_shape.front(), ctx.log);
+        cached_reference_stats(ctx.cache, *e.fd, *refs.features, model.info().sample_shape.front(), ctx.log);
   }
   return refs;
 }

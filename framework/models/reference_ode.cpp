@@ -27,7 +27,7 @@ constexpr double kE[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 
 }  // namespace
 
 OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, double sigma_from, double sigma_to,
-                                double rtol, double atol) {
+                                double rtol, double atol, const OdeProgress& progress) {
   if (!(sigma_from > 0 && sigma_to > 0)) fail("reference ODE: sigmas must be positive");
   OdeSolution out;
   at::Tensor x = x0.clone();
@@ -60,6 +60,7 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
           u += h;
           k[0] = k[6];
           ++out.accepted_steps;
+          if (progress) progress(1.0 - (u_end - u) / (u_end - std::log(sigma_from)));
         } else {
           ++out.rejected_steps;
         }
@@ -74,10 +75,11 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
 }
 
 at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
-                              double rtol) {
+                              double rtol, const OdeProgress& progress) {
   if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to);
   at::NoGradGuard no_grad;
-  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, rtol, rtol).x.to(x.options());
+  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, rtol, rtol, progress)
+      .x.to(x.options());
 }
 
 std::string reference_method(const Denoiser& model, double rtol) {
