@@ -313,8 +313,8 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
 // The exact ODE solution of the evaluated seeds over [σ_to, σ_from], itself a cached artifact: every evaluate
 // stage of a spec (and of later specs) on the same model, seeds and σ range shares one Dormand–Prince solve,
 // the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
-at::Tensor cached_ode_solution(const StageRun& ctx, const Denoiser& model, const EvalSpec& e,
-                               const at::Tensor& latents, double sigma_from, double sigma_to) {
+at::Tensor cached_ode_solution(const StageRun& ctx, const Denoiser& model, const EvalSpec& e, const at::Tensor& latents,
+                               double sigma_from, double sigma_to) {
   const cache::Cache& cache = ctx.cache;
   json params = {{"seeds", e.seeds.size()},
                  {"seed_hash", stage_util::seed_hash(e.seeds)},

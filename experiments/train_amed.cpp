@@ -45,6 +45,7 @@ TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
                 {"lr", spec.lr},
                 {"seed", spec.seed},
                 {"max_samples", spec.max_samples}};
+  if (!s.base_options.empty()) def.params["base_options"] = s.base_options;  // other bases: their options
   return spec;
 }
 

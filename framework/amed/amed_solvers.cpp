@@ -3,6 +3,8 @@
 #include "amed/amed_solvers.h"
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "amed/student.h"
 #include "core/error.h"
@@ -38,6 +40,9 @@ class AmedSolver : public Solver {
     AmedSettings s;
     s.student = student;
     s.afs = common_.afs;
+    if (!is_official_plugin_base(student))
+      for (const SolverEntry& e : base_solver_entries())
+        if (e.name == student) s.base_options = base_option_text(e, o);
     if (student == "ipndm" || student == "dpmpp") s.max_order = int(o.get_int("max_order"));
     if (student == "dpmpp") {
       s.predict_x0 = o.get_bool("predict_x0");
@@ -55,6 +60,7 @@ class AmedSolver : public Solver {
         fail("{}: the AMED predictor was trained for student '{}', but it is used with solver '{}'", path_, f.student,
              student);
       if (f.afs != s.afs) differ("afs", on_off(f.afs), on_off(s.afs));
+      if (f.base_options != s.base_options) differ("the base options", f.base_options, s.base_options);
       if ((student == "ipndm" || student == "dpmpp") && f.max_order != s.max_order)
         differ("max_order", std::to_string(f.max_order), std::to_string(s.max_order));
       if (student == "dpmpp") {
@@ -116,8 +122,29 @@ class AmedSolver : public Solver {
 
 }  // namespace
 
-bool is_amed_plugin_base(const std::string& name) {
+bool is_official_plugin_base(const std::string& name) {
   return name == "euler" || name == "dpm2" || name == "ipndm" || name == "dpmpp";
+}
+
+bool is_amed_plugin_base(const std::string& name) {
+  if (is_official_plugin_base(name)) return true;
+  static const std::set<std::string> stepped = [] {
+    std::set<std::string> out;  // the bases whose default build has a step form
+    for (const SolverEntry& e : base_solver_entries())
+      if (e.make(Options::resolve(all_option_specs(e), {}, ""))->step_run(3)) out.insert(e.name);
+    return out;
+  }();
+  return stepped.count(name) > 0;
+}
+
+std::string base_option_text(const SolverEntry& entry, const Options& resolved) {
+  std::map<std::string, std::string> own;
+  for (const OptionSpec& spec : entry.options)
+    if (spec.name.rfind("amed.", 0) != 0 && resolved.has(spec.name))
+      own[spec.name] = to_text(resolved.values().at(spec.name));
+  std::string out;
+  for (const auto& [k, v] : own) out += (out.empty() ? "" : ";") + k + "=" + v;
+  return out;
 }
 
 std::vector<OptionSpec> amed_option_specs(bool predictor_required) {

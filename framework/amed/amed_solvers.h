@@ -11,7 +11,13 @@
 namespace dsx {
 
 // Students with an AMED-Plugin besides the AMED-Solver itself.
-bool is_amed_plugin_base(const std::string& solver_name);  // euler | dpm2 | ipndm | dpmpp
+// The bases with the official AMED-Plugin (diff-sampler): euler | dpm2 | ipndm | dpmpp.
+bool is_official_plugin_base(const std::string& solver_name);
+// Every base an AMED-Plugin can run on: the official ones and every solver with a step-level form
+// (Solver::step_run: ipndm_v, deis, scire, unipc), for which dsx's plugin is the consistent extension.
+bool is_amed_plugin_base(const std::string& solver_name);
+// A non-official base's own options (not afs/thresholding/amed.*), resolved, as "k=v;k=v" in key order.
+std::string base_option_text(const SolverEntry& entry, const Options& resolved);
 // amed.predictor (Path; required = no default, the factory insists) and amed.features.
 std::vector<OptionSpec> amed_option_specs(bool predictor_required);
 // The `amed` entry (AMED-Solver).

@@ -94,6 +94,7 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
       f.set_attr("max_order", int64_t(s.max_order));
       f.set_attr("predict_x0", int64_t(s.predict_x0));
       f.set_attr("lower_order_final", int64_t(s.lower_order_final));
+      if (!s.base_options.empty()) f.set_attr("base_options", s.base_options);
     }
   }
   out.commit();
@@ -128,6 +129,7 @@ LoadedPredictor load_predictor(const std::string& path) {
       s.max_order = int(f.attr_int("max_order"));
       s.predict_x0 = f.attr_int("predict_x0") != 0;
       s.lower_order_final = f.attr_int("lower_order_final") != 0;
+      if (f.has_attr("base_options")) s.base_options = f.attr_string("base_options");
     } catch (const Error& e) {
       fail("{}: incomplete AMED settings (attribute 'student' present): {}", path, e.what());
     }

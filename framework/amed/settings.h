@@ -8,7 +8,7 @@
 namespace dsx {
 
 struct AmedSettings {
-  std::string student = "amed";  // amed | euler | dpm2 | ipndm | dpmpp
+  std::string student = "amed";  // amed | euler | dpm2 | ipndm | dpmpp (official) | any base with a step form
   std::string teacher = "heun";  // any registered solver
   int m = 1;                     // teacher inserts M points between student points
   ScheduleSpec schedule;         // student schedule (num_steps = N student points)
@@ -16,8 +16,11 @@ struct AmedSettings {
   int max_order = 3;              // ipndm 1–4, dpmpp 1–3
   bool predict_x0 = true;         // dpmpp
   bool lower_order_final = true;  // dpmpp
-  double scale_dir = 0.01;        // a_d: c ∈ (1 − a_d, 1 + a_d); 0 = no head
-  double scale_time = 0.0;        // a_t: a ∈ (1 − a_t, 1 + a_t); 0 = no head
+  // Bases beyond the official plugins (unipc, deis, scire, ipndm_v, ...): all their own options, resolved,
+  // as "k=v;k=v" in key order (base_option_text); empty for the official ones, which use the keys above.
+  std::string base_options;
+  double scale_dir = 0.01;  // a_d: c ∈ (1 − a_d, 1 + a_d); 0 = no head
+  double scale_time = 0.0;  // a_t: a ∈ (1 − a_t, 1 + a_t); 0 = no head
 
   int nfe() const { return 2 * (schedule.num_steps - 1) - (afs ? 1 : 0); }
 };

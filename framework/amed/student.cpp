@@ -17,14 +17,30 @@ std::shared_ptr<const Solver> student_base(const AmedSettings& s) {
   if (s.student == "amed" || s.student == "dpm2") return nullptr;
   std::map<std::string, RawOption> raw;
   const std::string where = "AMED student settings";
-  if (s.student == "ipndm" || s.student == "dpmpp") raw["max_order"] = {std::to_string(s.max_order), where};
+  if ((s.student == "ipndm" || s.student == "dpmpp") && s.base_options.empty())
+    raw["max_order"] = {std::to_string(s.max_order), where};
   if (s.student == "dpmpp") {
     raw["predict_x0"] = {s.predict_x0 ? "true" : "false", where};
     raw["lower_order_final"] = {s.lower_order_final ? "true" : "false", where};
   }
+  if (!s.base_options.empty()) {  // a non-official base: its own options as the student was trained with
+    for (size_t at = 0; at < s.base_options.size();) {
+      size_t end = s.base_options.find(';', at);
+      if (end == std::string::npos) end = s.base_options.size();
+      const std::string kv = s.base_options.substr(at, end - at);
+      const size_t eq = kv.find('=');
+      if (eq == std::string::npos) fail("AMED: malformed base options '{}'", s.base_options);
+      raw[kv.substr(0, eq)] = {kv.substr(eq + 1), where};
+      at = end + 1;
+    }
+  }
   for (const SolverEntry& e : base_solver_entries())
-    if (e.name == s.student) return e.make(Options::resolve(all_option_specs(e), raw, "AMED student "));
-  fail("AMED: student '{}' is unknown; allowed: amed, euler, dpm2, ipndm, dpmpp", s.student);
+    if (e.name == s.student) {
+      std::shared_ptr<const Solver> base = e.make(Options::resolve(all_option_specs(e), raw, "AMED student "));
+      if (!base->step_run(3)) fail("AMED: solver '{}' has no step-level form to run as an AMED-Plugin", s.student);
+      return base;
+    }
+  fail("AMED: student '{}' is unknown", s.student);
 }
 
 AmedStudent::AmedStudent(AmedSettings settings, std::vector<double> sigmas, AmedPredictor net, FeatureMode features,
@@ -119,6 +135,9 @@ at::Tensor AmedStudent::sample(const Denoiser& model, at::Tensor x, const Sample
     x = step(model, x, i);
     if (hooks.on_step) hooks.on_step({i, sigmas_[i], sigmas_[i + 1], x});
   }
+  // A base that owes a correction at the end (UniPC's corrected final warm-up) gets its model call, as the
+  // base's own sample() makes it. Training (step by step) leaves it out.
+  if (run_ && run_->pending()) x = run_->finish(x, data(model, x, sigma_like(x, sigmas_.back())));
   return x;
 }
 

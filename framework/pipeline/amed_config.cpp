@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "amed/amed_solvers.h"
+#include "amed/solver_catalog.h"
 #include "core/error.h"
 #include "core/seeds.h"
 #include "pipeline/sample_config.h"
@@ -74,7 +76,8 @@ const Schema& train_schema() {
   static const Schema schema = {
       opt::section(
           "student", false, "{name: amed}",
-          "{name: amed|euler|dpm2|ipndm|dpmpp, afs: true, max_order, predict_x0: true, lower_order_final: true}"),
+          "{name: amed|euler|dpm2|ipndm|dpmpp, afs: true, max_order, predict_x0: true, lower_order_final: true}, "
+          "or any solver with a step form (ipndm_v, deis, scire, unipc) with its own options"),
       opt::number("scale_dir", 0.01, 0.0, 1.0, "the head's scale range for the direction factor c (official 0.01)")
           .exclusive_max(),
       opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)")
@@ -88,6 +91,23 @@ const Schema& train_schema() {
   return schema;
 }
 
+namespace {
+
+// The keys after `student` (shared by every student kind).
+TrainSpec finish_train_spec(MapReader& r, const Schema& schema, TrainSpec spec) {
+  AmedSettings& s = spec.settings;
+  s.scale_dir = read_number(r, schema, "scale_dir");
+  s.scale_time = read_number(r, schema, "scale_time");
+  spec.features = read_choice(r, schema, "features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  spec.batch = read_int(r, schema, "batch");
+  spec.lr = read_number(r, schema, "lr");
+  spec.seed = uint64_t(read_int(r, schema, "seed"));
+  spec.max_samples = read_int(r, schema, "max_samples");
+  return spec;
+}
+
+}  // namespace
+
 TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
   const Schema& schema = train_schema();
   TrainSpec spec;
@@ -95,12 +115,24 @@ TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
   if (r.has("student")) {
     MapReader st(src, r.node("student"), r.path("student"));
     const std::vector<std::string> skeys = {"name", "afs", "max_order", "predict_x0", "lower_order_final"};
-    st.reject_unknown(skeys);
     s.student = st.get_string("name", std::string("amed"));
-    if (s.student != "amed" && s.student != "euler" && s.student != "dpm2" && s.student != "ipndm" &&
-        s.student != "dpmpp")
-      fail("{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp", st.where("name"),
-           s.student);
+    if (s.student != "amed" && !is_official_plugin_base(s.student)) {
+      // Another base: its own options through the solver registry (errors name the key and its range).
+      if (!is_amed_plugin_base(s.student))
+        fail(
+            "{}: student.name = '{}' has no AMED variant; allowed: amed, euler, dpm2, ipndm, dpmpp and the solvers "
+            "with a step form (ipndm_v, deis, scire, unipc)",
+            st.where("name"), s.student);
+      s.afs = st.get_bool("afs", true);
+      std::map<std::string, RawOption> raw = st.rest_as_options({"name", "afs"});
+      for (const auto& [k, v] : raw)
+        if (k == "thresholding" || k.rfind("amed.", 0) == 0)
+          fail("{}: student.{} is not an option of an AMED student", v.where, k);
+      const SolverEntry& e = solver_entry(s.student);
+      s.base_options = base_option_text(e, Options::resolve(all_option_specs(e), raw, "student."));
+      return finish_train_spec(r, schema, spec);
+    }
+    st.reject_unknown(skeys);
     s.afs = st.get_bool("afs", true);
     const int hi = s.student == "ipndm" ? 4 : 3;
     s.max_order = int(st.get_int("max_order", hi));
@@ -110,14 +142,7 @@ TrainSpec read_train_spec(MapReader& r, const YamlSource& src) {
     s.lower_order_final = st.get_bool("lower_order_final", true);
     st.finish(skeys);
   }
-  s.scale_dir = read_number(r, schema, "scale_dir");
-  s.scale_time = read_number(r, schema, "scale_time");
-  spec.features = read_choice(r, schema, "features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
-  spec.batch = read_int(r, schema, "batch");
-  spec.lr = read_number(r, schema, "lr");
-  spec.seed = uint64_t(read_int(r, schema, "seed"));
-  spec.max_samples = read_int(r, schema, "max_samples");
-  return spec;
+  return finish_train_spec(r, schema, spec);
 }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
