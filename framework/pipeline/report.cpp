@@ -114,13 +114,10 @@ constexpr const char* kColours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", 
                                     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 constexpr int kPointTypes[] = {7, 5, 9, 11, 13, 15, 1, 2, 3, 4, 6, 8, 10};
 
-struct Series {
-  std::string title;
-  std::vector<std::pair<double, double>> points;  // (x, y), in x order
-};
+}  // namespace
 
-// Writes <stem>.dat/.gp and runs gnuplot: the legend below the axes (the plot keeps its width, the canvas
-// grows with the entries), log y when the values spread over more than 20×, log x when asked.
+// The legend below the axes (the plot keeps its width, the canvas grows with the entries), log y when the
+// values spread over more than 20×, log x when asked.
 std::string run_gnuplot(const std::string& dir, const std::string& stem, const std::string& title,
                         const std::string& xlabel, const std::string& ylabel, const std::vector<Series>& series,
                         bool log_x, std::string* warning) {
@@ -161,8 +158,6 @@ std::string run_gnuplot(const std::string& dir, const std::string& stem, const s
   }
   return stem + ".png";
 }
-
-}  // namespace
 
 std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
                         const std::vector<MetricRow>& rows, std::string* warning) {

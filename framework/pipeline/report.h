@@ -37,6 +37,16 @@ std::string report_markdown(const std::string& title, const std::vector<MetricRo
 // *warning set when gnuplot is unavailable or fails.
 std::string plot_metric(const std::string& dir, const std::string& stem, const std::string& metric,
                         const std::vector<MetricRow>& rows, std::string* warning);
+// A line plot (gnuplot) of any series: <dir>/<stem>.png with .gp and .dat beside it; the legend below the axes,
+// a distinct colour and marker per series, log y when the values span more than 20×. Returns the PNG name, or ""
+// with *warning set when gnuplot is unavailable or fails.
+struct Series {
+  std::string title;
+  std::vector<std::pair<double, double>> points;  // (x, y), in x order
+};
+std::string run_gnuplot(const std::string& dir, const std::string& stem, const std::string& title,
+                        const std::string& xlabel, const std::string& ylabel, const std::vector<Series>& series,
+                        bool log_x, std::string* warning);
 // The same metric against the sampling wall time of each (method, NFE) (the `wall_seconds` rows), log x:
 // what a method costs for the error it reaches.
 std::string plot_metric_vs_time(const std::string& dir, const std::string& stem, const std::string& metric,

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diffusion/schedule.h"
+#include "learned/geometry.h"
 #include "learned/gits.h"
 #include "models/gaussian_mixture.h"
 #include "store/h5.h"
@@ -64,6 +65,7 @@ stages:
     seeds: 1000-1015
     methods: [{{solver: {{name: euler}}}}]
     nfe: [3]
+  geometry: {{kind: analyze_trajectories, teacher: fine}}
   report: {{kind: report, inputs: [eval, fixed]}}
 )",
                      kMixture, kGridPoints, kSeeds - 1, kSteps, kAfsSamples, solver, eval_schedule);
@@ -137,6 +139,17 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   const at::Tensor x = at::cat(states).index_select(0, order), d = at::cat(dirs).index_select(0, order);
   BOOST_REQUIRE_EQUAL(x.size(0), kSeeds);
   BOOST_REQUIRE_EQUAL(d.size(1), kGridPoints - 1);
+
+  // The geometry stage measured these trajectories.
+  const auto geo = nlohmann::json::parse(slurp(find(tmp.file("cache"), "geometry.json").at(0)));
+  const TrajectoryGeometry g = trajectory_geometry(x);
+  for (int k = 0; k < 3; ++k)
+    BOOST_TEST(std::abs(geo["explained_mean"][k].get<double>() - g.explained[k].mean().item<double>()) < 1e-12);
+  const auto dev = geo["deviation_mean"].get<std::vector<double>>();
+  BOOST_REQUIRE_EQUAL(dev.size(), size_t(kGridPoints));
+  for (int i = 0; i < kGridPoints; ++i)
+    BOOST_TEST(std::abs(dev[size_t(i)] - g.deviation.select(1, i).mean().item<double>()) < 1e-12);
+  BOOST_TEST(fs::exists(run / "geometry.geometry.md"));
 
   // Directions: the model's own at the stored states.
   for (int i = 0; i + 1 < kGridPoints; ++i) {
