@@ -16,6 +16,7 @@
 #include "experiments/stages.h"
 #include "learned/gits_run.h"
 #include "learned/learned_schedule.h"
+#include "pipeline/gits_config.h"
 #include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 #include "solvers/solver.h"
@@ -26,24 +27,14 @@ namespace dsx {
 namespace {
 
 const Schema& search_schema() {
-  static const Schema schema = {
-      opt::choice("kind", {"search_schedule"}, "search_schedule", "the stage kind"),
-      opt::reference("teacher", "teacher",
-                     "a teacher stage with directions: true; its schedule is the fine grid searched (GITS: "
-                     "61-point polynomial ρ = 7, solver ipndm, m: 0, 256 seeds)"),
-      opt::integer("nfe", 5, 1, 1000,
-                   "student steps K (the NFE of one-evaluation-per-step solvers: euler, ipndm, dpmpp, unipc, deis): "
-                   "the grid has K + 1 points, K + 2 with afs"),
-      opt::number("coeff", 1.15, 0.0, 100.0, "the DP's weight growth per step (official 1.15; 1.20 for SD)")
-          .exclusive_min(),
-      opt::choice("metric", {"dev", "l1", "l2"}, "dev",
-                  "the one-step cost: dev (signed deviation from the trajectory's chord, official default), l1, l2"),
-      opt::flag("afs", false,
-                "GITS's AFS insertion: one more point after σ_max, chosen by the student's error with AFS on the "
-                "last afs_samples teacher trajectories (the first step is then analytic: NFE unchanged)"),
-      opt::section("student", false, "{name: ipndm}", "the solver that chooses the AFS point (afs only)"),
-      opt::integer("afs_samples", 64, 1, 1 << 20, "trajectories the AFS point is chosen on (official: the last round)"),
-  };
+  static const Schema schema = [] {
+    Schema s = {opt::choice("kind", {"search_schedule"}, "search_schedule", "the stage kind"),
+                opt::reference("teacher", "teacher",
+                               "a teacher stage with directions: true; its schedule is the fine grid searched (GITS: "
+                               "61-point polynomial ρ = 7, solver ipndm, m: 0, 256 seeds)")};
+    for (const auto& k : gits_settings_schema()) s.push_back(k);
+    return s;
+  }();
   return schema;
 }
 
@@ -53,17 +44,7 @@ GitsSettings read_search(MapReader& r, const YamlSource& src, StageDef& def) {
   require_keys(r, schema);
   r.get_string("kind");
   stage_util::read_ref(r, "teacher", def, "teacher");
-  GitsSettings s;
-  s.nfe = read_int(r, schema, "nfe");
-  s.coeff = read_number(r, schema, "coeff");
-  s.metric = read_choice(r, schema, "metric");
-  s.afs = read_flag(r, schema, "afs");
-  if (r.has("student")) {
-    const SolverConfig student = read_solver(src, r.node("student"), r.path("student"));
-    s.student = student.name;
-    s.student_options = student.options;
-  }
-  s.afs_samples = read_int(r, schema, "afs_samples");
+  const GitsSettings s = read_gits_settings(r, src);
   r.finish(key_names(schema));
   def.params = {{"nfe", s.nfe}, {"coeff", s.coeff}, {"metric", s.metric}, {"afs", s.afs}};
   if (s.afs) {

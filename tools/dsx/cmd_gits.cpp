@@ -13,42 +13,20 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "learned/gits_run.h"
+#include "pipeline/gits_config.h"
 #include "pipeline/sample_config.h"
-#include "pipeline/schema.h"
 
 namespace dsx::cli {
 namespace {
 
 constexpr int64_t kTeacherBatch = 64;
 
-const Schema& gits_keys() {
-  static const Schema schema = {
-      opt::integer("nfe", 5, 1, 1000, "student steps K (the grid has K + 1 points, K + 2 with afs)"),
-      opt::number("coeff", 1.15, 0.0, 100.0, "the DP's weight growth per step (official 1.15)").exclusive_min(),
-      opt::choice("metric", {"dev", "l1", "l2"}, "dev", "the one-step cost"),
-      opt::flag("afs", false, "GITS's AFS insertion (the student picks the point after σ_max)"),
-      opt::section("student", false, "{name: ipndm}", "the solver that picks the AFS point"),
-      opt::integer("afs_samples", 64, 1, 1 << 20, "the last trajectories the AFS point is chosen on"),
-  };
-  return schema;
-}
-
 GitsSettings read_gits(MapReader& top, const YamlSource& src) {
   if (!top.has("gits")) fail("{}: missing required key 'gits' ({{nfe, coeff, metric, afs}})", src.path());
-  const Schema& schema = gits_keys();
+  const Schema& schema = gits_settings_schema();
   MapReader r(src, top.node("gits"), "gits");
   r.reject_unknown(key_names(schema));
-  GitsSettings s;
-  s.nfe = read_int(r, schema, "nfe");
-  s.coeff = read_number(r, schema, "coeff");
-  s.metric = read_choice(r, schema, "metric");
-  s.afs = read_flag(r, schema, "afs");
-  if (r.has("student")) {
-    const SolverConfig student = read_solver(src, r.node("student"), r.path("student"));
-    s.student = student.name;
-    s.student_options = student.options;
-  }
-  s.afs_samples = read_int(r, schema, "afs_samples");
+  const GitsSettings s = read_gits_settings(r, src);
   r.finish(key_names(schema));
   return s;
 }
