@@ -86,9 +86,10 @@ BOOST_AUTO_TEST_CASE(class_conditional_network_runs_sample_and_evaluate, *boost:
   BOOST_TEST_INFO(o.out);
   BOOST_REQUIRE_EQUAL(o.code, 0);
   const std::map<std::string, double> t = metric_table(o.run_dir);
-  BOOST_REQUIRE(t.count("eval,ipndm,,polynomial,9,,rmse_to_reference"));
-  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,rmse_to_reference") < t.at("eval,ipndm,,polynomial,5,,rmse_to_reference"));
-  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,rmse_to_reference") < 0.05);
+  BOOST_REQUIRE(t.count("eval,ipndm,,polynomial,9,,0,rmse_to_reference"));
+  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,0,rmse_to_reference") <
+             t.at("eval,ipndm,,polynomial,5,,0,rmse_to_reference"));
+  BOOST_TEST(t.at("eval,ipndm,,polynomial,9,,0,rmse_to_reference") < 0.05);
   std::ofstream(dir.file("sample.yaml")) << "model: {kind: torchscript, file: net.pt, condition: {num_classes: 3}}\n"
                                             "latents: {seeds: 0-3}\nschedule: {kind: polynomial, num_steps: 6}\n"
                                             "solver: {name: euler}\noutput: out.h5\n";
