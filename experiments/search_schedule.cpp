@@ -18,8 +18,6 @@
 #include "learned/learned_schedule.h"
 #include "pipeline/gits_config.h"
 #include "pipeline/run_dir.h"
-#include "pipeline/sample_config.h"
-#include "solvers/solver.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 
