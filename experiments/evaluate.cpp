@@ -63,27 +63,24 @@ const Schema& evaluate_schema() {
 // Exact data samples use their own seeds, far from any latent seed, so they are independent of the samples.
 constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 
-struct Method {
-  SolverConfig solver;
-  ScheduleSpec schedule;
-  // `schedule: {kind: learned, from: STAGE}`: the grid a search_schedule stage found (its index among the
-  // stage's references), sampled as it is: one item at the NFE the grid gives, whatever `nfe` lists (as an
-  // explicit schedule is).
-  int learned_ref = -1;
-  std::string learned_from;
-  // Built once when the stage is parsed, with afs off and on: every NFE of the method shares them.
-  std::shared_ptr<const Solver> without_afs, with_afs;
-};
-
-// A method's schedule: a schedule section, or a learned one (a reference to a search_schedule stage).
+// A method's schedule: a schedule section, or `schedule: {kind: learned, from: STAGE}` — the grid a
+// search_schedule stage found (learned_ref: its index among the stage's references), sampled as it is: one item
+// at the NFE the grid gives, whatever `nfe` lists (as an explicit schedule is).
 struct MethodSchedule {
   ScheduleSpec spec;
   int learned_ref = -1;
   std::string learned_from;
 };
 
+struct Method {
+  SolverConfig solver;
+  MethodSchedule schedule;
+  // Built once when the stage is parsed, with afs off and on: every NFE of the method shares them.
+  std::shared_ptr<const Solver> without_afs, with_afs;
+};
+
 Method make_method(SolverConfig solver, MethodSchedule schedule) {
-  Method m{std::move(solver), std::move(schedule.spec), schedule.learned_ref, schedule.learned_from, nullptr, nullptr};
+  Method m{std::move(solver), std::move(schedule), nullptr, nullptr};
   auto with = [&](bool afs) {
     auto opts = m.solver.options;
     opts["afs"] = RawOption{afs ? "true" : "false", "evaluate"};
@@ -219,8 +216,8 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
   for (const auto& m : e.methods) {
     json o = json::object();
     for (const auto& [k, v] : m.solver.options) o[k] = v.text;
-    json s = m.learned_ref >= 0 ? json{{"kind", "learned"}, {"from", m.learned_from}}
-                                : stage_util::schedule_json(m.schedule);
+    json s = m.schedule.learned_ref >= 0 ? json{{"kind", "learned"}, {"from", m.schedule.learned_from}}
+                                         : stage_util::schedule_json(m.schedule.spec);
     s.erase("num_steps");
     methods.push_back({{"solver", m.solver.name}, {"options", o}, {"schedule", s}});
   }
@@ -270,16 +267,17 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
   std::vector<WorkItem> items;
   const NoiseProcess* process = net.info().process.get();
   for (const auto& m : e.methods) {
-    if (m.learned_ref >= 0) {  // the grid is fixed: the solver's NFE on it
-      const Job& stage = *ctx.deps.at(size_t(m.learned_ref));
+    if (m.schedule.learned_ref >= 0) {  // the grid is fixed: the solver's NFE on it
+      const Job& stage = *ctx.deps.at(size_t(m.schedule.learned_ref));
       const LearnedSchedule ls = read_learned_schedule(ctx.cache.dir(stage.key));
       items.push_back({m.solver.name, kLearnedSchedulePrefix + stage.stage, "", options_text(m.solver.options),
                        ls.afs ? m.with_afs : m.without_afs, ls.sigmas});
       continue;
     }
-    if (m.schedule.kind == "explicit") {  // likewise a given grid: the solver as the spec wrote it, afs included
-      items.push_back({m.solver.name, m.schedule.kind, "", options_text(m.solver.options),
-                       m.solver.solver ? m.solver.solver : m.without_afs, m.schedule.sigmas});
+    const ScheduleSpec& spec = m.schedule.spec;
+    if (spec.kind == "explicit") {  // likewise a given grid: the solver as the spec wrote it, afs included
+      items.push_back({m.solver.name, spec.kind, "", options_text(m.solver.options),
+                       m.solver.solver ? m.solver.solver : m.without_afs, spec.sigmas});
       continue;
     }
     for (int64_t nfe : e.nfe) {
@@ -288,7 +286,7 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
         ctx.log(fmt::format("  {}: {} cannot take exactly {} NFE; skipped", ctx.job.label, m.solver.name, nfe));
         continue;
       }
-      ScheduleSpec s = m.schedule;
+      ScheduleSpec s = spec;
       s.num_steps = plan.points;
       items.push_back(
           {m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});

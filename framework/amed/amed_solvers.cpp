@@ -3,7 +3,6 @@
 #include "amed/amed_solvers.h"
 
 #include <cmath>
-#include <map>
 #include <set>
 
 #include "amed/student.h"
@@ -138,13 +137,11 @@ bool is_amed_plugin_base(const std::string& name) {
 }
 
 std::string base_option_text(const SolverEntry& entry, const Options& resolved) {
-  std::map<std::string, std::string> own;
+  Options own;
   for (const OptionSpec& spec : entry.options)
     if (spec.name.rfind("amed.", 0) != 0 && resolved.has(spec.name))
-      own[spec.name] = to_text(resolved.values().at(spec.name));
-  std::string out;
-  for (const auto& [k, v] : own) out += (out.empty() ? "" : ";") + k + "=" + v;
-  return out;
+      own.set(spec.name, resolved.values().at(spec.name));
+  return own.canonical();
 }
 
 std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
