@@ -21,6 +21,7 @@
 #include "experiments/image_fd.h"
 #include "experiments/stages.h"
 #include "learned/learned_schedule.h"
+#include "learned/retimed_model.h"
 #include "metrics/frechet.h"
 #include "metrics/registry.h"
 #include "models/reference_ode.h"
@@ -64,8 +65,8 @@ const Schema& evaluate_schema() {
 constexpr int64_t kDataSeedBase = int64_t(1) << 40;
 
 // A method's schedule: a schedule section, or `schedule: {kind: learned, from: STAGE}` — the grid a
-// search_schedule stage found (learned_ref: its index among the stage's references), sampled as it is: one item
-// at the NFE the grid gives, whatever `nfe` lists (as an explicit schedule is).
+// search_schedule (GITS) or learn_schedule (LD3) stage found (learned_ref: its index among the stage's references),
+// sampled as it is: one item at the NFE the grid gives, whatever `nfe` lists (as an explicit schedule is).
 struct MethodSchedule {
   ScheduleSpec spec;
   int learned_ref = -1;
@@ -114,10 +115,11 @@ MethodSchedule read_sched(const YamlSource& src, const YAML::Node& node, const s
     MapReader r(src, node, path);
     r.reject_unknown({"kind", "from"});
     r.get_string("kind");
-    if (!r.has("from")) fail("{}: a learned schedule needs from: STAGE (a search_schedule stage)", r.where("from"));
+    if (!r.has("from"))
+      fail("{}: a learned schedule needs from: STAGE (a search_schedule or learn_schedule stage)", r.where("from"));
     m.learned_from = r.get_string("from");
     m.learned_ref = int(def.refs.size());
-    def.refs.push_back({m.learned_from, r.where("from"), "search_schedule"});
+    def.refs.push_back({m.learned_from, r.where("from"), "search_schedule|learn_schedule"});
     r.finish({"kind", "from"});
     return m;
   }
@@ -241,6 +243,7 @@ struct WorkItem {
   std::string solver, schedule, predictor, options_text;
   std::shared_ptr<const Solver> sampler;  // shared by the items of one method
   std::vector<double> sigmas;
+  std::vector<double> model_sigmas;  // a decoupled learned grid's model σ (RetimedDenoiser); empty: sigmas
 };
 
 struct ItemResult {
@@ -271,7 +274,7 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
       const Job& stage = *ctx.deps.at(size_t(m.schedule.learned_ref));
       const LearnedSchedule ls = read_learned_schedule(ctx.cache.dir(stage.key));
       items.push_back({m.solver.name, kLearnedSchedulePrefix + stage.stage, "", options_text(m.solver.options),
-                       ls.afs ? m.with_afs : m.without_afs, ls.sigmas});
+                       ls.afs ? m.with_afs : m.without_afs, ls.sigmas, ls.model_sigmas});
       continue;
     }
     const ScheduleSpec& spec = m.schedule.spec;
@@ -376,7 +379,8 @@ ItemResult run_item(const WorkItem& it, const EvalSpec& e, const EvalReferences&
   const ModelInfo& info = model.info();
   at::Tensor xT = (it.sigmas.front() * refs.latents).to(info.device, info.dtype);
   const SeededBatch seeded(model, e.seeds);  // a conditional model's labels
-  CountingDenoiser counted(seeded);
+  const RetimedDenoiser retimed(seeded, it.sigmas, it.model_sigmas.empty() ? it.sigmas : it.model_sigmas);
+  CountingDenoiser counted(it.model_sigmas.empty() ? static_cast<const Denoiser&>(seeded) : retimed);
   auto t0 = std::chrono::steady_clock::now();
   at::Tensor x = it.sampler->sample(counted, xT, it.sigmas);
   if (info.device.is_cuda()) x = x.cpu();  // the copy waits for the device: the time covers the whole sampling

@@ -16,8 +16,10 @@ const Schema& teacher_schema() {
   static const Schema schema = {
       opt::choice("kind", {"teacher"}, "teacher", "the stage kind"),
       opt::section("schedule", true, "", "the student grid: a schedule section (kind, num_steps, sigma_min, ...)"),
-      opt::section("solver", false, "{name: heun}", "the teacher solver on the refined grid: {name, options}"),
-      opt::integer("m", 1, 0, 1000, "teacher points inserted inside each student interval (AMED's M)"),
+      opt::section("solver", false, "{name: heun}",
+                   "the teacher solver on the refined grid: {name, options}; {name: exact} takes the model's exact ODE "
+                   "solution (mixtures, Gaussians) at the student points, with m: 0"),
+      opt::integer("m", 1, 0, 1000, "teacher points inserted inside each student interval (AMED's M; 0 for exact)"),
       opt::seeds("seeds", "the trajectories' seeds; a larger range later extends the cached ones"),
       opt::flag("directions", false,
                 "also keep the raw direction (x − D(x, σ))/σ at every grid point (search_schedule's GITS needs it)"),
@@ -27,7 +29,7 @@ const Schema& teacher_schema() {
   return schema;
 }
 
-TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, json* params) {
+TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, bool exact_model, json* params) {
   const Schema& schema = teacher_schema();
   r.reject_unknown(key_names(schema));
   require_keys(r, schema);
@@ -35,13 +37,22 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
   TeacherSpec s;
   s.student_schedule = read_schedule(src, r.node("schedule"), r.path("schedule"), info);
   json opts = json::object();
-  if (r.has("solver")) {
+  const YAML::Node solver = r.has("solver") ? r.node("solver") : YAML::Node();
+  if (solver.IsMap() && solver["name"] && solver["name"].IsScalar() && solver["name"].Scalar() == kExactTeacher) {
+    MapReader e(src, solver, r.path("solver"));
+    e.reject_unknown({"name"});
+    s.solver = e.get_string("name");
+    e.finish({"name"});
+    if (!exact_model) fail("{}: the exact teacher needs a model with an exact ODE solution", r.where("solver"));
+    if (r.has("m") && read_int(r, schema, "m") != 0)
+      fail("{}: the exact teacher takes no refinement: m must be 0", r.where("m"));
+  } else if (r.has("solver")) {
     SolverConfig c = read_solver(src, r.node("solver"), r.path("solver"));
     s.solver = c.name;
     s.solver_options = c.options;
     for (const auto& [k, v] : c.options) opts[k] = v.text;
   }
-  s.m = int(read_int(r, schema, "m"));
+  s.m = s.solver == kExactTeacher ? 0 : int(read_int(r, schema, "m"));
   s.seeds = stage_util::read_seeds(r, "seeds");
   s.directions = read_flag(r, schema, "directions");
   s.batch = read_int(r, schema, "batch");
@@ -71,7 +82,7 @@ StageKind teacher_stage() {
   k.schema = teacher_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
-    TeacherSpec t = read_teacher(r, src, spec.model->info(), &d.params);
+    TeacherSpec t = read_teacher(r, src, spec.model->info(), spec.model->exact() != nullptr, &d.params);
     t.dtype = spec.dtype;
     d.typed = t;
     return d;

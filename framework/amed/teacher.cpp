@@ -75,27 +75,47 @@ TeacherPlan::TeacherPlan(const TeacherSpec& spec, const ModelPtr& model, at::Dev
   const ModelInfo& info = model_->info();
   student_ = make_schedule(spec.student_schedule, info.process.get());
   teacher_ = make_schedule(refined(spec.student_schedule, spec.m), info.process.get());
+  if (spec.solver == kExactTeacher) {
+    if (!model_->exact())
+      fail("teacher.solver: exact needs a model with an exact ODE solution (mixtures, Gaussians); '{}' has none",
+           info.kind);
+    if (spec.m != 0) fail("teacher.m = {}: the exact teacher takes no refinement (m: 0)", spec.m);
+    return;
+  }
   solver_ = make_solver(spec.solver, spec.solver_options, "teacher.solver.");
   check_grid(*solver_, teacher_, spec.solver);
 }
 
-TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) const {
-  const int64_t p = int64_t(student_.size()), stride = spec_.m + 1;
-  Batch b;
-  b.index = index;
-  at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
+std::vector<at::Tensor> TeacherPlan::solve(const at::Tensor& z, const Denoiser& tap) const {
+  const int64_t stride = spec_.m + 1;
   std::vector<at::Tensor> states{teacher_.front() * z};
-  const SeededBatch seeded(*model_, seeds);  // a conditional model's labels
-  StudentPointTap tap(seeded, student_, spec_.directions);
-  CountingDenoiser counted(tap);
+  at::NoGradGuard no_grad;
+  if (!solver_) {
+    const ExactOde& exact = *model_->exact();
+    for (size_t i = 0; i + 1 < student_.size(); ++i) {
+      const at::Tensor& x = states.back();
+      if (spec_.directions || model_->has_features()) tap.denoise(x, sigma_like(x, student_[i]));
+      states.push_back(exact.ode_solution(x, student_[i], student_[i + 1]));
+    }
+    return states;
+  }
   SampleHooks hooks;
   hooks.on_step = [&](const StepEvent& e) {
     if ((e.index + 1) % stride == 0) states.push_back(e.x.detach().clone());
   };
-  {
-    at::NoGradGuard no_grad;
-    solver_->sample(counted, states.front(), teacher_, hooks);
-  }
+  solver_->sample(tap, states.front(), teacher_, hooks);
+  return states;
+}
+
+TeacherPlan::Batch TeacherPlan::run(std::vector<int64_t> seeds, int64_t index) const {
+  const int64_t p = int64_t(student_.size());
+  Batch b;
+  b.index = index;
+  at::Tensor z = seeded_noise(seeds, info().sample_shape, at::TensorOptions().dtype(spec_.dtype)).to(device_);
+  const SeededBatch seeded(*model_, seeds);  // a conditional model's labels
+  StudentPointTap tap(seeded, student_, spec_.directions);
+  CountingDenoiser counted(tap);
+  const std::vector<at::Tensor> states = solve(z, counted);
   if (int64_t(states.size()) != p) fail("internal: teacher kept {} of {} student points", states.size(), p);
   b.states = at::stack(states, 1).cpu();
   b.features = tap.features();

@@ -29,8 +29,13 @@
 
 namespace dsx {
 
+// The teacher "solver" that is the model's exact ODE solution (ExactOde: closed forms, the mixtures' accurate
+// reference): states x(σ_i) chained from x_T point to point, no refinement (m = 0). Its features and
+// directions come from one model call at each student point but the last.
+inline constexpr const char* kExactTeacher = "exact";
+
 struct TeacherSpec {
-  std::string solver = "heun";
+  std::string solver = "heun";  // a catalog solver, or kExactTeacher
   std::map<std::string, RawOption> solver_options;
   int m = 1;
   // Also keep the raw direction at each student point (GITS's cost matrix). With an AFS teacher the first
@@ -81,8 +86,10 @@ class TeacherPlan {
   TeacherSpec spec_;
   ModelPtr model_;
   at::Device device_;
+  // The states at the student points of batch `z` (x_T = σ_max z), through `tap`.
+  std::vector<at::Tensor> solve(const at::Tensor& z, const Denoiser& tap) const;
   std::vector<double> student_, teacher_;
-  std::unique_ptr<Solver> solver_;
+  std::unique_ptr<Solver> solver_;  // null for the exact teacher
 };
 
 // Runs `batches` through a oneTBB flow graph shaped like oneTBB's fgbzip2 example:

@@ -21,9 +21,12 @@ using cache::json;
 cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::Device device) {
   const ScheduleSpec& s = spec.student_schedule;
   // Resolved options (defaults filled in), so `heun` and `heun` with its defaults spelt out share a key.
-  Options opts = Options::resolve(all_option_specs(solver_entry(spec.solver)), spec.solver_options, "teacher.solver.");
   json options = json::object();
-  for (const auto& [name, v] : opts.values()) options[name] = to_text(v);
+  if (spec.solver != kExactTeacher) {
+    Options opts =
+        Options::resolve(all_option_specs(solver_entry(spec.solver)), spec.solver_options, "teacher.solver.");
+    for (const auto& [name, v] : opts.values()) options[name] = to_text(v);
+  }
   json params = {
       {"schedule",
        {{"kind", s.kind},

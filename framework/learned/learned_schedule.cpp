@@ -1,5 +1,6 @@
 #include "learned/learned_schedule.h"
 
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -25,6 +26,9 @@ std::string learned_schedule_yaml(const LearnedSchedule& s) {
         << true << YAML::EndMap;
   out << YAML::EndMap;
   std::string text = out.c_str();
+  if (!s.model_sigmas.empty())
+    text += fmt::format("\n# decoupled: the model is evaluated at [{}] (evaluate applies it; a sample config does not)",
+                        fmt::join(s.model_sigmas, ", "));
   for (const auto& [k, v] : s.info.items())
     if (!v.is_array()) text += fmt::format("\n# {}: {}", k, v.dump());
   return text + "\n";
@@ -34,6 +38,7 @@ void write_learned_schedule(const std::string& dir, const LearnedSchedule& s) {
   validate_sigma_grid(s.sigmas, s.method + " schedule");
   nlohmann::json j = {
       {"method", s.method}, {"sigmas", s.sigmas}, {"indices", s.indices}, {"afs", s.afs}, {"info", s.info}};
+  if (!s.model_sigmas.empty()) j["model_sigmas"] = s.model_sigmas;
   std::ofstream(dir + "/schedule.json") << j.dump(1);
   std::ofstream(dir + "/schedule.yaml") << learned_schedule_yaml(s);
 }
@@ -49,11 +54,16 @@ LearnedSchedule read_learned_schedule(const std::string& dir) {
     s.sigmas = j.at("sigmas").get<std::vector<double>>();
     s.indices = j.value("indices", std::vector<int64_t>{});
     s.afs = j.value("afs", false);
+    s.model_sigmas = j.value("model_sigmas", std::vector<double>{});
     s.info = j.value("info", nlohmann::json::object());
   } catch (const nlohmann::json::exception& e) {
     fail("{}: not a learned schedule: {}", path, e.what());
   }
   validate_sigma_grid(s.sigmas, path);
+  if (!s.model_sigmas.empty() && s.model_sigmas.size() != s.sigmas.size())
+    fail("{}: model_sigmas has {} values for {} grid points", path, s.model_sigmas.size(), s.sigmas.size());
+  for (double v : s.model_sigmas)
+    if (!(v > 0) || !std::isfinite(v)) fail("{}: model_sigmas must be positive and finite, got {}", path, v);
   return s;
 }
 

@@ -16,6 +16,23 @@
 namespace dsx {
 namespace {
 
+// Whether `name` is one of the "|"-separated `alternatives`.
+bool one_of(const std::string& name, const std::string& alternatives) {
+  size_t start = 0;
+  while (true) {
+    const size_t end = alternatives.find('|', start);
+    if (alternatives.substr(start, end == std::string::npos ? std::string::npos : end - start) == name) return true;
+    if (end == std::string::npos) return false;
+    start = end + 1;
+  }
+}
+
+std::string or_list(std::string alternatives) {
+  for (size_t at = alternatives.find('|'); at != std::string::npos; at = alternatives.find('|', at))
+    alternatives.replace(at, 1, " or ");
+  return alternatives;
+}
+
 std::string emit(const YAML::Node& n) {
   YAML::Emitter e;
   e << YAML::Flow << n;
@@ -325,9 +342,10 @@ struct Expander {
                  ref.stage, hint.empty() ? "" : " (did you mean '" + hint + "'?)", fmt::join(names, ", "));
           }
           // A reference to a stage that failed to parse is reported by that stage's own error.
-          if (index.count(ref.stage) && !ref.kind.empty() && parsed[index[ref.stage]].kind->name != ref.kind)
+          // ref.kind: the kind needed, or alternatives "a|b".
+          if (index.count(ref.stage) && !ref.kind.empty() && !one_of(parsed[index[ref.stage]].kind->name, ref.kind))
             fail("{}: stage '{}' refers to '{}', a {} stage; a {} stage is needed here", ref.where, p.name, ref.stage,
-                 parsed[index[ref.stage]].kind->name, ref.kind);
+                 parsed[index[ref.stage]].kind->name, or_list(ref.kind));
         });
     errors.throw_if_any();
     // Topological order; a reference back onto the current path is a cycle.

@@ -42,7 +42,7 @@ struct StageDef {
   json params = json::object();
   struct Ref {
     std::string stage, where;
-    std::string kind;  // the stage kind the reference must name ("" = any)
+    std::string kind;  // the stage kind the reference must name ("" = any; "a|b": either)
   };
   std::vector<Ref> refs;
 };

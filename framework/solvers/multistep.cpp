@@ -29,9 +29,8 @@ at::Tensor MultistepRun::step(const at::Tensor& x, const at::Tensor& den, const 
   for (size_t j = 1; j < w.b.size(); ++j) incr = incr + per_sample(w.b[j], x) * m_[j - 1];
   if (scale.defined()) incr = per_sample(scale, x) * incr;
   at::Tensor x_next = per_sample(w.a, x) * x + incr;
-  // Values carry into later steps; gradients stay within one step.
-  m_.insert(m_.begin(), m0.detach());
-  sigma_.insert(sigma_.begin(), from.detach());
+  m_.insert(m_.begin(), carried(m0));
+  sigma_.insert(sigma_.begin(), carried(from));
   if (int(m_.size()) > rule_.kept()) {
     m_.resize(size_t(rule_.kept()));
     sigma_.resize(size_t(rule_.kept()));

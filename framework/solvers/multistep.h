@@ -72,6 +72,16 @@ class StepRun {
   // a final warm-up step): then finish(x, D(x, σ_last)) gives the result.
   virtual bool pending() const { return false; }
   virtual at::Tensor finish(const at::Tensor& x, const at::Tensor& den);
+  // Whether values carried into later steps (history, pending weights) keep their autograd graph. Off (the
+  // default), gradients stay within one step, as AMED trains; on, the whole trajectory is differentiable in
+  // its σ values and inputs, as a schedule learned end to end needs (learned/ld3.h).
+  void keep_graph(bool on) { keep_graph_ = on; }
+
+ protected:
+  at::Tensor carried(const at::Tensor& t) const { return keep_graph_ || !t.defined() ? t : t.detach(); }
+
+ private:
+  bool keep_graph_ = false;
 };
 
 // The run of a linear multistep rule.
@@ -88,7 +98,7 @@ class MultistepRun : public StepRun {
   const MultistepRule& rule_;
   int points_;
   int k_ = 0;
-  std::vector<at::Tensor> m_, sigma_;  // earlier outputs and their σ, newest first; detached
+  std::vector<at::Tensor> m_, sigma_;  // earlier outputs and their σ, newest first (carried())
 };
 
 }  // namespace dsx

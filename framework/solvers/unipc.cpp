@@ -152,8 +152,8 @@ struct UnipcPlan {
 
 // Step-level UniPC. The caller evaluates the model at the point each step returns (the predicted point x_pred);
 // the next step first applies the pending correction x = x_pred + δ, whose weights were fixed by the previous
-// step and whose newest term is that evaluation, then predicts. Gradients stay within one step: history
-// values and the pending weights are carried detached.
+// step and whose newest term is that evaluation, then predicts. History values and the pending weights are
+// carried() (detached unless keep_graph).
 class UnipcRun : public StepRun {
  public:
   UnipcRun(UnipcPlan plan, bool bh1, bool predict_x0, int points)
@@ -184,15 +184,15 @@ class UnipcRun : public StepRun {
     for (size_t j = 1; j < w.pred.size(); ++j) incr = incr + per_sample(w.pred[j], x) * m_[j];
     if (scale.defined()) incr = per_sample(scale, x) * incr;
     const at::Tensor x_pred = per_sample(w.ax, x) * state + incr;
-    last_to_ = to.detach();
+    last_to_ = carried(to);
     // δ = scale·(corr_t·m_t + Σ (corr − pred)·m_j), applied when m_t arrives.
     if (correct) {
-      pending_ = {w.corr_t.detach()};
-      for (size_t j = 0; j < w.corr.size(); ++j) pending_.push_back((w.corr[j] - w.pred[j]).detach());
-      pending_scale_ = scale.defined() ? scale.detach() : at::Tensor();
+      pending_ = {carried(w.corr_t)};
+      for (size_t j = 0; j < w.corr.size(); ++j) pending_.push_back(carried(w.corr[j] - w.pred[j]));
+      pending_scale_ = carried(scale);
     }
-    for (at::Tensor& m : m_) m = m.detach();
-    for (at::Tensor& s : sigma_) s = s.detach();
+    for (at::Tensor& m : m_) m = carried(m);
+    for (at::Tensor& s : sigma_) s = carried(s);
     if (int(m_.size()) > plan_.max_order) {
       m_.resize(size_t(plan_.max_order));
       sigma_.resize(size_t(plan_.max_order));
