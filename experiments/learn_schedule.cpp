@@ -41,9 +41,10 @@ const Schema& ld3_schema() {
       opt::flag("decoupled", false, "also learn the σ the model is evaluated at per grid point (LD3's decoupling)"),
       opt::number("max_shift", 0.1, 0.0, 10.0, "bound on |log σ' − log σ| of the decoupled model σ").exclusive_min(),
       opt::integer("iterations", 400, 0, 1 << 24, "Adam steps"),
-      opt::integer("batch", 32, 1, 1 << 20, "trajectories per step"),
-      opt::number("lr", 0.02, 0.0, 10.0, "Adam learning rate on the interval logits (and shifts)").exclusive_min(),
-      opt::integer("validation", 64, 1, 1 << 24,
+      opt::integer("batch", 128, 1, 1 << 20,
+                   "trajectories per step (the loss is dominated by a few trajectories: small batches are noisy)"),
+      opt::number("lr", 0.01, 0.0, 10.0, "Adam learning rate on the interval logits (and shifts)").exclusive_min(),
+      opt::integer("validation", 256, 1, 1 << 24,
                    "teacher trajectories held out (the last ones): the kept grid is the best on them"),
       opt::integer("validate_every", 10, 1, 1 << 24, "steps between validations"),
   };

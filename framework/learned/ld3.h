@@ -50,9 +50,9 @@ struct Ld3Settings {
   bool decoupled = false;    // also learn the model's σ'_i
   double max_shift = 0.1;    // bound on |log σ'_i − log σ_i|
   int64_t iterations = 400;  // Adam steps
-  int64_t batch = 32;
-  double lr = 0.02;
-  int64_t validation = 64;  // the last teacher trajectories, held out: they choose the best iterate
+  int64_t batch = 128;
+  double lr = 0.01;
+  int64_t validation = 256;  // the last teacher trajectories, held out: they choose the best iterate
   int64_t validate_every = 10;
   uint64_t shuffle_seed = 0;  // order of the training trajectories (epoch by epoch)
 };

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,20 @@ inline std::string error_message(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+// A whole file as text ("" when it cannot be read).
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// Every file named `name` under `dir`, at any depth.
+inline std::vector<std::filesystem::path> find_named(const std::filesystem::path& dir, const std::string& name) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.path().filename() == name) out.push_back(e.path());
+  return out;
 }
 
 }  // namespace dsx::test
