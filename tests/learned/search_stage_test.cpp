@@ -71,19 +71,8 @@ stages:
                      kMixture, kGridPoints, kSeeds - 1, kSteps, kAfsSamples, solver, eval_schedule);
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-std::vector<fs::path> find(const fs::path& dir, const std::string& name) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir))
-    if (e.path().filename() == name) out.push_back(e.path());
-  return out;
-}
+using test::find_named;
+using test::slurp;
 
 fs::path run_spec(const test::TempDir& tmp, const std::string& name, const std::string& text) {
   const std::string spec = tmp.file(name + ".yaml");
@@ -141,7 +130,7 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   BOOST_REQUIRE_EQUAL(d.size(1), kGridPoints - 1);
 
   // The geometry stage measured these trajectories.
-  const auto geo = nlohmann::json::parse(slurp(find(tmp.file("cache"), "geometry.json").at(0)));
+  const auto geo = nlohmann::json::parse(slurp(find_named(tmp.file("cache"), "geometry.json").at(0)));
   const TrajectoryGeometry g = trajectory_geometry(x);
   for (int k = 0; k < 3; ++k)
     BOOST_TEST(std::abs(geo["explained_mean"][k].get<double>() - g.explained[k].mean().item<double>()) < 1e-12);
@@ -162,7 +151,7 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   // Cost matrix and DP.
   GitsCost cost(grid, GitsMetric::Dev);
   cost.add(x, d);
-  const h5::File cf = h5::File::open(find(tmp.file("cache"), "cost.h5").at(0).string());
+  const h5::File cf = h5::File::open(find_named(tmp.file("cache"), "cost.h5").at(0).string());
   test::check_close(h5::read_tensor(cf, "cost"), cost.matrix(), 1e-12, 1e-12, "cost.h5");
   const GitsPath path = gits_search(cost.matrix(), kSteps, 1.15);
 
@@ -181,7 +170,7 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   }
   std::vector<int64_t> want = path.indices;
   if (best > 0) want.insert(want.begin() + 1, best);
-  const auto js = nlohmann::json::parse(slurp(find(tmp.file("cache"), "schedule.json").at(0)));
+  const auto js = nlohmann::json::parse(slurp(find_named(tmp.file("cache"), "schedule.json").at(0)));
   BOOST_TEST(js["indices"].get<std::vector<int64_t>>() == want, boost::test_tools::per_element());
   BOOST_TEST(js["afs"].get<bool>());
   const auto sigmas = js["sigmas"].get<std::vector<double>>();
@@ -209,7 +198,7 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
 BOOST_AUTO_TEST_CASE(dsx_gits_equals_the_stage_and_its_output_is_includable, *boost::unit_test::timeout(300)) {
   test::TempDir tmp("dsx_gits_cli");
   run_spec(tmp, "stage", spec_text("{kind: learned, from: gits}", "{name: ipndm}"));
-  const auto stage = nlohmann::json::parse(slurp(find(tmp.file("cache"), "schedule.json").at(0)));
+  const auto stage = nlohmann::json::parse(slurp(find_named(tmp.file("cache"), "schedule.json").at(0)));
   std::ofstream(tmp.file("gits.yaml")) << fmt::format(R"(model: {{kind: gaussian_mixture, file: {}}}
 latents: {{seeds: 0-{}}}
 schedule: {{kind: polynomial, num_steps: {}, rho: 7}}
