@@ -14,11 +14,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include "amed/teacher_store.h"
 #include "core/error.h"
+#include "experiments/fit_stage.h"
 #include "experiments/stages.h"
 #include "learned/ld3.h"
-#include "pipeline/report.h"
+#include "pipeline/fit_config.h"
 #include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 #include "pipeline/schema.h"
@@ -27,27 +27,24 @@ namespace dsx {
 namespace {
 
 const Schema& ld3_schema() {
-  static const Schema schema = {
-      opt::choice("kind", {"learn_schedule"}, "learn_schedule", "the stage kind"),
-      opt::reference("teacher", "teacher",
-                     "a teacher stage: its first and last states are the (x_T, target) pairs (recommended: "
-                     "solver: {name: exact}, a 2-point grid, m: 0 — the exact ODE solution)"),
-      opt::section("solver", true, "",
-                   "the student: a solver with a step-level form (euler, ipndm, ipndm_v, dpmpp, deis, scire, unipc) "
-                   "and its options, afs included"),
-      opt::integer("nfe", 5, 1, 1000, "model evaluations of one sample: sets the grid's size"),
-      opt::section("init", false, "{kind: polynomial, rho: 7}",
-                   "the schedule family the grid starts from (its σ range must be the teacher's)"),
-      opt::flag("decoupled", false, "also learn the σ the model is evaluated at per grid point (LD3's decoupling)"),
-      opt::number("max_shift", 0.1, 0.0, 10.0, "bound on |log σ' − log σ| of the decoupled model σ").exclusive_min(),
-      opt::integer("iterations", 400, 0, 1 << 24, "Adam steps"),
-      opt::integer("batch", 128, 1, 1 << 20,
-                   "trajectories per step (the loss is dominated by a few trajectories: small batches are noisy)"),
-      opt::number("lr", 0.01, 0.0, 10.0, "Adam learning rate on the interval logits (and shifts)").exclusive_min(),
-      opt::integer("validation", 256, 1, 1 << 24,
-                   "teacher trajectories held out (the last ones): the kept grid is the best on them"),
-      opt::integer("validate_every", 10, 1, 1 << 24, "steps between validations"),
-  };
+  static const Schema schema = [] {
+    Schema s = {
+        opt::choice("kind", {"learn_schedule"}, "learn_schedule", "the stage kind"),
+        opt::reference("teacher", "teacher",
+                       "a teacher stage: its first and last states are the (x_T, target) pairs (recommended: "
+                       "solver: {name: exact}, a 2-point grid, m: 0 — the exact ODE solution)"),
+        opt::section("solver", true, "",
+                     "the student: a solver with a step-level form (euler, ipndm, ipndm_v, dpmpp, deis, scire, unipc) "
+                     "and its options, afs included"),
+        opt::integer("nfe", 5, 1, 1000, "model evaluations of one sample: sets the grid's size"),
+        opt::section("init", false, "{kind: polynomial, rho: 7}",
+                     "the schedule family the grid starts from (its σ range must be the teacher's)"),
+        opt::flag("decoupled", false, "also learn the σ the model is evaluated at per grid point (LD3's decoupling)"),
+        opt::number("max_shift", 0.1, 0.0, 10.0, "bound on |log σ' − log σ| of the decoupled model σ").exclusive_min(),
+    };
+    for (const auto& k : fit_settings_schema()) s.push_back(k);
+    return s;
+  }();
   return schema;
 }
 
@@ -80,11 +77,7 @@ Ld3Settings read_ld3(MapReader& r, const YamlSource& src, const ModelInfo& info,
   }
   s.decoupled = read_flag(r, schema, "decoupled");
   s.max_shift = read_number(r, schema, "max_shift");
-  s.iterations = read_int(r, schema, "iterations");
-  s.batch = read_int(r, schema, "batch");
-  s.lr = read_number(r, schema, "lr");
-  s.validation = read_int(r, schema, "validation");
-  s.validate_every = read_int(r, schema, "validate_every");
+  s.fit = read_fit_settings(r);
   r.finish(key_names(schema));
   json opts = json::object();
   for (const auto& [k, v] : s.solver_options) opts[k] = v.text;
@@ -92,21 +85,9 @@ Ld3Settings read_ld3(MapReader& r, const YamlSource& src, const ModelInfo& info,
                 {"nfe", s.nfe},
                 {"init", stage_util::schedule_json(s.init)},
                 {"decoupled", s.decoupled},
-                {"iterations", s.iterations},
-                {"batch", s.batch},
-                {"lr", s.lr},
-                {"validation", s.validation},
-                {"validate_every", s.validate_every}};
+                {"fit", fit_params(s.fit)}};
   if (s.decoupled) def.params["max_shift"] = s.max_shift;
   return s;
-}
-
-void write_history(const std::string& path, const Ld3Result& r) {
-  std::ofstream out(path);
-  out << "iteration,train_rmse,validation_rmse\n";
-  out << fmt::format("0,,{:.17g}\n", r.init_rmse);
-  for (const auto& p : r.history)
-    out << fmt::format("{},{:.17g},{:.17g}\n", p.iteration, p.train_rmse, p.validation_rmse);
 }
 
 }  // namespace
@@ -125,44 +106,24 @@ StageKind learn_schedule_stage() {
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
     const Job& teacher = *ctx.deps.at(0);
     const Ld3Settings& s = stage_params<Ld3Settings>(ctx.job);
-    const TeacherSpec& ts = teacher_manifest(teacher);
     const ModelPtr model = ctx.job.run_model();
-    const std::vector<double> grid = make_schedule(ts.student_schedule, model->info().process.get());
+    const TeacherEndPoints pairs = teacher_end_points(ctx, teacher);
     ScheduleSpec init = s.init;
     init.num_steps = 2;
     const std::vector<double> range = make_schedule(init, model->info().process.get());
-    if (!same_sigma(range.front(), grid.front()) || !same_sigma(range.back(), grid.back()))
+    if (!same_sigma(range.front(), pairs.sigmas.front()) || !same_sigma(range.back(), pairs.sigmas.back()))
       fail("{}: init spans σ {} → {}, the teacher '{}' {} → {}: they must match", ctx.job.label, range.front(),
-           range.back(), teacher.label, grid.front(), grid.back());
-    at::Tensor x_T, target;
-    {
-      cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
-      TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
-      const at::Tensor states = shards.states(0, shards.size(), at::kDouble);
-      x_T = states.select(1, 0).contiguous();
-      target = states.select(1, states.size(1) - 1).contiguous();
-    }
+           range.back(), teacher.label, pairs.sigmas.front(), pairs.sigmas.back());
     ctx.log(fmt::format("  {}: {} on {} trajectories ({} held out), NFE {}, {} steps of {}", ctx.job.label, s.solver,
-                        x_T.size(0), s.validation, s.nfe, s.iterations, s.batch));
-    const Ld3Result r = learn_schedule(s, *model, x_T, target, [&](const Ld3Progress& p) {
-      if (p.iteration % (10 * s.validate_every) == 0 || p.iteration == s.iterations)
-        ctx.log(fmt::format("  {}: step {}/{}: batch RMSE {:.5g}, validation RMSE {:.5g}", ctx.job.label, p.iteration,
-                            s.iterations, p.train_rmse, p.validation_rmse));
-    });
+                        pairs.x_T.size(0), s.fit.validation, s.nfe, s.fit.iterations, s.fit.batch));
+    const Ld3Result r = learn_schedule(s, *model, pairs.x_T, pairs.target, fit_logger(ctx, s.fit));
     write_learned_schedule(ctx.out_dir, r.schedule);
-    write_history(ctx.out_dir + "/history.csv", r);
-    std::vector<std::string> files = {"schedule.json", "schedule.yaml", "history.csv"};
-    Series curve{"validation RMSE", {{0.0, r.init_rmse}}};
-    for (const auto& p : r.history) curve.points.push_back({double(p.iteration), p.validation_rmse});
-    std::string warning;
-    const std::string png =
-        run_gnuplot(ctx.out_dir, "learning", fmt::format("{}: {} at NFE {}", ctx.job.label, s.solver, s.nfe),
-                    "Adam step", "RMSE to the teacher (held out)", {curve}, false, &warning);
-    if (!png.empty()) files.push_back(png);
-    if (!warning.empty()) ctx.log(fmt::format("  {}: {}", ctx.job.label, warning));
-    ctx.log(fmt::format("  {}: validation RMSE {:.5g} → {:.5g} (step {}); σ = [{:.5g}]", ctx.job.label, r.init_rmse,
-                        r.best_rmse, r.best_iteration, fmt::join(r.schedule.sigmas, ", ")));
-    return {files, json{{"init_validation_rmse", r.init_rmse}, {"validation_rmse", r.best_rmse}}};
+    std::vector<std::string> files = {"schedule.json", "schedule.yaml"};
+    for (const auto& f : write_fit_curve(ctx, r.fit, fmt::format("{}: {} at NFE {}", ctx.job.label, s.solver, s.nfe)))
+      files.push_back(f);
+    ctx.log(fmt::format("  {}: validation RMSE {:.5g} → {:.5g} (step {}); σ = [{:.5g}]", ctx.job.label, r.fit.init_rmse,
+                        r.fit.best_rmse, r.fit.best_iteration, fmt::join(r.schedule.sigmas, ", ")));
+    return {files, json{{"init_validation_rmse", r.fit.init_rmse}, {"validation_rmse", r.fit.best_rmse}}};
   };
   k.publish = [](StageRun& ctx) {
     if (ctx.run_dir)

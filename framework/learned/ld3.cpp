@@ -1,12 +1,7 @@
 #include "learned/ld3.h"
 
-#include <torch/optim/adam.h>
-
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <numeric>
-#include <random>
 
 #include "amed/solver_catalog.h"
 #include "core/error.h"
@@ -57,47 +52,15 @@ at::Tensor solve_through_steps(const Solver& solver, const CommonOptions& common
   return x;
 }
 
-namespace {
-
-double rmse(const at::Tensor& a, const at::Tensor& b) { return std::sqrt((a - b).square().mean().item<double>()); }
-
-// Rows of the training set, epoch after epoch, each epoch in a fresh order.
-class BatchOrder {
- public:
-  BatchOrder(int64_t rows, uint64_t seed) : order_(size_t(rows)), rng_(seed) {
-    std::iota(order_.begin(), order_.end(), 0);
-  }
-  at::Tensor next(int64_t count) {
-    std::vector<int64_t> out;
-    while (int64_t(out.size()) < count) {
-      if (at_ == 0) std::shuffle(order_.begin(), order_.end(), rng_);
-      out.push_back(order_[at_]);
-      at_ = (at_ + 1) % order_.size();
-    }
-    return at::tensor(out, at::kLong);
-  }
-
- private:
-  std::vector<int64_t> order_;
-  std::mt19937_64 rng_;
-  size_t at_ = 0;
-};
-
-}  // namespace
-
 Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::Tensor& x_T, const at::Tensor& target,
-                         const std::function<void(const Ld3Progress&)>& progress) {
+                         const std::function<void(const FitProgress&)>& progress) {
   const std::unique_ptr<Solver> solver = make_solver(s.solver, s.solver_options, "ld3.solver.");
   const CommonOptions common =
       CommonOptions::from(Options::resolve(all_option_specs(solver_entry(s.solver)), s.solver_options, "ld3.solver."));
   const int points = points_for_nfe(*solver, s.nfe);
   if (points == 0) fail("ld3: {} cannot take exactly {} NFE", s.solver, s.nfe);
   if (!solver->step_run(points)) fail("ld3.solver: {} has no step-level form to backpropagate through", s.solver);
-  const int64_t total = x_T.size(0), held = s.validation, train = total - held;
-  if (held < 1 || train < 1)
-    fail("ld3: {} teacher trajectories cannot give validation = {} and at least one for training", total, held);
-  if (s.iterations < 0 || s.batch < 1 || !(s.lr > 0) || s.validate_every < 1 || !(s.max_shift > 0))
-    fail("ld3: iterations >= 0, batch >= 1, lr > 0, validate_every >= 1 and max_shift > 0 are required");
+  if (!(s.max_shift > 0)) fail("ld3: max_shift = {} must be positive", s.max_shift);
 
   ScheduleSpec init = s.init;
   init.num_steps = points;
@@ -107,71 +70,43 @@ Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::
   at::Tensor shifts = s.decoupled ? at::zeros({points}, at::kDouble).set_requires_grad(true) : at::Tensor();
   std::vector<at::Tensor> params{logits};
   if (shifts.defined()) params.push_back(shifts);
-  torch::optim::Adam adam(params, torch::optim::AdamOptions(s.lr));
-
-  const at::ScalarType dtype = model.info().dtype;
-  const at::Tensor train_x = x_T.slice(0, 0, train).to(dtype), train_y = target.slice(0, 0, train).to(dtype);
-  const at::Tensor val_x = x_T.slice(0, train).to(dtype), val_y = target.slice(0, train).to(dtype);
   auto grids = [&] {
     const at::Tensor sig = grid_from_logits(logits, sigma_max, sigma_min);
     return std::make_pair(sig, decoupled_sigmas(sig, shifts, s.max_shift));
   };
-  auto validate = [&] {
-    at::NoGradGuard no_grad;
-    const auto [sig, at_model] = grids();
-    return rmse(solve_through_steps(*solver, common, model, val_x, sig, at_model), val_y);
-  };
-  auto snapshot = [&] {
-    at::NoGradGuard no_grad;
-    const auto [sig, at_model] = grids();
-    std::vector<double> a(sig.data_ptr<double>(), sig.data_ptr<double>() + points);
-    std::vector<double> m(at_model.data_ptr<double>(), at_model.data_ptr<double>() + points);
-    a.front() = m.front() = sigma_max;  // exp(log σ) may differ in the last bit: the ends stay the family's own
-    a.back() = m.back() = sigma_min;
-    return std::make_pair(a, m);
-  };
-
   Ld3Result r;
-  r.init_rmse = r.best_rmse = validate();
-  auto best = snapshot();
-  BatchOrder order(train, s.shuffle_seed);
-  double last_train = std::numeric_limits<double>::quiet_NaN();
-  for (int64_t it = 1; it <= s.iterations; ++it) {
-    const at::Tensor rows = order.next(std::min(s.batch, train));
-    const auto [sig, at_model] = grids();
-    const at::Tensor out = solve_through_steps(*solver, common, model, train_x.index_select(0, rows), sig, at_model);
-    const at::Tensor loss = (out - train_y.index_select(0, rows)).square().mean();
-    adam.zero_grad();
-    loss.backward();
-    adam.step();
-    last_train = std::sqrt(loss.item<double>());
-    if (it % s.validate_every != 0 && it != s.iterations) continue;
-    const Ld3Progress p{it, last_train, validate()};
-    r.history.push_back(p);
-    if (progress) progress(p);
-    if (p.validation_rmse < r.best_rmse) {
-      r.best_rmse = p.validation_rmse;
-      r.best_iteration = it;
-      best = snapshot();
-    }
-  }
   LearnedSchedule& out = r.schedule;
+  auto keep = [&] {
+    at::NoGradGuard no_grad;
+    const auto [sig, at_model] = grids();
+    out.sigmas.assign(sig.data_ptr<double>(), sig.data_ptr<double>() + points);
+    out.model_sigmas.assign(at_model.data_ptr<double>(), at_model.data_ptr<double>() + points);
+    out.sigmas.front() = out.model_sigmas.front() = sigma_max;  // exp(log σ) may differ in the last bit: the
+    out.sigmas.back() = out.model_sigmas.back() = sigma_min;    // ends stay the family's own
+  };
+  const at::ScalarType dtype = model.info().dtype;
+  r.fit = fit_endpoints(
+      s.fit, params,
+      [&](const at::Tensor& x) {
+        const auto [sig, at_model] = grids();
+        return solve_through_steps(*solver, common, model, x, sig, at_model);
+      },
+      x_T.to(dtype), target.to(dtype), keep, progress);
   out.method = "ld3";
-  out.sigmas = best.first;
-  if (s.decoupled) out.model_sigmas = best.second;
+  if (!s.decoupled) out.model_sigmas.clear();
   out.afs = common.afs;
   out.info = {{"solver", s.solver},
               {"nfe", s.nfe},
               {"init", init.kind},
               {"decoupled", s.decoupled},
-              {"iterations", s.iterations},
-              {"batch", s.batch},
-              {"lr", s.lr},
-              {"train_trajectories", train},
-              {"validation_trajectories", held},
-              {"init_validation_rmse", r.init_rmse},
-              {"validation_rmse", r.best_rmse},
-              {"best_iteration", r.best_iteration}};
+              {"iterations", s.fit.iterations},
+              {"batch", s.fit.batch},
+              {"lr", s.fit.lr},
+              {"train_trajectories", x_T.size(0) - s.fit.validation},
+              {"validation_trajectories", s.fit.validation},
+              {"init_validation_rmse", r.fit.init_rmse},
+              {"validation_rmse", r.fit.best_rmse},
+              {"best_iteration", r.fit.best_iteration}};
   return r;
 }
 

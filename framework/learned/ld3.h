@@ -23,6 +23,7 @@
 
 #include "core/options.h"
 #include "diffusion/schedule.h"
+#include "learned/endpoint_fit.h"
 #include "learned/learned_schedule.h"
 #include "models/denoiser.h"
 #include "solvers/solver.h"
@@ -46,34 +47,20 @@ struct Ld3Settings {
   std::string solver = "ipndm";
   std::map<std::string, RawOption> solver_options;
   int64_t nfe = 5;
-  ScheduleSpec init;         // the starting grid's family; its num_steps comes from nfe and the solver
-  bool decoupled = false;    // also learn the model's σ'_i
-  double max_shift = 0.1;    // bound on |log σ'_i − log σ_i|
-  int64_t iterations = 400;  // Adam steps
-  int64_t batch = 128;
-  double lr = 0.01;
-  int64_t validation = 256;  // the last teacher trajectories, held out: they choose the best iterate
-  int64_t validate_every = 10;
-  uint64_t shuffle_seed = 0;  // order of the training trajectories (epoch by epoch)
-};
-
-struct Ld3Progress {
-  int64_t iteration;
-  double train_rmse;       // of this iteration's batch, before its update
-  double validation_rmse;  // NaN except at validation points
+  ScheduleSpec init;       // the starting grid's family; its num_steps comes from nfe and the solver
+  bool decoupled = false;  // also learn the model's σ'_i
+  double max_shift = 0.1;  // bound on |log σ'_i − log σ_i|
+  FitSettings fit;         // Adam steps, batch, lr, held-out rows (learned/endpoint_fit.h)
 };
 
 struct Ld3Result {
   LearnedSchedule schedule;  // method "ld3": σ grid, model_sigmas when decoupled, settings and errors in info
-  double init_rmse = 0;      // validation error of the starting grid
-  double best_rmse = 0;      // validation error of the kept grid
-  int64_t best_iteration = 0;
-  std::vector<Ld3Progress> history;  // the validation points
+  FitResult fit;             // starting and kept validation errors, the validation curve
 };
 
-// Trains on (x_T, target) pairs [N, *shape] (float64; the last `validation` rows held out), the model in its
+// Trains on (x_T, target) pairs [N, *shape] (float64; the last fit.validation rows held out), the model in its
 // own dtype. `progress` is called at every validation point.
 Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::Tensor& x_T, const at::Tensor& target,
-                         const std::function<void(const Ld3Progress&)>& progress = {});
+                         const std::function<void(const FitProgress&)>& progress = {});
 
 }  // namespace dsx

@@ -179,19 +179,19 @@ BOOST_AUTO_TEST_CASE(training_finds_the_brute_force_optimum, *boost::unit_test::
   s.solver = "euler";
   s.nfe = 2;
   s.init = ScheduleSpec{"polynomial", 0, 0.002, 80.0};
-  s.iterations = 400;
-  s.batch = toy.x_T.size(0);  // full batch: plain gradient descent on the scanned function
-  s.lr = 0.05;
-  s.validation = toy.x_T.size(0);
+  s.fit.iterations = 400;
+  s.fit.batch = toy.x_T.size(0);  // full batch: plain gradient descent on the scanned function
+  s.fit.lr = 0.05;
+  s.fit.validation = toy.x_T.size(0);
   // Training and validation rows are the same trajectories, so the kept grid minimises the scanned error.
   const Ld3Result r = learn_schedule(s, *toy.model, at::cat({toy.x_T, toy.x_T}), at::cat({target, target}));
   BOOST_REQUIRE_EQUAL(r.schedule.sigmas.size(), 3u);
   BOOST_TEST_MESSAGE(fmt::format("brute force σ1 {:.6g} RMSE {:.6g}; ld3 σ1 {:.6g} RMSE {:.6g} (start {:.6g})", best_s,
-                                 best, r.schedule.sigmas[1], r.best_rmse, r.init_rmse));
-  BOOST_TEST(r.init_rmse > 1.2 * best);  // the start (polynomial ρ = 7) is not already optimal
-  BOOST_TEST(r.best_rmse <= best * (1 + 1e-4));
+                                 best, r.schedule.sigmas[1], r.fit.best_rmse, r.fit.init_rmse));
+  BOOST_TEST(r.fit.init_rmse > 1.2 * best);  // the start (polynomial ρ = 7) is not already optimal
+  BOOST_TEST(r.fit.best_rmse <= best * (1 + 1e-4));
   BOOST_TEST(std::abs(std::log(r.schedule.sigmas[1] / best_s)) < 0.01);
-  BOOST_TEST(std::abs(error_at(r.schedule.sigmas[1]) - r.best_rmse) < 1e-12);  // the kept grid is the one scored
+  BOOST_TEST(std::abs(error_at(r.schedule.sigmas[1]) - r.fit.best_rmse) < 1e-12);  // the kept grid is the one scored
   BOOST_TEST(r.schedule.method == "ld3");
   BOOST_TEST(r.schedule.model_sigmas.empty());
 }
