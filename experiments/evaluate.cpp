@@ -20,6 +20,7 @@
 #include "core/progress.h"
 #include "experiments/image_fd.h"
 #include "experiments/stages.h"
+#include "learned/epd.h"
 #include "learned/learned_schedule.h"
 #include "learned/retimed_model.h"
 #include "metrics/frechet.h"
@@ -41,7 +42,8 @@ const std::vector<int64_t> kDefaultNfe = {3, 5, 7, 9};
 const Schema& evaluate_schema() {
   static const Schema schema = {
       opt::choice("kind", {"evaluate"}, "evaluate", "the stage kind"),
-      opt::references("predictors", "train_amed", false, "trained AMED predictors, each sampled on its own schedule"),
+      opt::references("predictors", "train_amed|train_epd", false,
+                      "trained AMED predictors and EPD solvers, each sampled on its own schedule"),
       opt::seeds("seeds", "the evaluated seeds (x_T = σ_max·z(seed)); the same seeds for every method"),
       opt::names("metrics", "[rmse_to_reference]", "registry metrics (dsx solvers lists them)"),
       opt::section("methods", false, "[]", "a list of {solver, schedule} or 'all' (every solver without a file)"),
@@ -139,7 +141,7 @@ EvalSpec read_eval(MapReader& r, const YamlSource& src, const Denoiser& model, S
     if (!p.IsSequence()) fail("{}: predictors must be a list of train_amed stage names", r.where("predictors"));
     for (const auto& n : p) {
       e.predictors.push_back(n.Scalar());
-      def.refs.push_back({n.Scalar(), src.where(n, r.path("predictors")), "train_amed"});
+      def.refs.push_back({n.Scalar(), src.where(n, r.path("predictors")), "train_amed|train_epd"});
     }
   }
   e.seeds = stage_util::read_seeds(r, "seeds");
@@ -279,8 +281,13 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
     }
     const ScheduleSpec& spec = m.schedule.spec;
     if (spec.kind == "explicit") {  // likewise a given grid: the solver as the spec wrote it, afs included
-      items.push_back({m.solver.name, spec.kind, "", options_text(m.solver.options),
-                       m.solver.solver ? m.solver.solver : m.without_afs, spec.sigmas});
+      items.push_back({m.solver.name,
+                       spec.kind,
+                       "",
+                       options_text(m.solver.options),
+                       m.solver.solver ? m.solver.solver : m.without_afs,
+                       spec.sigmas,
+                       {}});
       continue;
     }
     for (int64_t nfe : e.nfe) {
@@ -292,20 +299,40 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
       ScheduleSpec s = spec;
       s.num_steps = plan.points;
       items.push_back(
-          {m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process)});
+          {m.solver.name, s.kind, "", options_text(m.solver.options), plan.solver, make_schedule(s, process), {}});
     }
   }
-  // Predictors: train_amed stages (the plan checked the references' kinds); their artifact is the file.
+  // Predictors: train_amed and train_epd stages (the plan checked the references' kinds); their artifact is
+  // the file. An EPD solver's row is at its total model calls; its sequential rounds are in the options.
   for (size_t i = 0; i < e.predictors.size(); ++i) {
     const Job& p = *ctx.deps.at(i);
+    if (p.kind->name == "train_epd") {
+      const std::string file = ctx.cache.dir(p.key) + "/epd.h5";
+      const EpdParams epd = load_epd(file);
+      std::map<std::string, RawOption> opts = {{"epd.params", {file, p.label}},
+                                               {"afs", {epd.afs ? "true" : "false", p.label}}};
+      items.push_back({"epd",
+                       epd.schedule,
+                       p.label,
+                       fmt::format("k={} sequential_nfe={}", epd.points_per_step(), epd.sequential_nfe()),
+                       make_solver("epd", opts),
+                       epd.sigmas,
+                       {}});
+      continue;
+    }
     std::string file = ctx.cache.dir(p.key) + "/predictor.h5";
     LoadedPredictor lp = load_predictor(file);
     if (!lp.settings) fail("{}: predictor file carries no sampling settings", file);
     const AmedSettings& st = *lp.settings;
     std::map<std::string, RawOption> opts = {{"amed.predictor", {file, p.label}},
                                              {"afs", {st.afs ? "true" : "false", p.label}}};
-    items.push_back({st.student, st.schedule.kind, p.label, "", make_solver(st.student, opts),
-                     make_schedule(st.schedule, process)});
+    items.push_back({st.student,
+                     st.schedule.kind,
+                     p.label,
+                     "",
+                     make_solver(st.student, opts),
+                     make_schedule(st.schedule, process),
+                     {}});
   }
   for (const auto& it : items) check_grid(*it.sampler, it.sigmas, it.solver);
   return items;

@@ -10,9 +10,9 @@ namespace dsx {
 
 const std::vector<StageKind>& stage_kinds() {
   static const std::vector<StageKind> kinds = {
-      teacher_stage(),         train_amed_stage(),     evaluate_stage(),
-      report_stage(),          train_model_stage(),    train_classifier_stage(),
-      search_schedule_stage(), learn_schedule_stage(), analyze_trajectories_stage()};
+      teacher_stage(),     train_amed_stage(),          evaluate_stage(),        report_stage(),
+      train_model_stage(), train_classifier_stage(),    search_schedule_stage(), learn_schedule_stage(),
+      train_epd_stage(),   analyze_trajectories_stage()};
   return kinds;
 }
 

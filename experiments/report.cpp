@@ -1,8 +1,10 @@
 // Stage `report`: gathers the rows of its `inputs` (every sweep variant of each) into metrics.csv,
 // report.md (AMED-paper layout), results.json and PNG plots, cached like any artifact and published into
 // the run directory.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -29,11 +31,31 @@ const Schema& report_schema() {
       opt::int_list("nfe", "[]", "the NFE columns of the tables (default: every NFE in the rows)"),
       opt::integer("grid_seeds", 8, 0, 64,
                    "samples per method in the sample grids, one PNG per NFE (from inputs with save_samples: true)"),
+      opt::references("analyses", "analyze_trajectories", false,
+                      "trajectory-geometry stages whose tables and plots are appended to report.md"),
       opt::text("data_grid", "",
                 "images shown beside the sample grids (data.png, as large as one of them): fashion_mnist[:split], "
                 "a samples .h5 or a PNG folder; none when empty"),
   };
   return schema;
+}
+
+// An analyze_trajectories stage's geometry.md as a section of the report: its plots copied in with the
+// stage's label as prefix (several analyses share the directory), the links and heading adjusted.
+std::string geometry_section(const StageRun& ctx, const Job& analysis, std::vector<std::string>& files) {
+  const std::string dir = ctx.cache.dir(analysis.key), prefix = analysis.label + ".";
+  std::ifstream in(dir + "/geometry.md");
+  std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (md.empty()) fail("{}: {}/geometry.md is missing or empty", ctx.job.label, dir);
+  for (const char* png : {"deviation.png", "angle.png"}) {
+    if (!fs::exists(dir + "/" + png)) continue;
+    fs::copy_file(dir + "/" + png, ctx.out_dir + "/" + prefix + png, fs::copy_options::overwrite_existing);
+    files.push_back(prefix + png);
+    const std::string link = std::string("(") + png + ")";
+    for (size_t at = md.find(link); at != std::string::npos; at = md.find(link, at + 1))
+      md.replace(at + 1, std::strlen(png), prefix + png);
+  }
+  return "\n#" + md;  // "# Trajectory geometry: …" becomes a section of the report
 }
 
 // Sample grids as in the AMED paper's qualitative figures: one PNG per NFE, a row per method (each input's
@@ -123,6 +145,15 @@ StageKind report_stage() {
       d.refs.push_back({n.Scalar(), src.where(n, r.path("inputs")), "evaluate"});
       names.push_back(n.Scalar());
     }
+    std::vector<std::string> analyses;
+    if (r.has("analyses")) {
+      YAML::Node a = r.node("analyses");
+      if (!a.IsSequence()) fail("{}: analyses must be a list of analyze_trajectories stage names", r.where("analyses"));
+      for (const auto& n : a) {
+        d.refs.push_back({n.Scalar(), src.where(n, r.path("analyses")), "analyze_trajectories"});
+        analyses.push_back(n.Scalar());
+      }
+    }
     std::vector<int64_t> nfe;
     if (r.has("nfe")) {
       for (const auto& n : r.node("nfe")) {
@@ -138,12 +169,19 @@ StageKind report_stage() {
                 {"nfe", nfe},
                 {"grid_seeds", read_int(r, schema, "grid_seeds")}};
     if (data) d.params["data_grid"] = operand_fingerprint(*data);  // the images, not where they lie
+    if (!analyses.empty()) d.params["analyses"] = analyses;
     r.finish(key_names(schema));
     return d;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
+    std::vector<std::string> files_of_analyses;
     std::vector<MetricRow> rows;
-    for (const Job* d : ctx.deps) {  // evaluate stages: the plan checked the references' kinds
+    std::string geometry;
+    for (const Job* d : ctx.deps) {  // evaluate and analysis stages: the plan checked the references' kinds
+      if (d->kind->name == "analyze_trajectories") {
+        geometry += geometry_section(ctx, *d, files_of_analyses);
+        continue;
+      }
       std::ifstream f(ctx.cache.dir(d->key) + "/rows.json");
       json j = json::parse(f);
       for (const auto& row : j) {
@@ -154,6 +192,7 @@ StageKind report_stage() {
     }
     const json& p = ctx.job.params;
     std::vector<std::string> files = {"metrics.csv", "report.md", "results.json"};
+    files.insert(files.end(), files_of_analyses.begin(), files_of_analyses.end());
     write_text(ctx.out_dir + "/metrics.csv", metrics_csv(rows));
     std::vector<std::string> metrics, plots;
     for (const auto& r : rows)
@@ -173,9 +212,9 @@ StageKind report_stage() {
     }
     const auto& data = stage_params<std::optional<ImageOperand>>(ctx.job);
     const std::string grids = p["grid_seeds"].get<int64_t>() > 0 ? sample_grids(ctx, p["grid_seeds"], data, files) : "";
-    write_text(
-        ctx.out_dir + "/report.md",
-        report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots) + grids);
+    write_text(ctx.out_dir + "/report.md",
+               report_markdown(p["title"].get<std::string>(), rows, p["nfe"].get<std::vector<int64_t>>(), plots) +
+                   grids + geometry);
     json res = json::array();
     for (const auto& r : rows) res.push_back(to_json(r));
     write_text(ctx.out_dir + "/results.json", res.dump(1));

@@ -19,6 +19,7 @@ StageKind train_model_stage();
 StageKind train_classifier_stage();
 StageKind search_schedule_stage();
 StageKind learn_schedule_stage();
+StageKind train_epd_stage();
 StageKind analyze_trajectories_stage();
 
 // What a teacher job's artifact is, for the stages downstream of it (its typed parameters, never its YAML):

@@ -2,6 +2,7 @@
 
 #include "amed/amed_solvers.h"
 #include "core/registry.h"
+#include "learned/epd.h"
 
 namespace dsx {
 
@@ -20,6 +21,7 @@ const std::vector<SolverEntry>& solver_entries() {
       };
       e.summary += "; with amed.predictor: AMED-Plugin";
     }
+    all.push_back(epd_solver_entry());  // a learned solver on the same interface (learned/epd.h)
     return all;
   }();
   return entries;

@@ -1,7 +1,8 @@
 #pragma once
 // The solver catalog: every solver a spec, the CLI or a test can name. solvers/ defines the base solvers
 // and knows nothing of AMED; this layer adds the `amed` entry (AMED-Solver) and turns euler, dpm2, ipndm
-// and dpmpp into their AMED-Plugin when solver.amed.predictor is given (docs/amed.md §5.3).
+// and dpmpp into their AMED-Plugin when solver.amed.predictor is given (docs/amed.md §5.3), and the learned
+// `epd` solver (learned/epd.h).
 #include <map>
 #include <memory>
 #include <string>

@@ -15,6 +15,7 @@
 #include "learned/gits.h"
 #include "support/check.h"
 #include "support/scratch.h"
+#include "support/testbeds.h"
 
 using namespace dsx;
 
@@ -98,7 +99,7 @@ struct Trajectories {
 Trajectories curved(int64_t b, int64_t n, uint64_t seed) {
   at::manual_seed(int64_t(seed));
   Trajectories t;
-  t.sigmas = make_schedule(ScheduleSpec{"polynomial", int(n), 0.002, 80.0});
+  t.sigmas = test::family_grid("polynomial", int(n));
   // Bent paths: a random start, a random end and a random bend, plus noise (not planar, not straight).
   const at::Tensor a = at::randn({b, 1, 2, 3}, at::kDouble) * 10, e = at::randn({b, 1, 2, 3}, at::kDouble);
   const at::Tensor bend = at::randn({b, 1, 2, 3}, at::kDouble) * 3;
@@ -196,7 +197,7 @@ BOOST_AUTO_TEST_CASE(bad_requests_are_refused) {
 BOOST_AUTO_TEST_CASE(readme_cifar10_schedule_is_a_subgrid_of_the_61_point_grid) {
   // gits-main's README: the CIFAR-10 iPNDM NFE-6 schedule [80, 10.9836, 3.8811, 1.584, 0.5666, 0.1698, 0.002]
   // is indices [0, 19, 27, 33, 39, 45, 60] of the 61-point polynomial ρ = 7 grid (notes/learned.md §2.5).
-  const Vec grid = make_schedule(ScheduleSpec{"polynomial", 61, 0.002, 80.0});
+  const Vec grid = test::family_grid("polynomial", 61);
   const std::vector<int64_t> idx = {0, 19, 27, 33, 39, 45, 60};
   const Vec published = {80, 10.9836, 3.8811, 1.584, 0.5666, 0.1698, 0.002};
   const std::vector<int> decimals = {0, 4, 4, 3, 4, 4, 3};  // as printed: equal up to half the last digit

@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(stage_matches_recomputation, *boost::unit_test::timeout(300
   const auto at_model = js["model_sigmas"].get<std::vector<double>>();
   BOOST_REQUIRE_EQUAL(sigmas.size(), 4u);  // ipndm at NFE 3
   BOOST_TEST(js["method"].get<std::string>() == "ld3");
-  const std::vector<double> start = make_schedule(ScheduleSpec{"polynomial", 4, 0.002, 80.0});
+  const std::vector<double> start = test::family_grid("polynomial", 4);
   BOOST_TEST(sigmas.front() == start.front());  // the end points are the starting family's, bit for bit
   BOOST_TEST(sigmas.back() == start.back());
   BOOST_TEST(at_model != sigmas);  // the shifts moved

@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_SUITE(ld3)
 
 BOOST_AUTO_TEST_CASE(logits_reproduce_any_grid) {
   for (const char* kind : {"polynomial", "logsnr", "time_uniform"}) {
-    const std::vector<double> grid = make_schedule(ScheduleSpec{kind, 7, 0.002, 80.0});
+    const std::vector<double> grid = test::family_grid(kind, 7);
     const std::vector<double> back = vec(grid_from_logits(logits_from_grid(grid), 80.0, 0.002));
     BOOST_REQUIRE_EQUAL(back.size(), grid.size());
     for (size_t i = 0; i < grid.size(); ++i)
@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(logits_reproduce_any_grid) {
 
 BOOST_AUTO_TEST_CASE(step_path_equals_fused_loop) {
   const test::Toy192 toy = test::toy192();
-  const std::vector<double> grid = make_schedule(ScheduleSpec{"polynomial", 7, 0.002, 80.0});
+  const std::vector<double> grid = test::family_grid("polynomial", 7);
   const at::Tensor sig = at::tensor(grid, at::kDouble);
   for (const char* name : {"euler", "ipndm", "ipndm_v", "dpmpp", "deis", "scire", "unipc"})
     for (const char* afs : {"false", "true"}) {
@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(step_path_equals_fused_loop) {
 
 BOOST_AUTO_TEST_CASE(gradient_equals_finite_differences) {
   const test::Toy192 toy = test::toy192();
-  const std::vector<double> grid = make_schedule(ScheduleSpec{"polynomial", 6, 0.002, 80.0});
+  const std::vector<double> grid = test::family_grid("polynomial", 6);
   const at::Tensor base = logits_from_grid(grid);
   const at::Tensor shifts0 = at::tensor(std::vector<double>{0, 0.3, -0.2, 0.1, 0.4, 0}, at::kDouble);
   // A target off the exact solution, so the loss is not at a stationary point.
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(training_finds_the_brute_force_optimum, *boost::unit_test::
   Ld3Settings s;
   s.solver = "euler";
   s.nfe = 2;
-  s.init = ScheduleSpec{"polynomial", 0, 0.002, 80.0};
+  s.init.kind = "polynomial";
   s.fit.iterations = 400;
   s.fit.batch = toy.x_T.size(0);  // full batch: plain gradient descent on the scanned function
   s.fit.lr = 0.05;

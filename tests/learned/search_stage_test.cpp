@@ -66,7 +66,7 @@ stages:
     methods: [{{solver: {{name: euler}}}}]
     nfe: [3]
   geometry: {{kind: analyze_trajectories, teacher: fine}}
-  report: {{kind: report, inputs: [eval, fixed]}}
+  report: {{kind: report, inputs: [eval, fixed], analyses: [geometry]}}
 )",
                      kMixture, kGridPoints, kSeeds - 1, kSteps, kAfsSamples, solver, eval_schedule);
 }
@@ -111,7 +111,7 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   test::TempDir tmp("dsx_gits_stage");
   const fs::path run = run_spec(tmp, "learned", spec_text("{kind: learned, from: gits}", "{name: ipndm}"));
   auto model = GaussianMixture::load_h5(kMixture);
-  const std::vector<double> grid = make_schedule(ScheduleSpec{"polynomial", kGridPoints, 0.002, 80.0});
+  const std::vector<double> grid = test::family_grid("polynomial", kGridPoints);
 
   // The teacher's trajectories and directions, gathered from its shards in seed order.
   std::vector<at::Tensor> states, dirs, seeds;
@@ -139,6 +139,14 @@ BOOST_AUTO_TEST_CASE(gits_stage_matches_recomputation, *boost::unit_test::timeou
   for (int i = 0; i < kGridPoints; ++i)
     BOOST_TEST(std::abs(dev[size_t(i)] - g.deviation.select(1, i).mean().item<double>()) < 1e-12);
   BOOST_TEST(fs::exists(run / "geometry.geometry.md"));
+  // The report carries the analysis as a section, its plots beside it.
+  const std::string report = slurp(run / "report.md");
+  const size_t section = report.find("\n## Trajectory geometry: geometry\n");
+  BOOST_TEST(section != std::string::npos);
+  BOOST_TEST(report.find(fmt::format("| explained variance, mean | {:.6f} |", g.explained[0].mean().item<double>()),
+                         section) != std::string::npos);
+  BOOST_TEST(report.find("](geometry.deviation.png)", section) != std::string::npos);
+  BOOST_TEST(fs::exists(run / "geometry.deviation.png"));
 
   // Directions: the model's own at the stored states.
   for (int i = 0; i + 1 < kGridPoints; ++i) {

@@ -1,5 +1,7 @@
 #include "support/testbeds.h"
 
+#include "diffusion/schedule.h"
+
 #include <cmath>
 
 #include "amed/solver_catalog.h"
@@ -63,6 +65,14 @@ RunResult run_solver(const std::string& name, const std::map<std::string, std::s
   r.nfe = counted.nfe();
   r.expected_nfe = solver->expected_nfe(int(sigmas.size()));
   return r;
+}
+
+std::vector<double> family_grid(const std::string& kind, int points, double rho) {
+  ScheduleSpec s;
+  s.kind = kind;
+  s.num_steps = points;
+  s.rho = rho;
+  return make_schedule(s);
 }
 
 }  // namespace dsx::test

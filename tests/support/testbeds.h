@@ -31,6 +31,9 @@ Toy192 toy192();
 // diff-sampler's time_uniform grid computed in float32 as the official code does (docs/amed.md §2).
 std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma_min = 0.002, double sigma_max = 80.0);
 
+// A family's grid on [0.002, 80] (rho for polynomial and time_uniform).
+std::vector<double> family_grid(const std::string& kind, int points, double rho = 7.0);
+
 // A σ grid rounded to float32, as the official float32 codes hold it.
 std::vector<double> f32(std::vector<double> sigmas);
 
