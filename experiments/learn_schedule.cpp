@@ -8,8 +8,6 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -19,7 +17,6 @@
 #include "experiments/stages.h"
 #include "learned/ld3.h"
 #include "pipeline/fit_config.h"
-#include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 #include "pipeline/schema.h"
 
@@ -125,11 +122,7 @@ StageKind learn_schedule_stage() {
                         r.fit.best_rmse, r.fit.best_iteration, fmt::join(r.schedule.sigmas, ", ")));
     return {files, json{{"init_validation_rmse", r.fit.init_rmse}, {"validation_rmse", r.fit.best_rmse}}};
   };
-  k.publish = [](StageRun& ctx) {
-    if (ctx.run_dir)
-      std::filesystem::copy_file(ctx.out_dir + "/schedule.yaml", ctx.run_dir->file(ctx.job.label + ".schedule.yaml"),
-                                 std::filesystem::copy_options::overwrite_existing);
-  };
+  k.publish = stage_util::publish_schedule_yaml;
   return k;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/seeds.h"
+#include "pipeline/run_dir.h"
 #include "pipeline/sample_config.h"
 
 namespace dsx {
@@ -34,6 +35,12 @@ std::vector<int64_t> read_seeds(MapReader& r, const std::string& key) {
   } catch (const Error& e) {
     fail("{}: {}", r.where(key), e.what());
   }
+}
+
+void publish_schedule_yaml(StageRun& ctx) {
+  if (ctx.run_dir)
+    std::filesystem::copy_file(ctx.out_dir + "/schedule.yaml", ctx.run_dir->file(ctx.job.label + ".schedule.yaml"),
+                               std::filesystem::copy_options::overwrite_existing);
 }
 
 std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind) {

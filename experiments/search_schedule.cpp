@@ -6,8 +6,6 @@
 //   teacher (fine grid, m: 0, directions: true) ──► search_schedule [nfe, coeff] ──► evaluate (learned)
 #include <ATen/ATen.h>
 
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -17,7 +15,6 @@
 #include "learned/gits_run.h"
 #include "learned/learned_schedule.h"
 #include "pipeline/gits_config.h"
-#include "pipeline/run_dir.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 
@@ -94,11 +91,7 @@ StageKind search_schedule_stage() {
     ctx.log(fmt::format("  {}: σ = [{}]", ctx.job.label, fmt::join(out.sigmas, ", ")));
     return {{"schedule.json", "schedule.yaml", "cost.h5"}, json{{"indices", out.indices}}};
   };
-  k.publish = [](StageRun& ctx) {
-    if (ctx.run_dir)
-      std::filesystem::copy_file(ctx.out_dir + "/schedule.yaml", ctx.run_dir->file(ctx.job.label + ".schedule.yaml"),
-                                 std::filesystem::copy_options::overwrite_existing);
-  };
+  k.publish = stage_util::publish_schedule_yaml;
   return k;
 }
 

@@ -33,6 +33,8 @@ std::string seed_hash(const std::vector<int64_t>& seeds);
 // Reads a stage reference (a string naming another stage) and records it in def.
 std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind = "");
 json schedule_json(const ScheduleSpec& s);
+// Publishes a learned schedule's schedule.yaml into the run directory as <label>.schedule.yaml (includable).
+void publish_schedule_yaml(StageRun& ctx);
 // Copies via a temporary file and a rename (a reader of `to` never sees half a file); creates folders.
 void copy_atomically(const std::string& from, const std::string& to);
 }  // namespace stage_util

@@ -46,6 +46,7 @@ TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
                 {"seed", spec.seed},
                 {"max_samples", spec.max_samples}};
   if (!s.base_options.empty()) def.params["base_options"] = s.base_options;  // other bases: their options
+  if (spec.joint) def.params["training"] = "joint";  // only then: per-step entries keep their keys
   return spec;
 }
 

@@ -62,7 +62,10 @@ AmedStudent::AmedStudent(AmedSettings settings, std::vector<double> sigmas, Amed
 }
 
 void AmedStudent::reset() {
-  if (run_) run_->reset();
+  if (run_) {
+    run_->keep_graph(keep_graph_);
+    run_->reset();
+  }
   calls_ = 0;
 }
 

@@ -35,6 +35,8 @@ class AmedStudent {
   // the intervals in order. Settings used: student and afs (settings, not common); common supplies
   // thresholding only.
   at::Tensor step(const Denoiser& model, const at::Tensor& x, int i, AmedOutput* out = nullptr);
+  // Gradients through the multistep history across intervals (joint training); off by default.
+  void keep_graph(bool on) { keep_graph_ = on; }
   // Whole run (sampling): reset, then every interval.
   at::Tensor sample(const Denoiser& model, at::Tensor x, const SampleHooks& hooks = {});
 
@@ -56,6 +58,7 @@ class AmedStudent {
   std::shared_ptr<const Solver> base_;  // multistep students: the base solver, whose step form run_ is
   std::unique_ptr<StepRun> run_;        // on the refined grid of 2N − 1 points
   int64_t calls_ = 0;
+  bool keep_graph_ = false;
 };
 
 }  // namespace dsx

@@ -72,26 +72,35 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   net->to(device, spec.dtype);
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(spec.lr).betas({0.9, 0.999}).eps(1e-8));
   AmedStudent student(settings, sigmas, net, spec.features);
-  const bool teacher_forcing = single_step_student(settings.student);
+  student.keep_graph(spec.joint);
+  const bool teacher_forcing = single_step_student(settings.student) && !spec.joint;
+  auto adam_step = [&](const at::Tensor& loss) {
+    adam.zero_grad();
+    loss.backward();
+    for (auto& p : net->parameters())
+      if (p.grad().defined()) p.mutable_grad() = at::nan_to_num(p.grad(), 0.0, 1e5, -1e5);
+    adam.step();
+    ++report.adam_steps;
+  };
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0, it = 0; first < n; first += spec.batch, ++it) {
     const int64_t count = std::min(spec.batch, n - first);
     at::Tensor states = source.states(first, count, spec.dtype).to(device);  // [B, P, ...]
     student.reset();
     const SeededBatch batch(model, source.seeds(first, count));  // a conditional model's labels
-    at::Tensor x = states.select(1, 0);
+    at::Tensor x = states.select(1, 0), total;
     for (int k = 0; k < intervals; ++k) {
       AmedOutput out;
       at::Tensor x_next = student.step(batch, x, k, &out);
       at::Tensor target = states.select(1, k + 1);
       at::Tensor loss = (x_next - target).square().reshape({count, -1}).sum(1).mean();
-      adam.zero_grad();
-      loss.backward();
-      for (auto& p : net->parameters())
-        if (p.grad().defined()) p.mutable_grad() = at::nan_to_num(p.grad(), 0.0, 1e5, -1e5);
-      adam.step();
-      ++report.adam_steps;
-      x = teacher_forcing ? target : x_next.detach();
+      if (spec.joint) {
+        total = total.defined() ? total + loss : loss;
+        x = x_next;
+      } else {
+        adam_step(loss);
+        x = teacher_forcing ? target : x_next.detach();
+      }
       if (on_step) {
         TrainStepLog log;
         log.iteration = it;
@@ -104,6 +113,7 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
         on_step(log);
       }
     }
+    if (spec.joint) adam_step(total);
     report.samples += count;
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,10 @@ namespace dsx {
 struct TrainSpec {
   AmedSettings settings;  // student, afs, heads, max_order, ...; schedule/teacher/m come from the file
   FeatureMode features = FeatureMode::Model;
+  // Per step (official): an Adam step per interval on its own error, the student restarted from the teacher
+  // (single-step students) or from its own detached state. Joint: the student runs the whole trajectory with
+  // gradients through every step (multistep history included) and one Adam step takes the summed error.
+  bool joint = false;
   int64_t batch = 128;
   double lr = 5e-3;
   uint64_t seed = 0;        // predictor initialisation

@@ -83,6 +83,9 @@ const Schema& train_schema() {
       opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)")
           .exclusive_max(),
       opt::choice("features", {"model", "zero"}, "model", "predictor input: the model's 8x8 features, or zeros"),
+      opt::choice("training", {"per_step", "joint"}, "per_step",
+                  "per_step: an Adam step per interval on that step's error (official); joint: one Adam step per "
+                  "batch on the sum of every step's error, gradients through the whole student trajectory"),
       opt::integer("batch", 128, 1, 1 << 20, "trajectories per Adam step (official 128)"),
       opt::number("lr", 5e-3, 0.0, 1e300, "Adam learning rate (official 5e-3)").exclusive_min(),
       opt::integer("seed", 0, 0, (long(1) << 62), "predictor initialisation seed"),
@@ -99,6 +102,7 @@ TrainSpec finish_train_spec(MapReader& r, const Schema& schema, TrainSpec spec) 
   s.scale_dir = read_number(r, schema, "scale_dir");
   s.scale_time = read_number(r, schema, "scale_time");
   spec.features = read_choice(r, schema, "features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  spec.joint = read_choice(r, schema, "training") == "joint";
   spec.batch = read_int(r, schema, "batch");
   spec.lr = read_number(r, schema, "lr");
   spec.seed = uint64_t(read_int(r, schema, "seed"));
@@ -149,9 +153,9 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   YamlSource src = YamlSource::load_file(path);
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
-  const std::vector<std::string> keys = {"model",     "trajectories", "student", "scale_dir", "scale_time",
-                                         "features",  "batch",        "lr",      "seed",      "max_samples",
-                                         "precision", "device",       "output"};
+  const std::vector<std::string> keys = {"model",       "trajectories", "student", "scale_dir", "scale_time",
+                                         "features",    "training",     "batch",   "lr",        "seed",
+                                         "max_samples", "precision",    "device",  "output"};
   top.reject_unknown(keys);
   require(top, src, {"model", "trajectories", "output"});
   TrainConfig c;

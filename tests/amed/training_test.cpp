@@ -190,6 +190,39 @@ BOOST_AUTO_TEST_CASE(deterministic_for_a_seed) {
   BOOST_TEST(at::equal(runs[0], runs[1]));
 }
 
+// Joint training (one Adam step per batch on the summed step errors, gradients through the whole student
+// trajectory) is per-step training when there is one interval, and otherwise a different optimiser: one
+// Adam step per batch, other weights.
+BOOST_AUTO_TEST_CASE(joint_training_is_per_step_on_one_interval) {
+  TempDir dir;
+  Toy192 toy = toy192();
+  auto trained = [&](const std::string& file, bool joint, int64_t* steps) {
+    TrainSpec spec;
+    spec.settings.student = "ipndm";
+    spec.settings.afs = true;
+    spec.batch = 32;
+    spec.joint = joint;
+    torch::manual_seed(5);
+    AmedPredictor net(0.01, 0.0);
+    *steps = train_amed(spec, toy.model, at::kCPU, dir.file(file), net).adam_steps;
+    return net->fc_r->weight.detach().clone();
+  };
+  TeacherSpec one = toy_teacher("heun", 3, "explicit", 1, 64, 64);
+  one.student_schedule.sigmas = {80.0, 0.002};
+  one.student_schedule.num_steps = 2;
+  generate_teacher(one, toy.model, at::kCPU, dir.file("one.h5"));
+  int64_t per_step_steps = 0, joint_steps = 0;
+  const at::Tensor a = trained("one.h5", false, &per_step_steps), b = trained("one.h5", true, &joint_steps);
+  BOOST_TEST(per_step_steps == 2);
+  BOOST_TEST(joint_steps == 2);
+  BOOST_TEST(at::equal(a, b));
+  generate_teacher(toy_teacher("heun", 1, "polynomial", 7, 64, 64), toy.model, at::kCPU, dir.file("three.h5"));
+  const at::Tensor c = trained("three.h5", false, &per_step_steps), d = trained("three.h5", true, &joint_steps);
+  BOOST_TEST(per_step_steps == 2 * 3);
+  BOOST_TEST(joint_steps == 2);
+  BOOST_TEST(!at::allclose(c, d));
+}
+
 // A teacher on an `explicit` student grid stores the σ list with its schedule attributes, so training
 // rebuilds the same grid from the file, and the predictor carries it: sampling on that list is accepted,
 // on another grid refused. (Before the list was stored, training failed: "at least 2 points".)
