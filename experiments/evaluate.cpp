@@ -324,8 +324,11 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
     LoadedPredictor lp = load_predictor(file);
     if (!lp.settings) fail("{}: predictor file carries no sampling settings", file);
     const AmedSettings& st = *lp.settings;
+    // The input the predictor was trained on (the stage's own parameter: entries cached before the predictor
+    // file recorded it are sampled right too).
     std::map<std::string, RawOption> opts = {{"amed.predictor", {file, p.label}},
-                                             {"afs", {st.afs ? "true" : "false", p.label}}};
+                                             {"afs", {st.afs ? "true" : "false", p.label}},
+                                             {"amed.features", {p.params.value("features", "model"), p.label}}};
     items.push_back({st.student,
                      st.schedule.kind,
                      p.label,
@@ -466,7 +469,7 @@ StageKind evaluate_stage() {
   StageKind k;
   k.name = "evaluate";
   k.description = "sample every method at every NFE and score it against the exact solution";
-  k.version = 1;
+  k.version = 2;  // 2: predictors trained with features: zero are sampled with zeros (1 fed them the model's features)
   k.schema = evaluate_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;

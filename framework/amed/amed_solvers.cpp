@@ -23,7 +23,6 @@ class AmedSolver : public Solver {
       fail("solver '{}' needs solver.amed.predictor: the path of a trained AMED predictor (HDF5 weights file)",
            student);
     path_ = o.get_string("amed.predictor");
-    features_ = o.get_string("amed.features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
     if (student == "dpm2" && o.get_double("r") != 0.5)
       fail(
           "solver.r = {} has no effect with solver.amed.predictor: the predictor supplies r per step (leave r "
@@ -34,6 +33,10 @@ class AmedSolver : public Solver {
            o.get_string("variant"));
 
     LoadedPredictor lp = load_predictor(path_);
+    // The predictor's input: as trained (the file says), unless the option names one (an ablation may feed a
+    // predictor trained on the model's features zeros).
+    const std::string trained = lp.settings ? lp.settings->features : "model", asked = o.get_string("amed.features");
+    features_ = (asked == "trained" ? trained : asked) == "zero" ? FeatureMode::Zero : FeatureMode::Model;
     net_ = lp.net;
     net_->eval();
     AmedSettings s;
@@ -151,8 +154,9 @@ std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
                     ? "AMED predictor weights (HDF5, official parameter names); required"
                     : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per "
                       "interval)"),
-      opt::choice("amed.features", {"model", "zero"}, "model",
-                  "predictor input: the model's 8x8 bottleneck at σ_i (model) or zeros (a fixed learned schedule)"),
+      opt::choice("amed.features", {"trained", "model", "zero"}, "trained",
+                  "predictor input: as the predictor file says it was trained (trained; files without the attribute: "
+                  "model), the model's 8x8 bottleneck at σ_i (model) or zeros (zero, a fixed learned schedule)"),
   };
 }
 

@@ -95,6 +95,7 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
       f.set_attr("predict_x0", int64_t(s.predict_x0));
       f.set_attr("lower_order_final", int64_t(s.lower_order_final));
       if (!s.base_options.empty()) f.set_attr("base_options", s.base_options);
+      f.set_attr("features", s.features);
     }
   }
   out.commit();
@@ -130,6 +131,7 @@ LoadedPredictor load_predictor(const std::string& path) {
       s.predict_x0 = f.attr_int("predict_x0") != 0;
       s.lower_order_final = f.attr_int("lower_order_final") != 0;
       if (f.has_attr("base_options")) s.base_options = f.attr_string("base_options");
+      if (f.has_attr("features")) s.features = f.attr_string("features");
     } catch (const Error& e) {
       fail("{}: incomplete AMED settings (attribute 'student' present): {}", path, e.what());
     }

@@ -19,6 +19,9 @@ struct AmedSettings {
   // Bases beyond the official plugins (unipc, deis, scire, ipndm_v, ...): all their own options, resolved,
   // as "k=v;k=v" in key order (base_option_text); empty for the official ones, which use the keys above.
   std::string base_options;
+  // The predictor's input as trained: "model" (the model's 8×8 features) or "zero"; stored in the predictor
+  // file so sampling feeds the predictor what it learned from (files without it: "model").
+  std::string features = "model";
   double scale_dir = 0.01;  // a_d: c ∈ (1 − a_d, 1 + a_d); 0 = no head
   double scale_time = 0.0;  // a_t: a ∈ (1 − a_t, 1 + a_t); 0 = no head
 

@@ -59,6 +59,7 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   TrainReport report;
   const std::string trajectories = source.attributes_path();
   report.settings = settings_from_trajectories(trajectories, model, spec.settings);
+  report.settings.features = spec.features == FeatureMode::Zero ? "zero" : "model";
   const AmedSettings& settings = report.settings;
   if (spec.batch < 1) fail("train.batch = {} must be >= 1", spec.batch);
   if (!(spec.lr > 0)) fail("train.lr = {} must be positive", spec.lr);

@@ -120,7 +120,7 @@ BOOST_AUTO_TEST_CASE(options_and_entries) {
   BOOST_TEST(make_solver("dpm2", {})->expected_nfe(6) == 10);
   BOOST_TEST(error_of([] {
                make_solver("euler", raw({{"amed.features", "some"}}));
-             }).find("one of: model, zero") != std::string::npos);
+             }).find("one of: trained, model, zero") != std::string::npos);
   TempDir tmp;
   AmedPredictor net = deterministic_predictor();
   save_predictor(net, nullptr, tmp.file("p.h5"));

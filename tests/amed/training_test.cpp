@@ -223,6 +223,41 @@ BOOST_AUTO_TEST_CASE(joint_training_is_per_step_on_one_interval) {
   BOOST_TEST(!at::allclose(c, d));
 }
 
+// A predictor trained with features: zero is sampled with zeros wherever it is used: the file records the
+// input it learned from and the solver follows it by default (before, sampling fed it the model's features).
+BOOST_AUTO_TEST_CASE(predictor_is_sampled_with_the_features_it_was_trained_on) {
+  TempDir dir;
+  Toy192 toy = toy192();
+  BOOST_REQUIRE(toy.model->has_features());
+  generate_teacher(toy_teacher("heun", 1, "polynomial", 7, 64, 64), toy.model, at::kCPU, dir.file("t.h5"));
+  TrainSpec spec;
+  spec.settings.student = "ipndm";
+  spec.settings.max_order = 4;  // ipndm's default as a solver
+  spec.batch = 32;
+  spec.features = FeatureMode::Zero;
+  torch::manual_seed(1);
+  AmedPredictor net(0.01, 0.0);
+  TrainReport r = train_amed(spec, toy.model, at::kCPU, dir.file("t.h5"), net);
+  BOOST_TEST(r.settings.features == "zero");
+  save_predictor(net, &r.settings, dir.file("p.h5"));
+  BOOST_TEST(load_predictor(dir.file("p.h5")).settings->features == "zero");
+  const std::vector<double> grid = make_schedule(r.settings.schedule);
+  auto sample = [&](const std::map<std::string, std::string>& extra) {
+    std::map<std::string, std::string> o = {{"amed.predictor", dir.file("p.h5")}, {"afs", "true"}};
+    o.insert(extra.begin(), extra.end());
+    return run_solver("ipndm", o, *toy.model, toy.x_T, grid).x;
+  };
+  AmedStudent zero(r.settings, grid, net, FeatureMode::Zero);
+  at::Tensor want;
+  {
+    at::NoGradGuard no_grad;
+    want = zero.sample(*toy.model, toy.x_T);
+  }
+  check_close(sample({}), want, 1e-6, 1e-6, "default = as trained (zero)");
+  check_close(sample({{"amed.features", "zero"}}), want, 1e-6, 1e-6, "zero");
+  BOOST_TEST(rmse(sample({{"amed.features", "model"}}), want) > 1e-4);  // the model's features: another sampler
+}
+
 // A teacher on an `explicit` student grid stores the σ list with its schedule attributes, so training
 // rebuilds the same grid from the file, and the predictor carries it: sampling on that list is accepted,
 // on another grid refused. (Before the list was stored, training failed: "at least 2 points".)
