@@ -31,7 +31,7 @@ TrainSpec read_train(MapReader& r, const YamlSource& src, StageDef& def) {
   stage_util::read_ref(r, "teacher", def, "teacher");
   TrainSpec spec = read_train_spec(r, src);
   const AmedSettings& s = spec.settings;
-  const std::string features = spec.features == FeatureMode::Zero ? "zero" : "model";
+  const std::string features = feature_mode_name(spec.features);
   r.finish(key_names(schema));
   def.params = {{"student", s.student},
                 {"afs", s.afs},
@@ -61,7 +61,7 @@ StageKind train_amed_stage() {
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& ctx) {
     StageDef d;
     TrainSpec spec = read_train(r, src, d);
-    if (spec.features == FeatureMode::Model && !ctx.model->has_features())
+    if (spec.features != FeatureMode::Zero && !ctx.model->has_features())
       fail(
           "{}: features: model, but the model ({}) gives no feature map: give a network's features method "
           "(model.features) or set features: zero",

@@ -36,7 +36,7 @@ class AmedSolver : public Solver {
     // The predictor's input: as trained (the file says), unless the option names one (an ablation may feed a
     // predictor trained on the model's features zeros).
     const std::string trained = lp.settings ? lp.settings->features : "model", asked = o.get_string("amed.features");
-    features_ = (asked == "trained" ? trained : asked) == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+    features_ = feature_mode(asked == "trained" ? trained : asked);
     net_ = lp.net;
     net_->eval();
     AmedSettings s;
@@ -154,9 +154,10 @@ std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
                     ? "AMED predictor weights (HDF5, official parameter names); required"
                     : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per "
                       "interval)"),
-      opt::choice("amed.features", {"trained", "model", "zero"}, "trained",
+      opt::choice("amed.features", {"trained", "model", "zero", "pooled"}, "trained",
                   "predictor input: as the predictor file says it was trained (trained; files without the attribute: "
-                  "model), the model's 8x8 bottleneck at σ_i (model) or zeros (zero, a fixed learned schedule)"),
+                  "model), the model's 8x8 bottleneck at σ_i (model), zeros (zero, a fixed learned schedule) or the "
+                  "bottleneck pooled with the predictor's learned channel weights (pooled)"),
   };
 }
 

@@ -71,6 +71,12 @@ AmedOutput AmedPredictorImpl::forward(const at::Tensor& h, double sigma_cur, dou
   return out;
 }
 
+void AmedPredictorImpl::enable_pooling(int64_t channels) {
+  if (pools()) fail("AMED predictor: pooling is enabled already");
+  if (channels < 1) fail("AMED predictor: pooling over {} channels", channels);
+  pool = register_parameter("pool", at::zeros({channels}, map_layer0->weight.options()));
+}
+
 int64_t AmedPredictorImpl::parameter_count() const {
   int64_t n = 0;
   for (const auto& p : parameters()) n += p.numel();
@@ -111,6 +117,7 @@ LoadedPredictor load_predictor(const std::string& path) {
           path, a);
   LoadedPredictor out;
   out.net = AmedPredictor(f.attr_double("scale_dir"), f.attr_double("scale_time"));
+  if (f.has("pool")) out.net->enable_pooling(f.info("pool").shape.at(0));
   read_parameters(f, *out.net);
   // A head stored in the file but switched off by its attribute is an inconsistent file, not silently dropped.
   for (const char* head : kParamOrder) {

@@ -25,6 +25,12 @@ class AmedPredictorImpl : public torch::nn::Module {
   // h: [B, 8, 8] channel-mean bottleneck (zeros under AFS or features: zero); raw σ values.
   AmedOutput forward(const at::Tensor& h, double sigma_cur, double sigma_next);
 
+  // Learned channel pooling of the feature map (features: pooled): softmax weights over its C channels,
+  // registered before training (C comes from the model); zero logits give the official channel mean.
+  void enable_pooling(int64_t channels);
+  bool pools() const { return pool.defined(); }
+  at::Tensor pool;
+
   double scale_dir() const { return scale_dir_; }
   double scale_time() const { return scale_time_; }
   int64_t parameter_count() const;

@@ -75,9 +75,20 @@ at::Tensor AmedStudent::data(const Denoiser& model, const at::Tensor& x, const a
   return common_.dynamic_threshold ? dynamic_threshold(d, common_.threshold_quantile) : d;
 }
 
+FeatureMode feature_mode(const std::string& name) {
+  if (name == "model") return FeatureMode::Model;
+  if (name == "zero") return FeatureMode::Zero;
+  if (name == "pooled") return FeatureMode::Pooled;
+  fail("AMED features = '{}': one of model, zero, pooled", name);
+}
+
+std::string feature_mode_name(FeatureMode m) {
+  return m == FeatureMode::Zero ? "zero" : m == FeatureMode::Pooled ? "pooled" : "model";
+}
+
 at::Tensor AmedStudent::features(const Features* evaluated, const at::Tensor& x) const {
   const int64_t b = x.size(0);
-  if (evaluated && features_ == FeatureMode::Model) {
+  if (evaluated && features_ != FeatureMode::Zero) {
     const at::Tensor& fm = evaluated->map;
     if (!fm.defined())  // zeros here would silently turn the predictor into a fixed schedule
       fail(
@@ -85,7 +96,13 @@ at::Tensor AmedStudent::features(const Features* evaluated, const at::Tensor& x)
           "method returning its 8x8 block); use features: zero for an input-independent predictor");
     if (fm.dim() != 4 || fm.size(0) != b || fm.size(2) != 8 || fm.size(3) != 8)
       fail("AMED: the model's bottleneck feature must be [B={}, C, 8, 8], got {}", b, shape_text(fm.sizes()));
-    return fm.detach().mean(1);  // channel mean, as the official hook + mean(dim=1)
+    if (features_ == FeatureMode::Model)
+      return fm.detach().mean(1);  // channel mean, as the official hook + mean(dim=1)
+    if (!net_->pools() || net_->pool.size(0) != fm.size(1))
+      fail("AMED: features: pooled needs a predictor with {} pooling weights (one per feature channel), it has {}",
+           fm.size(1), net_->pools() ? net_->pool.size(0) : 0);
+    const at::Tensor w = at::softmax(net_->pool, 0).to(fm.scalar_type()).reshape({1, fm.size(1), 1, 1});
+    return (fm.detach() * w).sum(1);  // zero logits: the channel mean
   }
   return at::zeros({b, 8, 8}, x.options());
 }
@@ -108,7 +125,7 @@ at::Tensor AmedStudent::step(const Denoiser& model, const at::Tensor& x, int i, 
     D_i = x - sc * (x / std::sqrt(1.0 + sc * sc));
     if (common_.dynamic_threshold) D_i = dynamic_threshold(D_i, common_.threshold_quantile);
   } else {
-    D_i = data(model, x, sigma_like(x, sc), features_ == FeatureMode::Model ? &f_i : nullptr);
+    D_i = data(model, x, sigma_like(x, sc), features_ != FeatureMode::Zero ? &f_i : nullptr);
   }
   at::Tensor h = features(afs ? nullptr : &f_i, x);
 

@@ -15,7 +15,11 @@
 
 namespace dsx {
 
-enum class FeatureMode { Model, Zero };  // model bottleneck at σ_i, or zeros (input-independent schedule)
+// The predictor's input: the model's bottleneck at σ_i averaged over channels (official), zeros (an
+// input-independent schedule), or pooled over channels with learned weights (AmedPredictorImpl::pool).
+enum class FeatureMode { Model, Zero, Pooled };
+FeatureMode feature_mode(const std::string& name);  // "model" | "zero" | "pooled"
+std::string feature_mode_name(FeatureMode m);
 
 // The base solver whose step-level form (solvers/multistep.h) a student runs on its refined grid σ_0, s_0,
 // σ_1, …: euler, ipndm and dpmpp, built with the settings' max_order / predict_x0 / lower_order_final. Null

@@ -59,7 +59,7 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   TrainReport report;
   const std::string trajectories = source.attributes_path();
   report.settings = settings_from_trajectories(trajectories, model, spec.settings);
-  report.settings.features = spec.features == FeatureMode::Zero ? "zero" : "model";
+  report.settings.features = feature_mode_name(spec.features);
   const AmedSettings& settings = report.settings;
   if (spec.batch < 1) fail("train.batch = {} must be >= 1", spec.batch);
   if (!(spec.lr > 0)) fail("train.lr = {} must be positive", spec.lr);
@@ -70,6 +70,16 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   const std::vector<double> sigmas = f.read_double("sigmas");
   const int intervals = int(sigmas.size()) - 1;
 
+  if (spec.features == FeatureMode::Pooled && !net->pools()) {  // one weight per channel of the model's feature
+    Features probe;
+    const SeededBatch one(model, {0});
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), model.info().sample_shape.begin(), model.info().sample_shape.end());
+    const auto opts = at::TensorOptions().dtype(model.info().dtype).device(model.info().device);
+    one.denoise(at::zeros(shape, opts), at::ones({1}, opts), &probe);
+    if (!probe.map.defined()) fail("train.features: pooled needs a model with a feature map");
+    net->enable_pooling(probe.map.size(1));
+  }
   net->to(device, spec.dtype);
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(spec.lr).betas({0.9, 0.999}).eps(1e-8));
   AmedStudent student(settings, sigmas, net, spec.features);

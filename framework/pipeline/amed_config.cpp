@@ -82,7 +82,9 @@ const Schema& train_schema() {
           .exclusive_max(),
       opt::number("scale_time", 0.0, 0.0, 1.0, "the head's scale range for the time factor a (0 = off)")
           .exclusive_max(),
-      opt::choice("features", {"model", "zero"}, "model", "predictor input: the model's 8x8 features, or zeros"),
+      opt::choice("features", {"model", "zero", "pooled"}, "model",
+                  "predictor input: the model's 8x8 features averaged over channels (official), zeros, or pooled "
+                  "over channels with learned weights (starting at the mean)"),
       opt::choice("training", {"per_step", "joint"}, "per_step",
                   "per_step: an Adam step per interval on that step's error (official); joint: one Adam step per "
                   "batch on the sum of every step's error, gradients through the whole student trajectory"),
@@ -101,7 +103,7 @@ TrainSpec finish_train_spec(MapReader& r, const Schema& schema, TrainSpec spec) 
   AmedSettings& s = spec.settings;
   s.scale_dir = read_number(r, schema, "scale_dir");
   s.scale_time = read_number(r, schema, "scale_time");
-  spec.features = read_choice(r, schema, "features") == "zero" ? FeatureMode::Zero : FeatureMode::Model;
+  spec.features = feature_mode(read_choice(r, schema, "features"));
   spec.joint = read_choice(r, schema, "training") == "joint";
   spec.batch = read_int(r, schema, "batch");
   spec.lr = read_number(r, schema, "lr");

@@ -258,6 +258,45 @@ BOOST_AUTO_TEST_CASE(predictor_is_sampled_with_the_features_it_was_trained_on) {
   BOOST_TEST(rmse(sample({{"amed.features", "model"}}), want) > 1e-4);  // the model's features: another sampler
 }
 
+// features: pooled weighs the feature map's channels with learned softmax weights: at zero logits it is the
+// official channel mean exactly; training moves the weights; the file carries them and sampling uses them.
+BOOST_AUTO_TEST_CASE(pooled_features_start_at_the_channel_mean_and_learn) {
+  TempDir dir;
+  Toy192 toy = toy192();
+  generate_teacher(toy_teacher("heun", 1, "polynomial", 7, 64, 64), toy.model, at::kCPU, dir.file("t.h5"));
+  TrainSpec spec;
+  spec.settings.student = "ipndm";
+  spec.settings.max_order = 4;
+  spec.batch = 16;
+  spec.lr = 0.05;
+  spec.features = FeatureMode::Pooled;
+  torch::manual_seed(2);
+  AmedPredictor net(0.01, 0.0);
+  const AmedSettings full = settings_from_trajectories(dir.file("t.h5"), *toy.model, spec.settings);
+  const std::vector<double> grid = make_schedule(full.schedule);
+  auto sample = [&](AmedPredictor p, FeatureMode m) {
+    AmedStudent student(full, grid, p, m);
+    at::NoGradGuard no_grad;
+    return student.sample(*toy.model, toy.x_T);
+  };
+  torch::manual_seed(2);
+  AmedPredictor mean_net(0.01, 0.0);
+  net->enable_pooling(3);
+  BOOST_TEST(at::equal(sample(net, FeatureMode::Pooled), sample(mean_net, FeatureMode::Model)));
+  BOOST_CHECK_THROW(sample(mean_net, FeatureMode::Pooled), Error);  // no pooling weights
+  TrainReport r = train_amed(spec, toy.model, at::kCPU, dir.file("t.h5"), net);
+  BOOST_TEST(r.settings.features == "pooled");
+  const at::Tensor w = at::softmax(net->pool.detach(), 0);
+  BOOST_TEST((w - 1.0 / 3).abs().max().item<double>() > 1e-3);  // learned away from the mean
+  save_predictor(net, &r.settings, dir.file("p.h5"));
+  const LoadedPredictor lp = load_predictor(dir.file("p.h5"));
+  BOOST_REQUIRE(lp.net->pools());
+  check_close(lp.net->pool, net->pool.detach(), 0, 0, "pool round trip");
+  const auto sampled =
+      run_solver("ipndm", {{"amed.predictor", dir.file("p.h5")}, {"afs", "true"}}, *toy.model, toy.x_T, grid);
+  check_close(sampled.x, sample(net, FeatureMode::Pooled), 1e-6, 1e-6, "sampling follows the file: pooled");
+}
+
 // A teacher on an `explicit` student grid stores the σ list with its schedule attributes, so training
 // rebuilds the same grid from the file, and the predictor carries it: sampling on that list is accepted,
 // on another grid refused. (Before the list was stored, training failed: "at least 2 points".)
