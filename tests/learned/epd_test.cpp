@@ -138,20 +138,13 @@ BOOST_AUTO_TEST_CASE(file_round_trip_and_errors) {
 BOOST_AUTO_TEST_CASE(stage_matches_recomputation, *boost::unit_test::timeout(300)) {
   const std::string mixture = std::string(DSX_SOURCE_DIR) + "/data/gmm/mix8_3x8x8.h5";
   auto spec = [&](int64_t nfe) {
-    return fmt::format(R"(name: epd_stage
-model: {{kind: gaussian_mixture, file: {}}}
-precision: float64
-stages:
-  exact:
-    kind: teacher
-    schedule: {{kind: polynomial, num_steps: 2, rho: 7}}
-    solver: {{name: exact}}
-    seeds: 0-47
-  epd: {{kind: train_epd, teacher: exact, nfe: {}, k: 2, iterations: 20, batch: 16, validation: 16, lr: 0.05}}
+    return test::mixture_exact_teacher_spec("epd_stage", 48) +
+           fmt::format(
+               R"(  epd: {{kind: train_epd, teacher: exact, nfe: {}, k: 2, iterations: 20, batch: 16, validation: 16, lr: 0.05}}
   eval: {{kind: evaluate, seeds: 1000-1015, predictors: [epd]}}
   report: {{kind: report, inputs: [eval]}}
 )",
-                       mixture, nfe);
+               nfe);
   };
   test::TempDir tmp("dsx_epd_stage");
   std::ofstream(tmp.file("epd.yaml")) << spec(8);

@@ -36,16 +36,7 @@ const std::string kMixture = std::string(DSX_SOURCE_DIR) + "/data/gmm/mix8_3x8x8
 constexpr int kSeeds = 40, kValidation = 12, kEvalSeeds = 16;
 
 std::string spec_text(const std::string& ld3_extra, const std::string& teacher_extra = "") {
-  return fmt::format(R"(name: ld3_stage
-model: {{kind: gaussian_mixture, file: {}}}
-precision: float64
-stages:
-  exact:
-    kind: teacher
-    schedule: {{kind: polynomial, num_steps: 2, rho: 7}}
-    solver: {{name: exact}}
-    seeds: 0-{}{}
-  ld3:
+  return test::mixture_exact_teacher_spec("ld3_stage", kSeeds, teacher_extra) + fmt::format(R"(  ld3:
     kind: learn_schedule
     teacher: exact
     solver: {{name: ipndm}}
@@ -61,7 +52,8 @@ stages:
     methods: [{{solver: {{name: ipndm}}, schedule: {{kind: learned, from: ld3}}}}]
   report: {{kind: report, inputs: [eval]}}
 )",
-                     kMixture, kSeeds - 1, teacher_extra, kValidation, ld3_extra, 1000 + kEvalSeeds - 1);
+                                                                                            kValidation, ld3_extra,
+                                                                                            1000 + kEvalSeeds - 1);
 }
 
 test::Run run_spec(const test::TempDir& tmp, const std::string& text) {

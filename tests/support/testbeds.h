@@ -34,6 +34,19 @@ std::vector<double> time_uniform_float32(int num_steps, double rho, double sigma
 // A family's grid on [0.002, 80] (rho for polynomial and time_uniform).
 std::vector<double> family_grid(const std::string& kind, int points, double rho = 7.0);
 
+// The head of a spec on the shipped mixture (float64) whose first stage is `exact`: the exact ODE solution
+// from seeds 0..seeds−1 on the 2-point polynomial grid (the learned stages' teacher); `teacher_extra` is
+// appended to that stage (lines of 4-space-indented keys). Stages follow at 2 spaces.
+#ifdef DSX_SOURCE_DIR  // defined for the test executables, not for this support library
+inline std::string mixture_exact_teacher_spec(const std::string& name, int64_t seeds,
+                                              const std::string& teacher_extra = "") {
+  return "name: " + name + "\nmodel: {kind: gaussian_mixture, file: " + std::string(DSX_SOURCE_DIR) +
+         "/data/gmm/mix8_3x8x8.h5}\nprecision: float64\nstages:\n  exact:\n    kind: teacher\n"
+         "    schedule: {kind: polynomial, num_steps: 2, rho: 7}\n    solver: {name: exact}\n    seeds: 0-" +
+         std::to_string(seeds - 1) + teacher_extra + "\n";
+}
+#endif
+
 // A σ grid rounded to float32, as the official float32 codes hold it.
 std::vector<double> f32(std::vector<double> sigmas);
 
