@@ -1011,7 +1011,8 @@ def check_amed_predictor(run, dsx, work, edm_song_path):
                 expect(np.array_equal(d, value.numpy().astype(np.float32)), "{} differs".format(key))
             want = {"scale_dir": 0.01, "scale_time": 0.2, "student": "amed", "teacher": "heun", "m": 1,
                     "schedule_kind": "time_uniform", "num_steps": 4, "sigma_min": 0.002, "sigma_max": 80.0,
-                    "rho": 1.0, "afs": 1, "max_order": 3, "predict_x0": 1, "lower_order_final": 1}
+                    "rho": 1.0, "afs": 1, "max_order": 3, "predict_x0": 1, "lower_order_final": 1,
+                    "features": "model"}
             for key, value in want.items():
                 got = f.attrs[key]
                 got = got.decode() if isinstance(got, bytes) else got

@@ -13,7 +13,8 @@ The HDF5 file is what dsx's save_predictor writes (framework/amed/predictor.cpp,
   attributes scale_dir, scale_time (float64: the half-widths a_d, a_t; a head exists iff > 0),
             student, teacher (strings: amed | euler | dpm2 | ipndm | dpmpp, teacher also heun),
             m, num_steps, afs, max_order, predict_x0, lower_order_final (int64),
-            schedule_kind (string), sigma_min, sigma_max, rho, k, eps_s (float64)
+            schedule_kind (string), sigma_min, sigma_max, rho, k, eps_s (float64),
+            features (string: the input the predictor was trained on; "model" for the official ones)
 The settings come from the predictor's attributes (sampler_stu, sampler_tea, M, num_steps, schedule_type,
 schedule_rho, afs, max_order, predict_x0, lower_order_final; the official sampler name 'dpm' is dsx's
 'dpm2'). The predictor does not store the σ range: it is the diffusion model's, 0.002 / 80 for the EDM
@@ -172,6 +173,7 @@ def predictor_settings(predictor, sigma_min=None, sigma_max=None, scale_dir=None
         ("max_order", int(3 if max_order is None else max_order)),
         ("predict_x0", int(bool(getattr(predictor, "predict_x0", True)))),
         ("lower_order_final", int(bool(getattr(predictor, "lower_order_final", True)))),
+        ("features", "model"),  # the official predictor reads the network's bottleneck, channel-averaged
     ]
 
 
