@@ -121,18 +121,11 @@ BOOST_AUTO_TEST_CASE(stage_matches_recomputation, *boost::unit_test::timeout(300
   const at::Tensor eval_T = 80.0 * seeded_noise(range(1000, kEvalSeeds), model->info().sample_shape, at::kDouble);
   const auto eval = test::run_solver("ipndm", {}, retimed, eval_T, sigmas);
   const double want = test::rmse(eval.x, model->ode_solution(eval_T, 80.0, 0.002));
-  std::vector<fs::path> runs;
-  for (const auto& e : fs::directory_iterator(tmp.file("runs"))) runs.push_back(e.path());
-  BOOST_REQUIRE_EQUAL(runs.size(), 1u);
-  std::istringstream csv(test::slurp(runs[0] / "metrics.csv"));
-  bool found = false;
-  for (std::string line; std::getline(csv, line);)
-    if (line.find("ipndm,,learned:ld3,3,,1,rmse_to_reference,") != std::string::npos) {
-      found = true;
-      BOOST_TEST(std::abs(std::stod(line.substr(line.rfind(',') + 1)) - want) < 1e-8 * want, line);
-    }
-  BOOST_TEST(found, test::slurp(runs[0] / "metrics.csv"));
-  BOOST_TEST(fs::exists(runs[0] / "ld3.schedule.yaml"));
+  const fs::path run = test::only_run_dir(tmp.file("runs"));
+  const double got = test::csv_value(run / "metrics.csv", "eval,ipndm,,learned:ld3,3,,1,rmse_to_reference,");
+  BOOST_TEST(!std::isnan(got), test::slurp(run / "metrics.csv"));
+  BOOST_TEST(std::abs(got - want) < 1e-8 * want);
+  BOOST_TEST(fs::exists(run / "ld3.schedule.yaml"));
 }
 
 BOOST_AUTO_TEST_CASE(bad_settings_fail_at_their_line, *boost::unit_test::timeout(120)) {

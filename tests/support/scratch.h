@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -108,6 +110,22 @@ inline std::vector<std::filesystem::path> find_named(const std::filesystem::path
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
     if (e.path().filename() == name) out.push_back(e.path());
   return out;
+}
+
+// The one run directory `dsx run --runs-dir RUNS` made (fails the test unless there is exactly one).
+inline std::filesystem::path only_run_dir(const std::string& runs) {
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& e : std::filesystem::directory_iterator(runs)) dirs.push_back(e.path());
+  BOOST_REQUIRE_EQUAL(dirs.size(), 1u);
+  return dirs[0];
+}
+
+// The value (last column) of the metrics.csv row that starts with `prefix`; NaN when no row does.
+inline double csv_value(const std::filesystem::path& csv, const std::string& prefix) {
+  std::istringstream in(slurp(csv));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) return std::stod(line.substr(line.rfind(',') + 1));
+  return std::nan("");
 }
 
 }  // namespace dsx::test
