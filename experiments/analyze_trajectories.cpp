@@ -75,11 +75,11 @@ StageKind analyze_trajectories_stage() {
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
     const Job& teacher = *ctx.deps.at(0);
     const TeacherSpec& ts = teacher_manifest(teacher);
-    const std::vector<double> sigmas = make_schedule(ts.student_schedule, ctx.job.model->info().process.get());
-    if (sigmas.size() < 3)
-      fail("{}: the teacher's grid has {} points; the geometry needs 3", ctx.job.label, sigmas.size());
     cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
     TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
+    const std::vector<double> sigmas = shards.sigmas();
+    if (sigmas.size() < 3)
+      fail("{}: the teacher's grid has {} points; the geometry needs 3", ctx.job.label, sigmas.size());
     GeometrySummary g;
     for (int64_t first = 0; first < shards.size(); first += kBatch)
       g.add(trajectory_geometry(shards.states(first, std::min(kBatch, shards.size() - first), at::kDouble)));

@@ -113,16 +113,9 @@ struct EvalSpec {
 MethodSchedule read_sched(const YamlSource& src, const YAML::Node& node, const std::string& path, const ModelInfo& info,
                           StageDef& def) {
   MethodSchedule m;
-  if (node.IsMap() && node["kind"] && node["kind"].IsScalar() && node["kind"].Scalar() == "learned") {
-    MapReader r(src, node, path);
-    r.reject_unknown({"kind", "from"});
-    r.get_string("kind");
-    if (!r.has("from"))
-      fail("{}: a learned schedule needs from: STAGE (a search_schedule or learn_schedule stage)", r.where("from"));
-    m.learned_from = r.get_string("from");
-    m.learned_ref = int(def.refs.size());
-    def.refs.push_back({m.learned_from, r.where("from"), "search_schedule|learn_schedule"});
-    r.finish({"kind", "from"});
+  m.learned_from = stage_util::read_learned_ref(src, node, path, def);
+  if (!m.learned_from.empty()) {
+    m.learned_ref = int(def.refs.size()) - 1;
     return m;
   }
   m.spec = read_schedule(src, node, path, info, kDefaultNumSteps);

@@ -13,9 +13,9 @@ namespace dsx {
 TeacherEndPoints teacher_end_points(const StageRun& ctx, const Job& teacher) {
   const TeacherSpec& ts = teacher_manifest(teacher);
   TeacherEndPoints out;
-  out.sigmas = make_schedule(ts.student_schedule, ctx.job.model->info().process.get());
   cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
   TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
+  out.sigmas = shards.sigmas();  // the stored grid (a learned one is known only there)
   const at::Tensor states = shards.states(0, shards.size(), at::kDouble);
   out.x_T = states.select(1, 0).contiguous();
   out.target = states.select(1, states.size(1) - 1).contiguous();

@@ -49,6 +49,18 @@ std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const 
   return name;
 }
 
+std::string read_learned_ref(const YamlSource& src, const YAML::Node& node, const std::string& path, StageDef& def) {
+  if (!node.IsMap() || !node["kind"] || !node["kind"].IsScalar() || node["kind"].Scalar() != "learned") return "";
+  MapReader r(src, node, path);
+  r.reject_unknown({"kind", "from"});
+  r.get_string("kind");
+  if (!r.has("from"))
+    fail("{}: a learned schedule needs from: STAGE (a search_schedule or learn_schedule stage)", r.where("from"));
+  std::string name = read_ref(r, "from", def, "search_schedule|learn_schedule");
+  r.finish({"kind", "from"});
+  return name;
+}
+
 json schedule_json(const ScheduleSpec& s) {
   json j = {{"kind", s.kind},
             {"num_steps", s.num_steps},

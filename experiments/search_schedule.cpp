@@ -72,9 +72,9 @@ StageKind search_schedule_stage() {
       fail("{}: teacher stage '{}' keeps no directions: set directions: true in it (GITS's cost needs them)",
            ctx.job.label, teacher.label);
     const ModelPtr model = ctx.job.run_model();
-    const std::vector<double> grid = make_schedule(ts.student_schedule, model->info().process.get());
     cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
     TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
+    const std::vector<double> grid = shards.sigmas();
     const GitsResult found = run_gits(
         s, grid, shards.size(),
         [&](int64_t first, int64_t count) {

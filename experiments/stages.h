@@ -32,6 +32,9 @@ std::vector<int64_t> read_seeds(MapReader& r, const std::string& key);
 std::string seed_hash(const std::vector<int64_t>& seeds);
 // Reads a stage reference (a string naming another stage) and records it in def.
 std::string read_ref(MapReader& r, const std::string& key, StageDef& def, const std::string& kind = "");
+// `schedule: {kind: learned, from: STAGE}`, the grid a search_schedule or learn_schedule stage found: records
+// the reference in def (as its last) and returns the stage's name; "" (and nothing recorded) for any other node.
+std::string read_learned_ref(const YamlSource& src, const YAML::Node& node, const std::string& path, StageDef& def);
 json schedule_json(const ScheduleSpec& s);
 // Publishes a learned schedule's schedule.yaml into the run directory as <label>.schedule.yaml (includable).
 void publish_schedule_yaml(StageRun& ctx);

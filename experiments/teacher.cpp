@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "experiments/stages.h"
+#include "learned/learned_schedule.h"
 #include "pipeline/sample_config.h"
 
 namespace dsx {
@@ -15,7 +16,10 @@ namespace {
 const Schema& teacher_schema() {
   static const Schema schema = {
       opt::choice("kind", {"teacher"}, "teacher", "the stage kind"),
-      opt::section("schedule", true, "", "the student grid: a schedule section (kind, num_steps, sigma_min, ...)"),
+      opt::section("schedule", true, "",
+                   "the student grid: a schedule section (kind, num_steps, sigma_min, ...), or {kind: learned, from: "
+                   "STAGE}: the grid a search_schedule or learn_schedule stage found (its σ points; a decoupled "
+                   "grid's model σ are the student's business, not the teacher's)"),
       opt::section("solver", false, "{name: heun}",
                    "the teacher solver on the refined grid: {name, options}; {name: exact} takes the model's exact ODE "
                    "solution (mixtures, Gaussians) at the student points, with m: 0"),
@@ -29,13 +33,17 @@ const Schema& teacher_schema() {
   return schema;
 }
 
-TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, bool exact_model, json* params) {
+TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& info, bool exact_model, StageDef& def) {
   const Schema& schema = teacher_schema();
   r.reject_unknown(key_names(schema));
   require_keys(r, schema);
   r.get_string("kind");
   TeacherSpec s;
-  s.student_schedule = read_schedule(src, r.node("schedule"), r.path("schedule"), info);
+  const std::string learned = stage_util::read_learned_ref(src, r.node("schedule"), r.path("schedule"), def);
+  if (learned.empty())
+    s.student_schedule = read_schedule(src, r.node("schedule"), r.path("schedule"), info);
+  else
+    s.grid_source = learned;  // the artifact's identity replaces it in keyed_spec
   json opts = json::object();
   const YAML::Node solver = r.has("solver") ? r.node("solver") : YAML::Node();
   if (solver.IsMap() && solver["name"] && solver["name"].IsScalar() && solver["name"].Scalar() == kExactTeacher) {
@@ -58,15 +66,39 @@ TeacherSpec read_teacher(MapReader& r, const YamlSource& src, const ModelInfo& i
   s.batch = read_int(r, schema, "batch");
   s.workers = int(read_int(r, schema, "workers"));
   r.finish(key_names(schema));
-  if (params)
-    *params = {{"schedule", stage_util::schedule_json(s.student_schedule)},
-               {"solver", s.solver},
-               {"solver_options", opts},
-               {"m", s.m},
-               {"seeds", s.seeds.size()},
-               {"first_seed", s.seeds.front()},
-               {"batch", s.batch}};
-  if (params && s.directions) (*params)["directions"] = true;
+  json* params = &def.params;
+  *params = {{"schedule", learned.empty() ? stage_util::schedule_json(s.student_schedule)
+                                          : json{{"kind", "learned"}, {"from", learned}}},
+             {"solver", s.solver},
+             {"solver_options", opts},
+             {"m", s.m},
+             {"seeds", s.seeds.size()},
+             {"first_seed", s.seeds.front()},
+             {"batch", s.batch}};
+  if (s.directions) (*params)["directions"] = true;
+  return s;
+}
+
+// The spec the store is keyed by: a learned grid is named by its stage's artifact (compute_keys has set
+// job.upstream; the grid is the teacher's only reference).
+TeacherSpec keyed_spec(const Job& job) {
+  TeacherSpec s = stage_params<TeacherSpec>(job);
+  if (!s.grid_source.empty()) s.grid_source = job.upstream.at(0);
+  return s;
+}
+
+// What the stage computes: keyed_spec with the learned grid read from its (finished) upstream stage.
+TeacherSpec resolved_spec(const StageRun& ctx) {
+  TeacherSpec s = keyed_spec(ctx.job);
+  if (!s.grid_source.empty()) {
+    ScheduleSpec& g = s.student_schedule;
+    g = ScheduleSpec{};
+    g.kind = "explicit";
+    g.sigmas = read_learned_schedule(ctx.cache.dir(ctx.deps.at(0)->key)).sigmas;
+    g.num_steps = int(g.sigmas.size());
+    g.sigma_max = g.sigmas.front();
+    g.sigma_min = g.sigmas.back();
+  }
   return s;
 }
 
@@ -82,17 +114,17 @@ StageKind teacher_stage() {
   k.schema = teacher_schema();
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
-    TeacherSpec t = read_teacher(r, src, spec.model->info(), spec.model->exact() != nullptr, &d.params);
+    TeacherSpec t = read_teacher(r, src, spec.model->info(), spec.model->exact() != nullptr, d);
     t.dtype = spec.dtype;
     d.typed = t;
     return d;
   };
-  k.key = [](const Job& job) { return teacher_key(teacher_manifest(job), job.model->info(), job.device); };
+  k.key = [](const Job& job) { return teacher_key(keyed_spec(job), job.model->info(), job.device); };
   k.output_id = [](const Job& job) {
     return job.key.hex + "+seeds:" + stage_util::seed_hash(teacher_manifest(job).seeds);
   };
   k.probe = [](const Job& job, const cache::Cache& cache, std::string* why) {
-    const TeacherSpec& s = teacher_manifest(job);
+    const TeacherSpec s = keyed_spec(job);
     TeacherStoreReport p = probe_teacher(cache, s, job.model->info(), job.device);
     *why = p.status == cache::JobState::Hit ? "cached"
            : p.status == cache::JobState::Extend
@@ -102,7 +134,7 @@ StageKind teacher_stage() {
     return p.status;
   };
   k.run = [](StageRun& ctx) -> std::pair<std::vector<std::string>, json> {
-    const TeacherSpec& s = teacher_manifest(ctx.job);
+    const TeacherSpec s = resolved_spec(ctx);
     const std::string label = ctx.job.label;
     ProgressLine line(label, "samples", 0, ctx.log);
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };

@@ -42,6 +42,10 @@ struct TeacherSpec {
   // one is the analytic x/√(1 + σ²), as the official GITS code gets it (its teacher keeps afs).
   bool directions = false;
   ScheduleSpec student_schedule;
+  // A grid another stage learned (a teacher stage's `schedule: {kind: learned, from: STAGE}`): that
+  // artifact's identity. The key names it instead of student_schedule, so the key exists before the grid
+  // does; the stage fills student_schedule in (explicit) when it runs.
+  std::string grid_source;
   std::vector<int64_t> seeds;
   int64_t batch = 256;
   int workers = 1;  // batches computed concurrently (run_teacher_batches); never changes the content

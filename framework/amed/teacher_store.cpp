@@ -27,16 +27,17 @@ cache::CacheKey teacher_key(const TeacherSpec& spec, const ModelInfo& info, at::
         Options::resolve(all_option_specs(solver_entry(spec.solver)), spec.solver_options, "teacher.solver.");
     for (const auto& [name, v] : opts.values()) options[name] = to_text(v);
   }
+  const json schedule =
+      !spec.grid_source.empty() ? json{{"learned", spec.grid_source}} : json{{"kind", s.kind},
+                                                                             {"num_steps", s.num_steps},
+                                                                             {"sigma_min", s.sigma_min},
+                                                                             {"sigma_max", s.sigma_max},
+                                                                             {"rho", s.rho},
+                                                                             {"k", s.k},
+                                                                             {"eps_s", s.eps_s},
+                                                                             {"sigmas", s.sigmas}};
   json params = {
-      {"schedule",
-       {{"kind", s.kind},
-        {"num_steps", s.num_steps},
-        {"sigma_min", s.sigma_min},
-        {"sigma_max", s.sigma_max},
-        {"rho", s.rho},
-        {"k", s.k},
-        {"eps_s", s.eps_s},
-        {"sigmas", s.sigmas}}},
+      {"schedule", schedule},
       {"teacher", {{"solver", spec.solver}, {"options", options}, {"m", spec.m}}},
   };
   if (spec.directions) params["teacher"]["directions"] = true;  // only then: earlier entries keep their keys
@@ -192,6 +193,11 @@ TeacherShards::TeacherShards(const cache::Cache& cache, const cache::CacheKey& k
     rows_.push_back(it->second);
   }
   if (paths_.empty()) fail("teacher cache entry {} has no shards", key.hex);
+}
+
+std::vector<double> TeacherShards::sigmas() const {
+  const at::Tensor t = h5::read_tensor(h5::File::open(paths_.front()), "sigmas", at::kDouble).contiguous();
+  return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
 }
 
 bool TeacherShards::has_features() const { return h5::File::open(paths_.front()).has("features"); }

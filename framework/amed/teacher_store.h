@@ -2,11 +2,11 @@
 // Teacher trajectories as a cached artifact that extends by seed range, survives crashes and is filled by
 // several processes at once (the sharded-artifact protocol of store/sharded.h).
 //
-// The key leaves the seeds out (model fingerprint, student schedule, teacher solver + resolved options,
-// M, dtype/device class): every seed's trajectory depends only on that seed, so one entry serves any
-// seed list. The entry holds shard files, each a complete teacher file (amed/teacher.h layout) for one
-// batch of seeds, and a meta.json listing every shard with its seeds and checksum, rewritten (atomically,
-// under a short commit lock) after each new shard. Hence:
+// The key leaves the seeds out (model fingerprint, student schedule or learned grid's source, teacher solver + resolved
+// options, M, dtype/device class): every seed's trajectory depends only on that seed, so one entry serves any seed
+// list. The entry holds shard files, each a complete teacher file (amed/teacher.h layout) for one batch of seeds, and a
+// meta.json listing every shard with its seeds and checksum, rewritten (atomically, under a short commit lock) after
+// each new shard. Hence:
 //   - a crash loses at most the batches in flight; a shard moved into place but not yet recorded is
 //     adopted by the next run after checking its `complete` flag and key;
 //   - asking for 10k seeds when 4k are cached computes only the 6k missing ones (EXTEND);
@@ -66,6 +66,7 @@ class TeacherShards : public TrajectorySource {
   at::Tensor directions(int64_t first, int64_t count, at::ScalarType dtype) const;
   std::string attributes_path() const override { return paths_.front(); }
   const std::vector<int64_t>& seeds() const { return seeds_; }
+  std::vector<double> sigmas() const;  // the student grid the states sit on (σ_max first)
   bool has_features() const;
   bool has_directions() const;
 

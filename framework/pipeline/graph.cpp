@@ -17,16 +17,14 @@ namespace fs = std::filesystem;
 
 void compute_keys(Plan& plan) {
   for (auto& j : plan.jobs) {
-    if (j.kind->key) {
-      j.key = j.kind->key(j);
-      continue;
-    }
-    std::vector<std::string> up;
+    j.upstream.clear();
     for (int d : j.deps) {
       const Job& dep = plan.jobs[d];
-      up.push_back(dep.kind->output_id ? dep.kind->output_id(dep) : dep.key.hex);
+      j.upstream.push_back(dep.kind->output_id ? dep.kind->output_id(dep) : dep.key.hex);
     }
-    j.key = cache::CacheKey::of(j.kind->name, j.kind->version, j.params, up, j.model_fingerprint, j.dtype_device);
+    j.key = j.kind->key ? j.kind->key(j)
+                        : cache::CacheKey::of(j.kind->name, j.kind->version, j.params, j.upstream, j.model_fingerprint,
+                                              j.dtype_device);
   }
 }
 

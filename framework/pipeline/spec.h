@@ -93,6 +93,9 @@ struct Job {
   at::Device device = at::kCPU;
   std::string model_fingerprint, dtype_device;
   cache::CacheKey key;
+  // What each upstream job's artifact is (its output_id, else its key), in reference order: set by
+  // compute_keys before this job's key, so a kind's own key may name an upstream artifact.
+  std::vector<std::string> upstream;
   // The model in the run's precision, shared by every job and worker of the process.
   ModelPtr run_model() const { return ModelPool::process().in_precision(model, dtype, device); }
 };

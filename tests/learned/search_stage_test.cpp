@@ -258,4 +258,65 @@ BOOST_AUTO_TEST_CASE(a_teacher_without_directions_is_refused, *boost::unit_test:
   BOOST_TEST(r.out.find("spec.yaml:") != std::string::npos, r.out);
 }
 
+// A teacher on a learned grid: `schedule: {kind: learned, from: gits}` in a teacher stage. Its key names the
+// GITS artifact (it exists before the grid does); its shards hold the exact solution at the grid's σ, which
+// is the fine exact teacher's state at the chosen indices; a changed search gives a new entry, not the old grid.
+BOOST_AUTO_TEST_CASE(a_teacher_on_a_learned_grid_holds_the_solution_at_its_points, *boost::unit_test::timeout(300)) {
+  test::TempDir tmp("dsx_gits_teacher");
+  auto text = [](int nfe) {
+    return fmt::format(R"(name: learned_teacher
+model: {{kind: gaussian_mixture, file: {}}}
+precision: float64
+stages:
+  fine: {{kind: teacher, schedule: {{kind: polynomial, num_steps: {}, rho: 7}}, solver: {{name: exact}},
+          directions: true, seeds: 0-{}}}
+  gits: {{kind: search_schedule, teacher: fine, nfe: {}}}
+  coarse: {{kind: teacher, schedule: {{kind: learned, from: gits}}, solver: {{name: exact}}, seeds: 0-{}}}
+  geometry: {{kind: analyze_trajectories, teacher: coarse}}
+)",
+                       kMixture, kGridPoints, kSeeds - 1, nfe, kSeeds - 1);
+  };
+  // Every teacher shard's (seeds, states, sigmas) with or without directions, rows in seed order.
+  auto teacher_rows = [&](bool with_directions, size_t points) {
+    std::vector<at::Tensor> states, seeds;
+    for (const auto& e : fs::recursive_directory_iterator(tmp.file("cache"))) {
+      if (e.path().extension() != ".h5") continue;
+      h5::File f = h5::File::open(e.path().string());
+      if (!f.has("states") || f.has("directions") != with_directions) continue;
+      if (size_t(h5::read_tensor(f, "sigmas").numel()) != points) continue;
+      states.push_back(h5::read_tensor(f, "states"));
+      seeds.push_back(h5::read_tensor(f, "seeds", at::kLong));
+    }
+    BOOST_REQUIRE(!states.empty());
+    return at::cat(states).index_select(0, at::cat(seeds).argsort());
+  };
+  const fs::path run = run_spec(tmp, "first", text(kSteps));
+  const auto js = nlohmann::json::parse(slurp(find_named(tmp.file("cache"), "schedule.json").at(0)));
+  const auto sigmas = js["sigmas"].get<std::vector<double>>();
+  const auto indices = js["indices"].get<std::vector<int64_t>>();
+  BOOST_REQUIRE_EQUAL(sigmas.size(), size_t(kSteps + 1));
+
+  const at::Tensor fine = teacher_rows(true, kGridPoints), coarse = teacher_rows(false, sigmas.size());
+  BOOST_REQUIRE_EQUAL(coarse.size(0), kSeeds);
+  for (const auto& f : find_named(tmp.file("cache"), "geometry.json")) {
+    const auto geo = nlohmann::json::parse(slurp(f));
+    BOOST_TEST(geo["deviation_mean"].size() == sigmas.size());  // the analysis saw the learned grid
+  }
+  double worst = 0;
+  for (size_t m = 0; m < indices.size(); ++m)
+    worst = std::max(worst, (coarse.select(1, int64_t(m)) - fine.select(1, indices[m])).abs().max().item<double>());
+  BOOST_TEST_MESSAGE("largest difference to the fine exact teacher at the chosen points: " << worst);
+  BOOST_TEST(worst < 1e-10);  // both are the reference ODE solution (rtol 1e-12), chained through other points
+
+  // The second run finds everything (the key did not need the grid to exist), a new search a new grid.
+  auto r = test::run_dsx("run " + tmp.file("first.yaml") + " --cache-dir " + tmp.file("cache") + " --runs-dir " +
+                         tmp.file("again"));
+  BOOST_TEST_INFO(r.out);
+  BOOST_REQUIRE_EQUAL(r.code, 0);
+  BOOST_TEST(r.out.find("HIT coarse") != std::string::npos);
+  BOOST_TEST(r.out.find("RUN coarse") == std::string::npos);
+  run_spec(tmp, "second", text(kSteps + 1));
+  BOOST_TEST(teacher_rows(false, sigmas.size() + 1).size(0) == kSeeds);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
