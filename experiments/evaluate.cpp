@@ -18,6 +18,7 @@
 #include "core/noise.h"
 #include "core/ordered_pipeline.h"
 #include "core/progress.h"
+#include "dist/group.h"
 #include "experiments/image_fd.h"
 #include "experiments/stages.h"
 #include "learned/epd.h"
@@ -435,6 +436,25 @@ void write_samples(h5::File& f, int64_t index, const WorkItem& it, const ItemRes
   f.set_attr("nfe", res.rows.empty() ? int64_t(0) : res.rows.front().nfe, name);
 }
 
+// One item's result, from the rank that computed it (`owner`) to every rank: its rows as JSON, then its samples.
+ItemResult share_item(dist::Group& group, int owner, const ItemResult& local) {
+  json sent;
+  if (group.rank() == owner) {
+    sent["rows"] = json::array();
+    for (const auto& row : local.rows) sent["rows"].push_back(to_json(row));
+    sent["shape"] = local.samples.defined() ? json(local.samples.sizes().vec()) : json();
+  }
+  const json got = json::parse(group.broadcast(sent.dump(), owner));
+  ItemResult res;
+  for (const auto& row : got["rows"]) res.rows.push_back(row_from_json(row));
+  if (!got["shape"].is_null()) {
+    res.samples = group.rank() == owner ? local.samples.contiguous()
+                                        : at::empty(got["shape"].get<std::vector<int64_t>>(), at::kFloat);
+    group.broadcast(res.samples, owner);
+  }
+  return res;
+}
+
 // What exact data samples (as many as the evaluated seeds, independent of the reference) score on the
 // metrics that do not pair by seed: the finite-sample floor of the distribution metrics and the
 // log-likelihood a perfect sampler has. Rows with solver "exact data" and NFE 0.
@@ -464,6 +484,7 @@ StageKind evaluate_stage() {
   k.description = "sample every method at every NFE and score it against the exact solution";
   k.version = 2;  // 2: predictors trained with features: zero are sampled with zeros (1 fed them the model's features)
   k.schema = evaluate_schema();
+  k.collective = true;  // items are shared over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
     d.typed = read_eval(r, src, *spec.model, d);
@@ -473,24 +494,53 @@ StageKind evaluate_stage() {
     const EvalSpec& e = stage_params<EvalSpec>(ctx.job);
     const Denoiser& exact_model = *ctx.job.model;  // float64: references and the model's density
     const ModelPtr model = ctx.job.run_model();    // the run's precision, shared by every worker
-    std::vector<WorkItem> items = work_items(e, ctx, *model);
-    const EvalReferences refs = references(e, exact_model, items, ctx);
+    // A multi-process run: item i is computed by rank i mod ranks; rank 0 receives every result, in item
+    // order, and writes the entry. Errors are exchanged before the results, so no rank waits on a failed one.
+    dist::Group* group = ctx.group;
+    const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+    std::vector<WorkItem> items;
+    EvalReferences refs;
+    std::map<int64_t, ItemResult> mine;
+    std::string error;
+    try {
+      items = work_items(e, ctx, *model);
+      refs = references(e, exact_model, items, ctx);  // the ODE reference: one rank solves, the others wait on its lock
+      std::vector<int64_t> share;
+      for (int64_t i = rank; i < int64_t(items.size()); i += ranks) share.push_back(i);
+      ProgressLine progress(ctx.job.label, "items", int64_t(share.size()), ctx.log);
+      run_ordered<ItemResult>(
+          int64_t(share.size()), e.workers,
+          [&](int64_t k) {
+            return run_item(items[size_t(share[size_t(k)])], e, refs, *model, exact_model, ctx.job.label);
+          },
+          [&](int64_t k, ItemResult& res) {
+            mine[share[size_t(k)]] = std::move(res);
+            progress.advance(1);
+          });
+    } catch (const std::exception& ex) {
+      if (!group) throw;
+      error = ex.what();
+    }
+    if (group) {
+      const std::vector<std::string> errors = group->all_gather(error);
+      for (int r = 0; r < ranks; ++r)
+        if (!errors[size_t(r)].empty())
+          fail("{}", r == rank ? errors[size_t(r)] : fmt::format("on rank {}: {}", r, errors[size_t(r)]));
+    }
     std::vector<MetricRow> rows;
     std::optional<h5::AtomicPath> samples_path;
     std::optional<h5::File> samples;
-    if (e.save_samples) {
+    if (e.save_samples && rank == 0) {
       samples_path.emplace(ctx.out_dir + "/samples.h5");
       samples.emplace(h5::File::create(samples_path->temp()));
     }
-    ProgressLine progress(ctx.job.label, "items", int64_t(items.size()), ctx.log);
-    run_ordered<ItemResult>(
-        int64_t(items.size()), e.workers,
-        [&](int64_t i) { return run_item(items[size_t(i)], e, refs, *model, exact_model, ctx.job.label); },
-        [&](int64_t i, ItemResult& res) {
-          rows.insert(rows.end(), res.rows.begin(), res.rows.end());
-          if (samples) write_samples(*samples, i, items[size_t(i)], res);
-          progress.advance(1);
-        });
+    for (int64_t i = 0; i < int64_t(items.size()); ++i) {
+      ItemResult res = group ? share_item(*group, int(i % ranks), mine[i]) : std::move(mine[i]);
+      if (rank != 0) continue;
+      rows.insert(rows.end(), res.rows.begin(), res.rows.end());
+      if (samples) write_samples(*samples, i, items[size_t(i)], res);
+    }
+    if (rank != 0) return {{}, json::object()};
     append_data_floor(e, exact_model, refs, ctx.job.label, rows);
     json out = json::array();
     for (const auto& row : rows) out.push_back(to_json(row));

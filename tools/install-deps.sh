@@ -12,6 +12,7 @@ packages=(
   gnuplot-nox                         # plots in run reports
   zlib1g-dev libpng-dev               # gzipped IDX datasets, PNG image folders and sample grids
   libzip-dev                          # .npz reference statistics (EDM / pytorch-fid mu, sigma)
+  libgloo-dev                         # the headers of c10d's ProcessGroupGloo (multi-process runs)
   dataset-fashion-mnist               # the Fashion-MNIST images (empirical testbed, training data)
   python3-torch python3-h5py          # tools/export/: checkpoint exporters and their self-check
 )

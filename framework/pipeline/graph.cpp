@@ -28,11 +28,11 @@ void compute_keys(Plan& plan) {
   }
 }
 
-namespace {
-
 bool forced(const GraphOptions& o, const Job& j) {
   return o.force.count("all") || o.force.count(j.stage) || o.force.count(j.label);
 }
+
+namespace {
 
 // Why an entry is missing: the closest complete entry of the same kind and what differs.
 std::string miss_reason(const Job& j, const cache::Cache& cache, const std::string& why) {

@@ -28,6 +28,8 @@ struct GraphOptions {
   bool dry_run = false;
 };
 
+// Whether --force names the job (its stage, its label, or "all").
+bool forced(const GraphOptions& o, const Job& j);
 // Fills job.key of every job (in order). Must run before plan_status / run_graph.
 void compute_keys(Plan& plan);
 // What running would do for each job, and why.
@@ -35,5 +37,14 @@ std::vector<JobStatus> plan_status(const Plan& plan, const cache::Cache& cache, 
 // Runs every job; returns the final statuses (same order as plan.jobs).
 std::vector<JobStatus> run_graph(const Plan& plan, const cache::Cache& cache, const GraphOptions& opts,
                                  const RunDir* run_dir, const std::function<void(const std::string&)>& log);
+
+// The same on every rank of a multi-process run (pipeline/distributed_graph.cpp), one job after another in
+// plan order: rank 0 decides HIT/RUN and owns the entries of ordinary stages and the run directory
+// (run_dir: null on the others); collective stages share their work over the group, self-managed ones
+// (teacher) split it through the cache's claims; every rank ends with the same statuses (a failure on any
+// rank fails the job everywhere, naming the rank).
+std::vector<JobStatus> run_graph_distributed(const Plan& plan, const cache::Cache& cache, const GraphOptions& opts,
+                                             const RunDir* run_dir, const std::function<void(const std::string&)>& log,
+                                             dist::Group& group);
 
 }  // namespace dsx

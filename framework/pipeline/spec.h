@@ -22,6 +22,9 @@
 #include "store/cache.h"
 
 namespace dsx {
+namespace dist {
+class Group;
+}
 
 using json = nlohmann::json;
 struct Job;
@@ -56,6 +59,9 @@ struct StageRun {
   const RunDir* run_dir;
   std::function<void(const std::string&)> log;
   bool force = false;
+  // A multi-process run's group (null: one process). Set for every rank that takes part in the run: rank 0
+  // for every stage, the others for collective and self-managed (probe) stages (pipeline/graph.h).
+  dist::Group* group = nullptr;
 };
 
 struct StageKind {
@@ -64,6 +70,9 @@ struct StageKind {
   Schema schema;            // every key of the stage mapping, with type, default and help (dsx run --explain)
   bool gathers = false;     // refers to every sweep variant of its inputs (report): one job, not one per point
   bool needs_model = true;  // reads the spec's model (a spec without `model:` may hold only stages that don't)
+  // In a multi-process run, run() is called on every rank and shares the work over StageRun::group; rank 0
+  // writes the entry (the others' out_dir is scratch). Otherwise rank 0 runs it alone.
+  bool collective = false;
   // Reads and validates the stage mapping (must call r.finish): the only place a stage reads YAML.
   std::function<StageDef(MapReader& r, const YamlSource& src, const SpecContext& spec)> parse;
   // Optional: own key and status (teacher: seed-extendable store). probe returns Hit, Extend or Run.

@@ -6,11 +6,15 @@
 
 #include <chrono>
 #include <fstream>
+#include <memory>
 
 #include "commands.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/registry.h"
+#include "dist/group.h"
+#include "dist/launch.h"
+#include "dist/world.h"
 #include "experiments/image_fd.h"
 #include "experiments/stages.h"
 #include "pipeline/dataset_config.h"
@@ -73,6 +77,8 @@ Action add_run(CLI::App& app) {
     std::string spec, cache_dir, runs_dir = "runs", explain;
     std::vector<std::string> sets, force;
     bool dry = false, light = false, print_config = false;
+    int nproc = 1;
+    double timeout = 1800;
   };
   auto a = std::make_shared<Args>();
   cmd->add_option("spec", a->spec, "experiment spec (YAML)")->check(CLI::ExistingFile);
@@ -90,6 +96,14 @@ Action add_run(CLI::App& app) {
   cmd->add_option("--cache-dir", a->cache_dir, "artifact cache root (default $DSX_CACHE_DIR, else .cache/dsx)");
   cmd->add_option("--force", a->force, "recompute STAGE (name or label) or 'all' (repeatable)");
   cmd->add_option("--runs-dir", a->runs_dir, "where run directories are created (default: runs)");
+  cmd->add_option("--nproc", a->nproc,
+                  "start N local ranks of this command (torchrun conventions; across nodes, start one process per "
+                  "rank with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT or under srun instead)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--timeout", a->timeout,
+                  "seconds a rank waits for the others in a collective of a multi-process run (a rank that dies "
+                  "is noticed at once)")
+      ->check(CLI::Range(1.0, 7.0 * 24 * 3600));
   return [a] {
     if (!a->explain.empty()) {
       const std::vector<Explained> all = explainable();
@@ -102,6 +116,13 @@ Action add_run(CLI::App& app) {
       return 0;
     }
     if (a->spec.empty()) fail("dsx run: give an experiment spec (or --explain KIND)");
+    const dist::World world = dist::world_from_env();
+    if (a->nproc > 1 && !a->dry && !a->print_config) {
+      if (world.distributed())
+        fail("--nproc {}: this process is already rank {} of {} ({} environment): use one or the other", a->nproc,
+             world.rank, world.size, world.launcher);
+      return dist::launch_local(a->nproc, dist::command_line_without("--nproc"));
+    }
     Plan plan = load_plan(a->spec, SpecOptions{a->sets, a->light}, stage_kinds());
     if (a->print_config) {
       fmt::print("{}", plan.resolved_yaml);
@@ -124,6 +145,22 @@ Action add_run(CLI::App& app) {
       }
       return 0;
     }
+    std::unique_ptr<dist::Group> group;
+    if (world.distributed())
+      group = std::make_unique<dist::Group>(
+          world, std::chrono::milliseconds(int64_t(a->timeout * 1000)));  // the rendezvous: every rank or an error
+    const std::string prefix = world.distributed() ? fmt::format("[rank {}] ", world.rank) : "";
+    if (world.rank != 0) {  // rank 0 owns the run directory, its log and the report
+      auto print = [&prefix](const std::string& l) {
+        fmt::print("{}{}\n", prefix, l);
+        std::fflush(stdout);
+      };
+      std::vector<JobStatus> st = run_graph_distributed(plan, store, go, nullptr, print, *group);
+      int failed = 0;
+      for (const auto& s : st) failed += s.state == JobState::Failed || s.state == JobState::Cancelled;
+      print(failed ? fmt::format("{} stage(s) failed", failed) : "done");
+      return failed ? 1 : 0;
+    }
     RunDir rd = RunDir::create(a->runs_dir, plan.name, a->spec, plan.resolved_yaml);
     const std::string device = plan.jobs.empty() ? "cpu" : plan.jobs[0].device.str();
     write_text(rd.file("env.json"), env_info(device).dump(2));
@@ -132,10 +169,15 @@ Action add_run(CLI::App& app) {
     for (size_t i = 0; i < plan.jobs.size(); ++i)
       rd.log(fmt::format("plan: {:<6} {} ({})", to_string(planned[i].state), plan.jobs[i].label, planned[i].reason));
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<JobStatus> st = run_graph(plan, store, go, &rd, [&rd](const std::string& l) { rd.log(l); });
+    auto log = [&rd, &prefix](const std::string& l) { rd.log(prefix + l); };
+    if (group)
+      rd.log(fmt::format("{} ranks ({}), rendezvous at {}:{}", world.size, world.launcher, world.master_addr,
+                         world.master_port));
+    std::vector<JobStatus> st =
+        group ? run_graph_distributed(plan, store, go, &rd, log, *group) : run_graph(plan, store, go, &rd, log);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    json summary = {
-        {"name", plan.name}, {"spec", a->spec}, {"run_dir", rd.path}, {"cache", store.root()}, {"seconds", secs}};
+    json summary = {{"name", plan.name},     {"spec", a->spec}, {"run_dir", rd.path},
+                    {"cache", store.root()}, {"seconds", secs}, {"ranks", world.size}};
     json stages = json::array();
     int failed = 0;
     for (size_t i = 0; i < plan.jobs.size(); ++i) {

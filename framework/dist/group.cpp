@@ -1,0 +1,120 @@
+#include "dist/group.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "core/error.h"
+
+namespace dsx::dist {
+
+struct Group::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+};
+
+namespace {
+
+// A collective that failed: another rank died (its sockets closed) or did not arrive within the time-out.
+template <class F>
+auto guarded(const World& w, const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);  // c10 appends a backtrace
+    fail("rank {} of {}: {} failed: another rank stopped or did not answer in time ({})", w.rank, w.size, what, msg);
+  }
+}
+
+}  // namespace
+
+Group::Group(const World& world, std::chrono::milliseconds timeout) : world_(world), impl_(std::make_unique<Impl>()) {
+  guarded(world_, "joining the process group", [&] {
+    c10d::TCPStoreOptions so;
+    so.port = uint16_t(world_.master_port);
+    so.isServer = world_.rank == 0;
+    so.numWorkers = size_t(world_.size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(world_.master_addr, so);
+    auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+    opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+        world_.master_addr == "localhost" ? std::string("127.0.0.1") : world_.master_addr));
+    opts->threads = 1;  // the collectives here are small; the cores belong to the stages
+    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, world_.rank, world_.size, opts);
+    return 0;
+  });
+}
+
+Group::~Group() = default;
+
+void Group::barrier() {
+  guarded(world_, "barrier", [&] { return impl_->pg->barrier()->wait(); });
+}
+
+void Group::broadcast(at::Tensor& t, int root) {
+  guarded(world_, "broadcast", [&] {
+    std::vector<at::Tensor> ts = {t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    return impl_->pg->broadcast(ts, o)->wait();
+  });
+}
+
+void Group::all_reduce_sum(at::Tensor& t) {
+  guarded(world_, "all-reduce", [&] {
+    std::vector<at::Tensor> ts = {t};
+    return impl_->pg->allreduce(ts)->wait();
+  });
+}
+
+void Group::post(const std::string& key) {
+  guarded(world_, "posting " + key, [&] {
+    impl_->store->set(key, std::vector<uint8_t>{1});
+    return 0;
+  });
+}
+
+void Group::await(const std::string& key) {
+  constexpr auto kPoll = std::chrono::milliseconds(100);
+  while (!guarded(world_, "waiting for " + key, [&] { return impl_->store->check({key}); }))
+    std::this_thread::sleep_for(kPoll);
+}
+
+std::string Group::broadcast(const std::string& s, int root) {
+  at::Tensor n = at::tensor({int64_t(s.size())}, at::kLong);
+  broadcast(n, root);
+  at::Tensor bytes = at::empty({n.item<int64_t>()}, at::kByte);
+  if (rank() == root) std::memcpy(bytes.data_ptr(), s.data(), s.size());
+  if (bytes.numel()) broadcast(bytes, root);
+  return std::string(static_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
+}
+
+std::vector<std::string> Group::all_gather(const std::string& mine) {
+  at::Tensor len = at::tensor({int64_t(mine.size())}, at::kLong);
+  std::vector<std::vector<at::Tensor>> lens(1);
+  for (int r = 0; r < size(); ++r) lens[0].push_back(at::empty({1}, at::kLong));
+  std::vector<at::Tensor> in = {len};
+  guarded(world_, "all-gather", [&] { return impl_->pg->allgather(lens, in)->wait(); });
+  int64_t longest = 1;
+  for (const auto& l : lens[0]) longest = std::max(longest, l.item<int64_t>());
+  at::Tensor padded = at::zeros({longest}, at::kByte);
+  std::memcpy(padded.data_ptr(), mine.data(), mine.size());
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < size(); ++r) out[0].push_back(at::empty({longest}, at::kByte));
+  in = {padded};
+  guarded(world_, "all-gather", [&] { return impl_->pg->allgather(out, in)->wait(); });
+  std::vector<std::string> all;
+  for (int r = 0; r < size(); ++r)
+    all.emplace_back(static_cast<const char*>(out[0][size_t(r)].data_ptr()),
+                     size_t(lens[0][size_t(r)].item<int64_t>()));
+  return all;
+}
+
+}  // namespace dsx::dist

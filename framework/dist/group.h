@@ -1,0 +1,52 @@
+#pragma once
+// The process group of a multi-process run: PyTorch's c10d (a TCPStore served by rank 0 for the rendezvous,
+// ProcessGroupGloo for the collectives on CPU tensors). Collectives are blocking and every rank must call
+// them in the same order; a rank that dies makes the others' next collective fail at once (its sockets
+// close), a rank that hangs makes it fail after `timeout`.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dist/world.h"
+
+namespace at {
+class Tensor;
+}
+
+namespace dsx::dist {
+
+class Group {
+ public:
+  // Joins: rank 0 serves the store at master_addr:master_port; every rank waits up to `timeout` for the others.
+  Group(const World& world, std::chrono::milliseconds timeout);
+  ~Group();
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  int rank() const { return world_.rank; }
+  int size() const { return world_.size; }
+  const World& world() const { return world_; }
+
+  void barrier();
+  // Every rank's string, in rank order (any lengths).
+  std::vector<std::string> all_gather(const std::string& mine);
+  // root's string on every rank.
+  std::string broadcast(const std::string& s, int root);
+  // In place, CPU, contiguous; the same shape and dtype on every rank.
+  void broadcast(at::Tensor& t, int root);
+  void all_reduce_sum(at::Tensor& t);
+
+  // A point-to-all signal through the rendezvous store, for waits of unbounded length (other ranks wait
+  // while rank 0 runs a serial stage for hours): `await` polls until some rank has called `post(key)` and
+  // fails at once when the store's server (rank 0) is gone.
+  void post(const std::string& key);
+  void await(const std::string& key);
+
+ private:
+  struct Impl;
+  World world_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dsx::dist

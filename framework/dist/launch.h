@@ -1,0 +1,18 @@
+#pragma once
+// `--nproc N` on one machine: starts N copies of this very command as ranks 0 … N−1 with torchrun's
+// environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=127.0.0.1, MASTER_PORT = a free port) and waits.
+// The first rank that fails (exit status or signal) stops the others (SIGTERM, then SIGKILL after a grace
+// period); the message names the rank and how it ended. Rank processes share this terminal.
+#include <string>
+#include <vector>
+
+namespace dsx::dist {
+
+// argv: the command line without --nproc (argv[0] is ignored: the ranks run /proc/self/exe).
+// Returns 0 when every rank exited 0, else 1 (the message is printed to stderr).
+int launch_local(int nproc, const std::vector<std::string>& argv);
+
+// This process's command line (/proc/self/cmdline) with `--nproc N` / `--nproc=N` taken out.
+std::vector<std::string> command_line_without(const std::string& option);
+
+}  // namespace dsx::dist

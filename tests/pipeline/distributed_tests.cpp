@@ -1,0 +1,173 @@
+// `dsx run` over several processes (c10d: TCPStore + ProcessGroupGloo on loopback), through the real binary:
+//   - `--nproc 2` gives the teacher trajectories, evaluate rows, predictor and metrics.csv of one process,
+//     bit for bit (per-seed noise; teacher shards split by claims, evaluate items by rank, rows gathered to
+//     rank 0 in item order; training runs on rank 0 alone);
+//   - two processes started by hand with torchrun's variables equal `--nproc 2`;
+//   - a rank killed mid-teacher stops the other with a message naming it, and a rerun resumes from the
+//     committed shards and ends equal to an uninterrupted run.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "run_cache_support.h"
+
+namespace dsx::test {
+using namespace run_cache;
+
+namespace {
+
+// Rank 0's log lines carry "[rank 0] ": parse_outcome reads them as a one-process run's.
+Outcome rank0_outcome(int code, const std::string& out) {
+  return parse_outcome(code, std::regex_replace(out, std::regex("\\[rank 0\\] "), ""));
+}
+
+Outcome run_nproc(const std::string& spec, const std::string& cache, const std::string& runs, int n) {
+  Run r = run_dsx("run " + quote(spec) + " --cache-dir " + quote(cache) + " --runs-dir " + quote(runs) +
+                  fmt::format(" --nproc {}", n));
+  return rank0_outcome(r.code, r.out);
+}
+
+// Seeds computed by each rank ("[rank R]   teacher: A seeds cached, B computed"; rank 0's prefix stripped).
+std::map<int, int64_t> computed_by_rank(const std::string& out) {
+  std::map<int, int64_t> by;
+  const std::regex re("(?:\\[rank (\\d+)\\])?\\s+teacher: \\d+ seeds cached, (\\d+) computed");
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), re); it != std::sregex_iterator(); ++it)
+    by[(*it)[1].matched ? std::stoi((*it)[1]) : 0] += std::stoll((*it)[2]);
+  return by;
+}
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// The rank processes under a launcher: its children, by their RANK variable.
+std::map<int, pid_t> ranks_of(pid_t launcher) {
+  std::map<int, pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::istringstream stat(read_text(e.path() / "stat"));
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid != launcher) continue;
+    const std::string env = read_text(e.path() / "environ");
+    std::smatch m;
+    if (std::regex_search(env, m, std::regex("(^|\\0)RANK=(\\d+)"))) out[std::stoi(m[2])] = std::stoi(name);
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(distributed_run)
+
+BOOST_AUTO_TEST_CASE(nproc_2_equals_one_process, *boost::unit_test::timeout(240)) {
+  TempDir dir("dsx_dist");
+  SpecText s;
+  s.teacher_seeds = "0-199";  // 10 shards of 20 for the ranks to split
+  s.eval_seeds = "5000-5031";
+  const std::string spec = write_spec(dir, s);
+  Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
+  Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
+  BOOST_TEST_CONTEXT(two.out) {
+    BOOST_REQUIRE_EQUAL(two.code, 0);
+    BOOST_TEST(two.summary["ranks"] == 2);
+    for (const auto& l : kLabels) BOOST_TEST(two.logged[l] == "DONE", l);
+    BOOST_TEST(two.out.find("[rank 1] ") != std::string::npos);
+    BOOST_TEST(std::distance(fs::directory_iterator(dir.file("runs2")), fs::directory_iterator{}) == 1);
+    const auto by = computed_by_rank(two.out);
+    BOOST_TEST(by.size() == 2u);
+    int64_t total = 0;
+    for (const auto& [r, n] : by) total += n;
+    BOOST_TEST(total == 200);  // each seed computed once, by whichever rank claimed its shard
+  }
+  BOOST_TEST(one.key == two.key);
+  check_same_results(results_of(one, dir.file("one")), results_of(two, dir.file("two")), 200);
+  BOOST_TEST(same_tensors(predictor_params(dir.file("one"), one.key.at("amed")),
+                          predictor_params(dir.file("two"), two.key.at("amed"))));
+  // A second --nproc run finds everything.
+  Outcome again = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
+  BOOST_REQUIRE_EQUAL(again.code, 0);
+  for (const auto& l : kLabels) BOOST_TEST(again.logged[l] == "HIT", l);
+}
+
+BOOST_AUTO_TEST_CASE(torchrun_environment_equals_nproc, *boost::unit_test::timeout(240)) {
+  TempDir dir("dsx_dist_env");
+  SpecText s;
+  s.teacher_seeds = "0-99";
+  const std::string spec = write_spec(dir, s);
+  Outcome launched = run_nproc(spec, dir.file("launched"), dir.file("runs1"), 2);
+  BOOST_REQUIRE_EQUAL(launched.code, 0);
+  const std::string port = std::to_string(free_port());
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) {
+    ::setenv("RANK", std::to_string(r).c_str(), 1);
+    ::setenv("WORLD_SIZE", "2", 1);
+    ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", port.c_str(), 1);
+    pids.push_back(
+        spawn_dsx(run_args(spec, dir.file("by_hand"), dir.file("runs2")), dir.file(fmt::format("{}.log", r))));
+  }
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+  const int c0 = wait_exit(pids[0]), c1 = wait_exit(pids[1]);
+  Outcome by_hand = rank0_outcome(c0, read_text(dir.file("0.log")));
+  BOOST_TEST_CONTEXT(by_hand.out << "\n---- rank 1 ----\n" << read_text(dir.file("1.log"))) {
+    BOOST_REQUIRE_EQUAL(c0, 0);
+    BOOST_REQUIRE_EQUAL(c1, 0);
+    BOOST_TEST(by_hand.out.find("2 ranks (torchrun-env)") != std::string::npos);
+  }
+  check_same_results(results_of(launched, dir.file("launched")), results_of(by_hand, dir.file("by_hand")), 100);
+}
+
+BOOST_AUTO_TEST_CASE(a_killed_rank_stops_the_run_and_a_rerun_resumes, *boost::unit_test::timeout(300)) {
+  TempDir dir("dsx_dist_kill");
+  const std::string spec = write_spec(dir, slow_spec(dir, "0-599"));  // 12 shards of 50, ~0.3 s each
+  const std::string cache = dir.file("cache"), runs = dir.file("runs");
+  const pid_t launcher = spawn_dsx(run_args(spec, cache, runs, {"--nproc", "2"}), dir.file("killed.log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (shard_files(cache).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::map<int, pid_t> ranks = ranks_of(launcher);
+  BOOST_REQUIRE_EQUAL(ranks.size(), 2u);
+  ::kill(ranks.at(1), SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = wait_exit(launcher);
+  const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string log = read_text(dir.file("killed.log"));
+  const size_t survived = shard_files(cache).size();
+  BOOST_TEST_MESSAGE("stopped " << stop_s << " s after the kill; shards on disk: " << survived);
+  BOOST_TEST_CONTEXT(log) {
+    BOOST_TEST(code == 1);
+    BOOST_TEST(log.find(fmt::format("rank 1 of 2 (pid {}) was killed by signal 9", ranks.at(1))) != std::string::npos);
+    BOOST_TEST(log.find("rerun the same command to resume") != std::string::npos);
+    BOOST_TEST(log.find("DONE teacher") == std::string::npos);
+    BOOST_TEST(stop_s < 15.0);  // SIGTERM at once, SIGKILL after the 10 s grace at worst
+  }
+  BOOST_REQUIRE(survived >= 1);
+  BOOST_REQUIRE(survived < 12);
+
+  Run r = run_dsx("run " + quote(spec) + " --cache-dir " + quote(cache) + " --runs-dir " + quote(runs) + " --nproc 2");
+  Outcome resumed = rank0_outcome(r.code, r.out);
+  BOOST_TEST_CONTEXT(resumed.out) {
+    BOOST_REQUIRE_EQUAL(resumed.code, 0);
+    int64_t computed = 0;
+    for (const auto& [rank, n] : computed_by_rank(resumed.out)) computed += n;
+    BOOST_TEST(computed <= int64_t(600 - 50 * survived));  // what was committed is not recomputed
+  }
+  Outcome clean = run_spec(spec, dir.file("clean"), runs);
+  check_same_results(results_of(resumed, cache), results_of(clean, dir.file("clean")), 600);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace dsx::test
