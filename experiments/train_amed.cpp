@@ -58,6 +58,7 @@ StageKind train_amed_stage() {
   k.description = "train an AMED predictor on a teacher stage's trajectories";
   k.version = 1;
   k.schema = train_amed_schema();
+  k.collective = true;  // data-parallel over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& ctx) {
     StageDef d;
     TrainSpec spec = read_train(r, src, d);
@@ -80,11 +81,14 @@ StageKind train_amed_stage() {
     torch::manual_seed(spec.seed);
     AmedPredictor net(spec.settings.scale_dir, spec.settings.scale_time);
     int64_t last_iter = -1;
-    TrainReport rep = train_amed(spec, ctx.job.run_model(), ctx.job.device, shards, net, [&](const TrainStepLog& l) {
-      if (l.iteration != last_iter && l.iteration % 10 == 0)
-        ctx.log(fmt::format("  {}: iter {} loss {:.4g} r {:.3f}", ctx.job.label, l.iteration, l.loss, l.r_mean));
-      last_iter = l.iteration;
-    });
+    TrainReport rep = train_amed(
+        spec, ctx.job.run_model(), ctx.job.device, shards, net,
+        [&](const TrainStepLog& l) {
+          if (l.iteration != last_iter && l.iteration % 10 == 0)
+            ctx.log(fmt::format("  {}: iter {} loss {:.4g} r {:.3f}", ctx.job.label, l.iteration, l.loss, l.r_mean));
+          last_iter = l.iteration;
+        },
+        dist::DataParallel{ctx.group});
     save_predictor(net, &rep.settings, ctx.out_dir + "/predictor.h5");
     ctx.log(fmt::format("  {}: {} samples, {} Adam steps, {:.2f} s, NFE {}", ctx.job.label, rep.samples, rep.adam_steps,
                         rep.seconds, rep.settings.nfe()));

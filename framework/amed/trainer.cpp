@@ -53,7 +53,7 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device 
 
 TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Device device,
                        const TrajectorySource& source, AmedPredictor& net,
-                       const std::function<void(const TrainStepLog&)>& on_step) {
+                       const std::function<void(const TrainStepLog&)>& on_step, const dist::DataParallel& dp) {
   const ModelPtr run_model = in_precision(model_in, spec.dtype, device);
   const Denoiser& model = *run_model;
   TrainReport report;
@@ -85,9 +85,14 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   AmedStudent student(settings, sigmas, net, spec.features);
   student.keep_graph(spec.joint);
   const bool teacher_forcing = single_step_student(settings.student) && !spec.joint;
-  auto adam_step = [&](const at::Tensor& loss) {
+  // One process: the batch mean, as the official code. Data-parallel: this rank's rows' sum over the global
+  // batch size, the gradients (and the loss, for the log) summed over the ranks before the step.
+  auto adam_step = [&](const at::Tensor& loss, double& logged) {
     adam.zero_grad();
-    loss.backward();
+    if (loss.requires_grad()) loss.backward();
+    std::vector<double> scalars = {logged};
+    dp.sum_gradients(net->parameters(), scalars);
+    logged = scalars[0];
     for (auto& p : net->parameters())
       if (p.grad().defined()) p.mutable_grad() = at::nan_to_num(p.grad(), 0.0, 1e5, -1e5);
     adam.step();
@@ -96,27 +101,37 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t first = 0, it = 0; first < n; first += spec.batch, ++it) {
     const int64_t count = std::min(spec.batch, n - first);
-    at::Tensor states = source.states(first, count, spec.dtype).to(device);  // [B, P, ...]
+    const auto [lo, hi] = dp.share(count);
+    const int64_t mine = hi - lo;  // this rank's rows of the batch (all of them for one process)
+    at::Tensor states = source.states(first + lo, mine, spec.dtype).to(device);  // [B, P, ...]
     student.reset();
-    const SeededBatch batch(model, source.seeds(first, count));  // a conditional model's labels
+    const SeededBatch batch(model, source.seeds(first + lo, mine));  // a conditional model's labels
     at::Tensor x = states.select(1, 0), total;
+    double total_logged = 0;
     for (int k = 0; k < intervals; ++k) {
       AmedOutput out;
-      at::Tensor x_next = student.step(batch, x, k, &out);
+      at::Tensor loss;
       at::Tensor target = states.select(1, k + 1);
-      at::Tensor loss = (x_next - target).square().reshape({count, -1}).sum(1).mean();
+      if (mine > 0) {
+        at::Tensor x_next = student.step(batch, x, k, &out);
+        const at::Tensor per_sample = (x_next - target).square().reshape({mine, -1}).sum(1);
+        loss = dp.active() ? per_sample.sum() / double(count) : per_sample.mean();
+        x = spec.joint ? x_next : teacher_forcing ? target : x_next.detach();
+      } else {  // fewer rows than ranks: this rank adds zeros to the sums
+        loss = at::zeros({}, at::TensorOptions().dtype(spec.dtype).device(device));
+      }
+      double logged = loss.item<double>();
       if (spec.joint) {
         total = total.defined() ? total + loss : loss;
-        x = x_next;
+        total_logged += logged;
       } else {
-        adam_step(loss);
-        x = teacher_forcing ? target : x_next.detach();
+        adam_step(loss, logged);
       }
-      if (on_step) {
+      if (on_step && mine > 0) {
         TrainStepLog log;
         log.iteration = it;
         log.step = k;
-        log.loss = loss.item<double>();
+        log.loss = logged;  // per step: the global batch's; joint: this rank's part
         log.r_mean = out.r.mean().item<double>();
         log.r_std = out.r.numel() > 1 ? out.r.std().item<double>() : 0.0;
         log.c_mean = out.c.mean().item<double>();
@@ -124,7 +139,7 @@ TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model_in, at::Devi
         on_step(log);
       }
     }
-    if (spec.joint) adam_step(total);
+    if (spec.joint) adam_step(total, total_logged);
     report.samples += count;
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -12,6 +12,7 @@
 #include "amed/predictor.h"
 #include "amed/settings.h"
 #include "amed/student.h"
+#include "dist/data_parallel.h"
 #include "models/denoiser.h"
 #include "store/h5.h"
 
@@ -79,9 +80,11 @@ AmedSettings settings_from_trajectories(const std::string& path, const Denoiser&
 
 TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device, const std::string& trajectories,
                        AmedPredictor& net, const std::function<void(const TrainStepLog&)>& on_step = {});
+// With `dp` active (a multi-process run), data-parallel: every rank calls it, each takes its part of every
+// batch (dist/data_parallel.h) and all end with the same predictor; on_step sees the global loss.
 TrainReport train_amed(const TrainSpec& spec, const ModelPtr& model, at::Device device,
                        const TrajectorySource& trajectories, AmedPredictor& net,
-                       const std::function<void(const TrainStepLog&)>& on_step = {});
+                       const std::function<void(const TrainStepLog&)>& on_step = {}, const dist::DataParallel& dp = {});
 
 // True for students whose training input is the teacher point (AMED-Solver, Euler, DPM-Solver-2).
 bool single_step_student(const std::string& student);

@@ -59,6 +59,7 @@ void Group::barrier() {
 }
 
 void Group::broadcast(at::Tensor& t, int root) {
+  if (rank() == root) bytes_ += uint64_t(t.nbytes());
   guarded(world_, "broadcast", [&] {
     std::vector<at::Tensor> ts = {t};
     c10d::BroadcastOptions o;
@@ -68,6 +69,7 @@ void Group::broadcast(at::Tensor& t, int root) {
 }
 
 void Group::all_reduce_sum(at::Tensor& t) {
+  bytes_ += uint64_t(t.nbytes());
   guarded(world_, "all-reduce", [&] {
     std::vector<at::Tensor> ts = {t};
     return impl_->pg->allreduce(ts)->wait();
@@ -110,6 +112,7 @@ std::vector<std::string> Group::all_gather(const std::string& mine) {
   for (int r = 0; r < size(); ++r) out[0].push_back(at::empty({longest}, at::kByte));
   in = {padded};
   guarded(world_, "all-gather", [&] { return impl_->pg->allgather(out, in)->wait(); });
+  bytes_ += uint64_t(len.nbytes() + padded.nbytes());
   std::vector<std::string> all;
   for (int r = 0; r < size(); ++r)
     all.emplace_back(static_cast<const char*>(out[0][size_t(r)].data_ptr()),

@@ -4,6 +4,7 @@
 // them in the same order; a rank that dies makes the others' next collective fail at once (its sockets
 // close), a rank that hangs makes it fail after `timeout`.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,10 +44,14 @@ class Group {
   void post(const std::string& key);
   void await(const std::string& key);
 
+  // Bytes this rank has put into collectives so far (tensor payloads; the measure of a stage's traffic).
+  uint64_t bytes_sent() const { return bytes_; }
+
  private:
   struct Impl;
   World world_;
   std::unique_ptr<Impl> impl_;
+  uint64_t bytes_ = 0;
 };
 
 }  // namespace dsx::dist

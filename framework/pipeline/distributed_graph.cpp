@@ -46,6 +46,7 @@ std::vector<JobStatus> run_graph_distributed(const Plan& plan, const cache::Cach
   for (size_t i = 0; i < plan.jobs.size(); ++i) {
     const Job& j = plan.jobs[i];
     const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t sent0 = group.bytes_sent();
     std::string cancelled;
     for (int d : j.deps)
       if (cancelled.empty() && st[size_t(d)].state != JobState::Hit && st[size_t(d)].state != JobState::Run)
@@ -121,8 +122,8 @@ std::vector<JobStatus> run_graph_distributed(const Plan& plan, const cache::Cach
       continue;
     }
     st[i].state = state, st[i].reason = reason;
-    log(fmt::format("{} {} [{}] {:.2f} s", state == JobState::Hit ? "HIT" : "DONE", j.label, j.key.hex.substr(0, 12),
-                    st[i].seconds));
+    log(fmt::format("{} {} [{}] {:.2f} s, {:.1f} KiB sent to the group", state == JobState::Hit ? "HIT" : "DONE",
+                    j.label, j.key.hex.substr(0, 12), st[i].seconds, double(group.bytes_sent() - sent0) / 1024.0));
   }
   return st;
 }
