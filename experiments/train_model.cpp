@@ -117,6 +117,7 @@ StageKind train_model_stage() {
   k.version = 1;
   k.schema = train_model_schema();
   k.needs_model = false;
+  k.collective = true;  // data-parallel over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
     StageDef d;
     TrainModelSpec t = read_train_model(r, src);
@@ -136,7 +137,8 @@ StageKind train_model_stage() {
                         trainer.net()->parameter_count(), data->description, t.train.steps, t.train.batch));
     const std::string checkpoints = ctx.cache.root() + "/checkpoints/" + ctx.job.key.hex;
     const auto t0 = std::chrono::steady_clock::now();
-    trainer.train(checkpoints, ctx.log);
+    const dist::DataParallel dp{ctx.group};
+    trainer.train(checkpoints, ctx.log, -1, dp);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto& h = trainer.history();
     double tail = 0;  // mean loss over the last 100 steps (one step's loss is noisy)
@@ -155,7 +157,7 @@ StageKind train_model_stage() {
     }
     ctx.log(fmt::format("  {}: {} steps, final loss {:.4g}, {:.1f} images/s", ctx.job.label, trainer.step(), tail,
                         trainer.images_per_second()));
-    fs::remove_all(checkpoints);  // the model is complete; the commit follows
+    if (dp.rank() == 0) fs::remove_all(checkpoints);  // the model is complete; the commit follows
     return {{"model.h5", "loss.csv"}, summary};
   };
   k.publish = [](StageRun& ctx) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,6 +76,9 @@ int launch_local(int nproc, const std::vector<std::string>& argv) {
     const pid_t pid = ::fork();
     if (pid < 0) fail("--nproc: fork failed for rank {}: {}", r, std::strerror(errno));
     if (pid == 0) {
+      // A launcher that is killed takes its ranks with it (no orphan keeps computing or holding locks).
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() == 1) ::_exit(1);
       ::setenv("RANK", std::to_string(r).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);

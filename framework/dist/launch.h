@@ -2,7 +2,8 @@
 // `--nproc N` on one machine: starts N copies of this very command as ranks 0 … N−1 with torchrun's
 // environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=127.0.0.1, MASTER_PORT = a free port) and waits.
 // The first rank that fails (exit status or signal) stops the others (SIGTERM, then SIGKILL after a grace
-// period); the message names the rank and how it ended. Rank processes share this terminal.
+// period); the message names the rank and how it ended. A killed launcher takes the ranks with it
+// (PR_SET_PDEATHSIG). Rank processes share this terminal.
 #include <string>
 #include <vector>
 

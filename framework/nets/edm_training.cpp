@@ -88,12 +88,23 @@ at::Tensor EdmTrainer::loss(const Batch& b) {
   return (weight * (d - b.y).square()).mean();
 }
 
+at::Tensor EdmTrainer::loss_share(const Batch& b, int64_t first, int64_t last) {
+  const double sd = net_->options().sigma_data;
+  const int64_t n = last - first;
+  const at::Tensor y = b.y.narrow(0, first, n), sigma = b.sigma.narrow(0, first, n);
+  const at::Tensor s = sigma.reshape({-1, 1, 1, 1});
+  const at::Tensor weight = (s * s + sd * sd) / (s * sd).square();
+  const at::Tensor d = net_->forward(y + b.noise.narrow(0, first, n), sigma,
+                                     b.labels.defined() ? b.labels.narrow(0, first, n) : at::Tensor());
+  return (weight * (d - y).square()).reshape({n, -1}).mean(1).sum() / double(b.y.size(0));
+}
+
 double EdmTrainer::loss_at(int64_t step) {
   at::NoGradGuard no_grad;
   return loss(draw(step)).item<double>();
 }
 
-void EdmTrainer::train(const std::string& dir, const Log& log, int64_t until) {
+void EdmTrainer::train(const std::string& dir, const Log& log, int64_t until, const dist::DataParallel& dp) {
   const int64_t last = until < 0 ? o_.steps : std::min(until, o_.steps);
   if (!dir.empty() && load_checkpoint(dir) && log)
     log("train_model: resumed at step " + std::to_string(step_) + " from " + dir);
@@ -109,8 +120,13 @@ void EdmTrainer::train(const std::string& dir, const Log& log, int64_t until) {
     const double lr = o_.lr * std::min(1.0, double(k) / double(std::max<int64_t>(o_.warmup_steps, 1)));
     for (auto& group : adam.param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
     adam.zero_grad();
-    const at::Tensor l = loss(draw(k));
-    l.backward();
+    const auto [lo, hi] = dp.share(o_.batch);
+    at::Tensor l = !dp.active() ? loss(draw(k))
+                   : hi > lo    ? loss_share(draw(k), lo, hi)
+                                : at::zeros({});  // fewer images than ranks: this rank adds zeros
+    if (l.requires_grad()) l.backward();
+    std::vector<double> logged = {l.item<double>()};
+    dp.sum_gradients(net_->parameters(), logged);  // nothing for one process
     for (at::Tensor p : net_->parameters())
       if (p.grad().defined()) p.grad().nan_to_num_(0.0, 0.0, 0.0);
     adam.step();
@@ -125,15 +141,16 @@ void EdmTrainer::train(const std::string& dir, const Log& log, int64_t until) {
       for (auto& p : ema_->named_parameters()) p.value().copy_(src[p.key()].detach().lerp(p.value(), beta));
     }
     step_ = k;
-    history_.push_back({k, l.item<double>(), lr});
+    history_.push_back({k, logged[0], lr});
     if (progress) progress->advance(o_.batch);
-    if (!dir.empty() && o_.checkpoint_every > 0 && k % o_.checkpoint_every == 0 && k < last) save_checkpoint(dir);
+    if (!dir.empty() && dp.rank() == 0 && o_.checkpoint_every > 0 && k % o_.checkpoint_every == 0 && k < last)
+      save_checkpoint(dir);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (step_ > first && seconds > 0) images_per_s_ = double((step_ - first) * o_.batch) / seconds;
   if (progress) progress->finish();
   net_->eval();
-  if (!dir.empty() && step_ > first) save_checkpoint(dir);
+  if (!dir.empty() && dp.rank() == 0 && step_ > first) save_checkpoint(dir);
 }
 
 // A checkpoint is a folder `ckpt` in `dir`: weights.h5 (net/ and ema/), adam.pt (torch::save of the

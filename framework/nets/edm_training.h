@@ -16,6 +16,7 @@
 #include <ATen/core/Tensor.h>
 #include <nlohmann/json.hpp>
 
+#include "dist/data_parallel.h"
 #include "nets/unet.h"
 
 namespace dsx {
@@ -45,8 +46,12 @@ class EdmTrainer {
   using Log = std::function<void(const std::string&)>;
   // Trains up to `until` steps (default: all). With a checkpoint folder, resumes from the checkpoint in it
   // and writes one every checkpoint_every steps and at the end (atomically: a kill never leaves half a
-  // checkpoint). `log` gets progress lines with loss, images/s and ETA.
-  void train(const std::string& checkpoint_dir = "", const Log& log = {}, int64_t until = -1);
+  // checkpoint). `log` gets progress lines with loss, images/s and ETA. With `dp` active (a multi-process run)
+  // every rank calls it and trains its part of each batch (dist/data_parallel.h); rank 0 alone writes
+  // checkpoints, every rank resumes from them (the folder is on the shared cache). Without dropout the weights
+  // equal a one-process run's to rounding; with dropout each rank draws the masks of its own rows.
+  void train(const std::string& checkpoint_dir = "", const Log& log = {}, int64_t until = -1,
+             const dist::DataParallel& dp = {});
   int64_t step() const { return step_; }
   UNet& net() { return net_; }
   UNet& ema() { return ema_; }
@@ -61,6 +66,8 @@ class EdmTrainer {
   };
   Batch draw(int64_t step) const;
   at::Tensor loss(const Batch& b);
+  // Rows [first, last) of the batch: their share of the batch mean (the sum of their per-image means over B).
+  at::Tensor loss_share(const Batch& b, int64_t first, int64_t last);
   void save_checkpoint(const std::string& dir) const;
   bool load_checkpoint(const std::string& dir);
 
