@@ -6,6 +6,7 @@
 #include "amed/teacher_store.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "dist/group.h"
 #include "experiments/stages.h"
 #include "learned/learned_schedule.h"
 #include "pipeline/sample_config.h"
@@ -140,7 +141,10 @@ StageKind teacher_stage() {
     Progress progress = [&](int64_t done, int64_t total) { line.update(done, total); };
     ctx.log(fmt::format("RUN {} ({} seeds)", label, s.seeds.size()));
     // --force: ensure_teacher deletes the entry under the key's lock (a concurrent writer may hold it).
-    TeacherStoreReport r = ensure_teacher(ctx.cache, s, ctx.job.run_model(), ctx.job.device, progress, -1, ctx.force);
+    // Ranks of one run wait for each other's claims no longer than for a collective (a stopped rank holds its).
+    const double lock_timeout = ctx.group ? ctx.group->timeout_seconds() : -1;
+    TeacherStoreReport r =
+        ensure_teacher(ctx.cache, s, ctx.job.run_model(), ctx.job.device, progress, lock_timeout, ctx.force);
     for (const auto& w : r.warnings) ctx.log(fmt::format("  {}: warning: {}", label, w));
     line.finish();
     ctx.log(fmt::format("  {}: {} seeds cached, {} computed, {:.2f} s", label, r.cached, r.computed, r.seconds));

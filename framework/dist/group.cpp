@@ -34,7 +34,8 @@ auto guarded(const World& w, const std::string& what, F&& f) {
 
 }  // namespace
 
-Group::Group(const World& world, std::chrono::milliseconds timeout) : world_(world), impl_(std::make_unique<Impl>()) {
+Group::Group(const World& world, std::chrono::milliseconds timeout)
+    : world_(world), impl_(std::make_unique<Impl>()), timeout_s_(double(timeout.count()) / 1000.0) {
   guarded(world_, "joining the process group", [&] {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(world_.master_port);
@@ -76,17 +77,19 @@ void Group::all_reduce_sum(at::Tensor& t) {
   });
 }
 
-void Group::post(const std::string& key) {
+void Group::post(const std::string& key, const std::string& value) {
   guarded(world_, "posting " + key, [&] {
-    impl_->store->set(key, std::vector<uint8_t>{1});
+    impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
     return 0;
   });
 }
 
-void Group::await(const std::string& key) {
+std::string Group::await(const std::string& key) {
   constexpr auto kPoll = std::chrono::milliseconds(100);
   while (!guarded(world_, "waiting for " + key, [&] { return impl_->store->check({key}); }))
     std::this_thread::sleep_for(kPoll);
+  const std::vector<uint8_t> v = guarded(world_, "reading " + key, [&] { return impl_->store->get(key); });
+  return std::string(v.begin(), v.end());
 }
 
 std::string Group::broadcast(const std::string& s, int root) {

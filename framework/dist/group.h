@@ -28,6 +28,8 @@ class Group {
   int rank() const { return world_.rank; }
   int size() const { return world_.size; }
   const World& world() const { return world_; }
+  // How long a rank waits for the others (collectives, and the locks another rank may hold), in seconds.
+  double timeout_seconds() const { return timeout_s_; }
 
   void barrier();
   // Every rank's string, in rank order (any lengths).
@@ -38,11 +40,12 @@ class Group {
   void broadcast(at::Tensor& t, int root);
   void all_reduce_sum(at::Tensor& t);
 
-  // A point-to-all signal through the rendezvous store, for waits of unbounded length (other ranks wait
-  // while rank 0 runs a serial stage for hours): `await` polls until some rank has called `post(key)` and
-  // fails at once when the store's server (rank 0) is gone.
-  void post(const std::string& key);
-  void await(const std::string& key);
+  // A point-to-all message through the rendezvous store, for waits of unbounded length (other ranks wait
+  // while rank 0 runs a serial stage for hours, or waits for a concurrent run's lock): `await` polls until
+  // some rank has posted `key` and returns its value; it fails at once when the store's server (rank 0) is
+  // gone. Each key is posted once per run.
+  void post(const std::string& key, const std::string& value = "1");
+  std::string await(const std::string& key);
 
   // Bytes this rank has put into collectives so far (tensor payloads; the measure of a stage's traffic).
   uint64_t bytes_sent() const { return bytes_; }
@@ -52,6 +55,7 @@ class Group {
   World world_;
   std::unique_ptr<Impl> impl_;
   uint64_t bytes_ = 0;
+  double timeout_s_ = 0;
 };
 
 }  // namespace dsx::dist

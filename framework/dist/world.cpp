@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <optional>
+#include <vector>
 
 #include "core/error.h"
 
@@ -56,6 +57,27 @@ World world_from_env() {
   if (auto a = env("MASTER_ADDR")) w.master_addr = *a;
   if (env("MASTER_PORT")) w.master_port = env_int("MASTER_PORT", 1, 65535);
   return w;
+}
+
+std::string claim_local_gpu(const World& w) {
+  if (!w.distributed()) return "";
+  std::vector<std::string> visible;
+  if (auto v = env("CUDA_VISIBLE_DEVICES")) {
+    std::string item;
+    for (char c : *v + ",")
+      if (c == ',') {
+        if (!item.empty()) visible.push_back(item);
+        item.clear();
+      } else {
+        item += c;
+      }
+    if (visible.size() <= 1) return "";  // the launcher gave this rank its GPU (or none)
+  }
+  const std::string mine = visible.empty()                         ? std::to_string(w.local_rank)
+                           : size_t(w.local_rank) < visible.size() ? visible[size_t(w.local_rank)]
+                                                                   : std::string("none");
+  ::setenv("CUDA_VISIBLE_DEVICES", mine.c_str(), 1);
+  return mine;
 }
 
 }  // namespace dsx::dist

@@ -21,4 +21,9 @@ struct World {
 // Errors name the variable and its allowed range (RANK must lie in [0, WORLD_SIZE), ...).
 World world_from_env();
 
+// One GPU per local rank, chosen before CUDA starts: CUDA_VISIBLE_DEVICES becomes the LOCAL_RANK-th entry of
+// its list (or LOCAL_RANK when unset), so `device: cuda` is this rank's GPU. A list of one entry (srun
+// --gpus-per-task=1) is kept. Nothing for one process. Returns what it set ("" when nothing).
+std::string claim_local_gpu(const World& w);
+
 }  // namespace dsx::dist

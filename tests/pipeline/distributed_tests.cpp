@@ -198,6 +198,85 @@ BOOST_AUTO_TEST_CASE(a_killed_rank_stops_the_run_and_a_rerun_resumes, *boost::un
   check_same_results(results_of(resumed, cache), results_of(clean, dir.file("clean")), 600);
 }
 
+BOOST_AUTO_TEST_CASE(a_stopped_rank_fails_the_run_within_the_timeout, *boost::unit_test::timeout(180)) {
+  TempDir dir("dsx_dist_hang");
+  const std::string spec = write_spec(dir, slow_spec(dir, "0-599"));
+  const std::string cache = dir.file("cache");
+  const pid_t launcher =
+      spawn_dsx(run_args(spec, cache, dir.file("runs"), {"--nproc", "2", "--timeout", "5"}), dir.file("log"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (shard_files(cache).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const std::map<int, pid_t> ranks = ranks_of(launcher);
+  BOOST_REQUIRE_EQUAL(ranks.size(), 2u);
+  ::kill(ranks.at(1), SIGSTOP);  // hangs: alive, its sockets open, its claim held
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = wait_exit(launcher);
+  const double stop_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string log = read_text(dir.file("log"));
+  BOOST_TEST_MESSAGE("the run stopped " << stop_s << " s after rank 1 hung");
+  BOOST_TEST_CONTEXT(log) {
+    BOOST_TEST(code == 1);
+    BOOST_TEST(log.find("rank 0 of 2 (pid") != std::string::npos);  // rank 0 gave up and said why
+    BOOST_TEST(log.find("did not answer in time") != std::string::npos);
+    BOOST_TEST(stop_s < 60.0);  // the teacher's claim wait and the collective, 5 s each, then the 10 s grace
+  }
+}
+
+BOOST_AUTO_TEST_CASE(two_sharded_runs_on_one_cache_compute_each_artifact_once, *boost::unit_test::timeout(240)) {
+  TempDir dir("dsx_dist_two");
+  SpecText s;
+  s.teacher_seeds = "0-199";
+  const std::string spec = write_spec(dir, s), cache = dir.file("cache");
+  const pid_t a = spawn_dsx(run_args(spec, cache, dir.file("runs_a"), {"--nproc", "2"}), dir.file("a.log"));
+  const pid_t b = spawn_dsx(run_args(spec, cache, dir.file("runs_b"), {"--nproc", "2"}), dir.file("b.log"));
+  const int ca = wait_exit(a), cb = wait_exit(b);
+  const std::string la = read_text(dir.file("a.log")), lb = read_text(dir.file("b.log"));
+  BOOST_TEST_CONTEXT(la << "\n---- second run ----\n" << lb) {
+    BOOST_REQUIRE_EQUAL(ca, 0);
+    BOOST_REQUIRE_EQUAL(cb, 0);
+    int64_t computed = 0;
+    for (const std::string* l : {&la, &lb})
+      for (const auto& [rank, n] : computed_by_rank(std::regex_replace(*l, std::regex("\\[rank 0\\] "), "")))
+        computed += n;
+    BOOST_TEST(computed == 200);  // four processes, every seed once
+    for (const std::string label : {"amed", "eval_amed", "eval", "report"}) {
+      const std::string run = "[rank 0] RUN " + label + " (";
+      BOOST_TEST((la.find(run) != std::string::npos) + (lb.find(run) != std::string::npos) == 1, label);
+    }
+  }
+  Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
+  Outcome oa = rank0_outcome(ca, la);
+  Results ra = results_of(oa, cache), r1 = results_of(one, dir.file("one"));
+  ra.eval_amed = r1.eval_amed;  // the predictor agrees to rounding (float32 here); the rest bit for bit
+  ra.metrics = r1.metrics;
+  check_same_results(ra, r1, 200);
+}
+
+BOOST_AUTO_TEST_CASE(ranks_that_plan_different_jobs_are_refused, *boost::unit_test::timeout(120)) {
+  TempDir dir("dsx_dist_mismatch");
+  const std::string spec = write_spec(dir, SpecText{});
+  const std::string port = std::to_string(free_port());
+  std::vector<pid_t> pids;
+  for (int r = 0; r < 2; ++r) {
+    ::setenv("RANK", std::to_string(r).c_str(), 1);
+    ::setenv("WORLD_SIZE", "2", 1);
+    ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+    ::setenv("MASTER_PORT", port.c_str(), 1);
+    std::vector<std::string> extra;
+    if (r == 1) extra = {"--set", "stages.eval.nfe=[3]"};
+    pids.push_back(
+        spawn_dsx(run_args(spec, dir.file("cache"), dir.file("runs"), extra), dir.file(fmt::format("{}.log", r))));
+  }
+  for (const char* v : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) ::unsetenv(v);
+  const int c0 = wait_exit(pids[0]), c1 = wait_exit(pids[1]);
+  const std::string l0 = read_text(dir.file("0.log"));
+  BOOST_TEST(c0 != 0);
+  BOOST_TEST(c1 != 0);
+  BOOST_TEST(l0.find("rank 1 planned other jobs or keys than rank 0") != std::string::npos, l0);
+  BOOST_TEST(!fs::exists(dir.file("cache") + "/teacher"));  // nothing computed
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace dsx::test

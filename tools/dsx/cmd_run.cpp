@@ -117,6 +117,7 @@ Action add_run(CLI::App& app) {
     }
     if (a->spec.empty()) fail("dsx run: give an experiment spec (or --explain KIND)");
     const dist::World world = dist::world_from_env();
+    dist::claim_local_gpu(world);  // before anything starts CUDA
     if (a->nproc > 1 && !a->dry && !a->print_config) {
       if (world.distributed())
         fail("--nproc {}: this process is already rank {} of {} ({} environment): use one or the other", a->nproc,
