@@ -57,8 +57,9 @@ StageKind search_schedule_stage() {
   StageKind k;
   k.name = "search_schedule";
   k.description = "GITS: a student σ grid chosen from a teacher's fine grid by dynamic programming";
-  k.version = 1;
+  k.version = 2;  // 2: the cost matrix sums batches of 64 trajectories (1: 256; the low bits differ)
   k.schema = search_schema();
+  k.collective = true;  // cost-matrix batches are shared over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
     StageDef d;
     d.typed = read_search(r, src, d);
@@ -80,7 +81,7 @@ StageKind search_schedule_stage() {
         [&](int64_t first, int64_t count) {
           return std::make_pair(shards.states(first, count, at::kDouble), shards.directions(first, count, at::kDouble));
         },
-        *model, ctx.log);
+        *model, ctx.log, ctx.group);
     const LearnedSchedule& out = found.schedule;
     ctx.log(fmt::format("  {}: {} trajectories, DP value {:.6g}, indices [{}]", ctx.job.label, shards.size(),
                         found.path.cost, fmt::join(out.indices, ", ")));

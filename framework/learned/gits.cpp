@@ -62,6 +62,12 @@ void GitsCost::add(const at::Tensor& states_in, const at::Tensor& directions_in)
   count_ += b;
 }
 
+void GitsCost::merge(const at::Tensor& sums, int64_t count) {
+  if (!sums.sizes().equals(sum_.sizes())) fail("gits: merging a cost of another grid");
+  sum_ += sums.to(at::kDouble);
+  count_ += count;
+}
+
 at::Tensor GitsCost::matrix() const {
   if (count_ == 0) fail("gits: no trajectories added");
   return sum_ / double(count_);

@@ -31,6 +31,10 @@ class GitsCost {
   void add(const at::Tensor& states, const at::Tensor& directions);
   int64_t count() const { return count_; }
   at::Tensor matrix() const;  // [N, N] float64; entries with i ≥ j are 0
+  // Sums of another GitsCost over `count` trajectories (its sums()): merged in the order the batches were
+  // added in one process, the result is that process's to the bit (0 + S₀ = S₀, then the same additions).
+  const at::Tensor& sums() const { return sum_; }
+  void merge(const at::Tensor& sums, int64_t count);
 
  private:
   std::vector<double> sigmas_;

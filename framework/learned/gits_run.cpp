@@ -8,13 +8,15 @@
 
 #include "amed/solver_catalog.h"
 #include "core/error.h"
+#include "dist/group.h"
 #include "models/denoiser.h"
 #include "solvers/solver.h"
 
 namespace dsx {
 namespace {
 
-constexpr int64_t kCostBatch = 256;  // trajectories per cost-matrix batch (memory, not results)
+// Trajectories per cost-matrix batch (memory; the unit of work the ranks of a multi-process run share).
+constexpr int64_t kCostBatch = 64;
 
 // For k = 1 .. p_1 − 1, the grid with index k inserted after 0, sampled by the student with AFS from the
 // trajectories' x_T; keeps the k whose mean L2 distance to the teacher's end is smallest (the first on ties).
@@ -47,14 +49,27 @@ std::vector<int64_t> insert_afs_point(const GitsSettings& s, const std::vector<i
 }  // namespace
 
 GitsResult run_gits(const GitsSettings& s, const std::vector<double>& grid, int64_t total, const TrajectoryRows& rows,
-                    const Denoiser& model, const std::function<void(const std::string&)>& log) {
+                    const Denoiser& model, const std::function<void(const std::string&)>& log, dist::Group* group) {
   const int64_t n = int64_t(grid.size());
   if (s.nfe > n - 1) fail("gits: nfe = {} steps do not fit a grid of {} points (at most {})", s.nfe, n, n - 1);
   if (total < 1) fail("gits: no trajectories");
   GitsCost cost(grid, gits_metric(s.metric));
-  for (int64_t first = 0; first < total; first += kCostBatch) {
-    auto [states, directions] = rows(first, std::min(kCostBatch, total - first));
-    cost.add(states, directions);
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  const int64_t batches = (total + kCostBatch - 1) / kCostBatch;
+  std::vector<at::Tensor> mine(static_cast<size_t>(batches));
+  for (int64_t b = rank; b < batches; b += ranks) {
+    GitsCost part(grid, gits_metric(s.metric));
+    auto [states, directions] = rows(b * kCostBatch, std::min(kCostBatch, total - b * kCostBatch));
+    part.add(states, directions);
+    mine[size_t(b)] = part.sums();
+  }
+  for (int64_t b = 0; b < batches; ++b) {
+    at::Tensor sums = mine[size_t(b)];
+    if (group) {
+      if (!sums.defined()) sums = at::empty({n, n}, at::kDouble);
+      group->broadcast(sums, int(b % ranks));
+    }
+    cost.merge(sums, std::min(kCostBatch, total - b * kCostBatch));
   }
   GitsResult r;
   r.cost = cost.matrix();

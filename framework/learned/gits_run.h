@@ -19,6 +19,9 @@
 namespace dsx {
 
 class Denoiser;
+namespace dist {
+class Group;
+}
 
 struct GitsSettings {
   int64_t nfe = 5;  // student steps K
@@ -38,8 +41,12 @@ struct GitsResult {
 
 // rows(first, count) → (states [count, N, *shape], directions [count, N − 1, *shape]) of `total` trajectories
 // on `grid`; `model` runs the AFS student (unused without afs); `log` gets one line per AFS candidate.
+// With a group (a multi-process run; every rank calls it), batch b of the cost matrix is computed by rank
+// b mod ranks and its sums go to every rank, merged in batch order: the matrix, the path and the grid are
+// one process's to the bit on every rank.
 using TrajectoryRows = std::function<std::pair<at::Tensor, at::Tensor>(int64_t first, int64_t count)>;
 GitsResult run_gits(const GitsSettings& s, const std::vector<double>& grid, int64_t total, const TrajectoryRows& rows,
-                    const Denoiser& model, const std::function<void(const std::string&)>& log);
+                    const Denoiser& model, const std::function<void(const std::string&)>& log,
+                    dist::Group* group = nullptr);
 
 }  // namespace dsx

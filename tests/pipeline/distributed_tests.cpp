@@ -130,6 +130,89 @@ BOOST_AUTO_TEST_CASE(nproc_2_equals_one_process, *boost::unit_test::timeout(240)
   for (const auto& l : kLabels) BOOST_TEST(again.logged[l] == "HIT", l);
 }
 
+// The quickstart (light, in float64; teacher batches of 50 so both ranks compute shards): `--nproc 2`
+// writes the metrics.csv of one process, every row bit for bit but the AMED predictors' (their rows and
+// parameters agree to 1e-6 relative), and the same teacher trajectories. In float32 the predictors differ
+// far more: the predictor's matmuls round differently for half batches, and Adam turns rounding noise in
+// near-zero gradient components into steps of size lr (measured: metrics of the AMED rows up to 2% apart).
+BOOST_AUTO_TEST_CASE(quickstart_light_nproc_2_equals_one_process, *boost::unit_test::timeout(300)) {
+  TempDir dir("dsx_dist_quickstart");
+  const std::string spec = std::string(DSX_SOURCE_DIR) + "/configs/quickstart.yaml";
+  auto run = [&](const std::string& name, const std::string& extra) {
+    Run r = run_dsx("run " + spec + " --light --set precision=float64 --set stages.teacher.batch=50 --cache-dir " +
+                    dir.file(name) + " --runs-dir " + dir.file(name + "_runs") + extra);
+    return rank0_outcome(r.code, r.out);
+  };
+  const Outcome one = run("one", ""), two = run("two", " --nproc 2");
+  BOOST_TEST_CONTEXT(two.out) {
+    BOOST_REQUIRE_EQUAL(one.code, 0);
+    BOOST_REQUIRE_EQUAL(two.code, 0);
+  }
+  BOOST_TEST(one.key == two.key);
+  // metrics.csv: value by row; AMED rows (a predictor column) within tolerance, the rest equal as text.
+  auto rows = [](const fs::path& run_dir) {
+    std::map<std::string, std::string> out;
+    std::istringstream in(read_text(run_dir / "metrics.csv"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(",wall_seconds,") != std::string::npos) continue;
+      const size_t cut = line.rfind(',');
+      out[line.substr(0, cut)] = line.substr(cut + 1);
+    }
+    return out;
+  };
+  const auto r1 = rows(one.run_dir), r2 = rows(two.run_dir);
+  BOOST_REQUIRE_EQUAL(r1.size(), r2.size());
+  int amed_rows = 0;
+  for (const auto& [k, v] : r1) {
+    BOOST_REQUIRE(r2.count(k));
+    std::vector<std::string> cells;
+    std::stringstream ks(k);
+    for (std::string c; std::getline(ks, c, ',');) cells.push_back(c);
+    if (cells.size() > 5 && !cells[5].empty() && k.rfind("stage,", 0) != 0) {
+      ++amed_rows;
+      const double a = std::stod(v), b = std::stod(r2.at(k));
+      BOOST_TEST(std::abs(a - b) <= 1e-6 * std::abs(a), k << ": " << v << " vs " << r2.at(k));
+    } else {
+      BOOST_TEST(v == r2.at(k), k);
+    }
+  }
+  BOOST_TEST(amed_rows > 0);
+  for (const auto& [label, key] : one.key) {
+    if (label.rfind("teacher", 0) == 0)
+      check_same_teacher(teacher_rows(dir.file("one"), key), teacher_rows(dir.file("two"), key), 200);
+    if (label.rfind("amed", 0) != 0) continue;
+    const auto p1 = predictor_params(dir.file("one"), key), p2 = predictor_params(dir.file("two"), key);
+    for (size_t i = 0; i < p1.size(); ++i)
+      BOOST_TEST((p1[i] - p2[i]).abs().max().item<double>() <= 1e-6 * p1[i].abs().max().item<double>(), label);
+  }
+}
+
+// search_schedule shares the cost matrix's batches (64 trajectories) over the ranks and merges their sums
+// in batch order: cost.h5 and the grid equal one process's to the bit.
+BOOST_AUTO_TEST_CASE(gits_cost_matrix_sharded_equals_one_process, *boost::unit_test::timeout(180)) {
+  TempDir dir("dsx_dist_gits");
+  const std::string spec = dir.file("gits.yaml");
+  std::ofstream(spec) << "name: gits_dist\nmodel: {kind: gaussian_mixture, file: " << kSmallModel
+                      << "}\nprecision: float64\nstages:\n"
+                         "  fine: {kind: teacher, schedule: {kind: polynomial, num_steps: 13, rho: 7},"
+                         " solver: {name: ipndm}, m: 0, directions: true, seeds: 0-299, batch: 50}\n"
+                         "  gits: {kind: search_schedule, teacher: fine, nfe: 4, afs: true, afs_samples: 16}\n";
+  const Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
+  const Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
+  BOOST_TEST_CONTEXT(two.out) {
+    BOOST_REQUIRE_EQUAL(one.code, 0);
+    BOOST_REQUIRE_EQUAL(two.code, 0);
+    BOOST_TEST(two.out.find("[rank 1] DONE gits") != std::string::npos);
+  }
+  const fs::path e1 = fs::path(dir.file("one")) / "search_schedule" / one.key.at("gits");
+  const fs::path e2 = fs::path(dir.file("two")) / "search_schedule" / two.key.at("gits");
+  BOOST_TEST(at::equal(h5::read_tensor(h5::File::open((e1 / "cost.h5").string()), "cost"),
+                       h5::read_tensor(h5::File::open((e2 / "cost.h5").string()), "cost")));
+  const json s1 = json::parse(read_text(e1 / "schedule.json")), s2 = json::parse(read_text(e2 / "schedule.json"));
+  BOOST_TEST(s1["sigmas"] == s2["sigmas"]);
+  BOOST_TEST(s1["indices"] == s2["indices"]);
+}
+
 BOOST_AUTO_TEST_CASE(torchrun_environment_equals_nproc, *boost::unit_test::timeout(240)) {
   TempDir dir("dsx_dist_env");
   SpecText s;
