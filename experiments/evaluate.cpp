@@ -27,6 +27,7 @@
 #include "metrics/frechet.h"
 #include "metrics/registry.h"
 #include "models/reference_ode.h"
+#include "pipeline/ode_reference.h"
 #include "pipeline/report.h"
 #include "pipeline/sample_config.h"
 #include "solvers/solver.h"
@@ -335,39 +336,6 @@ std::vector<WorkItem> work_items(const EvalSpec& e, const StageRun& ctx, const D
   return items;
 }
 
-// The exact ODE solution of the evaluated seeds over [σ_to, σ_from], itself a cached artifact: every evaluate
-// stage of a spec (and of later specs) on the same model, seeds and σ range shares one Dormand–Prince solve,
-// the dominant cost of an evaluation on a mixture. The key's lock makes concurrent stages compute it once.
-at::Tensor cached_ode_solution(const StageRun& ctx, const Denoiser& model, const EvalSpec& e, const at::Tensor& latents,
-                               double sigma_from, double sigma_to) {
-  const cache::Cache& cache = ctx.cache;
-  json params = {{"seeds", e.seeds.size()},
-                 {"seed_hash", stage_util::seed_hash(e.seeds)},
-                 // 12 digits: grids that meet σ_max/σ_min up to rounding (time-uniform's round trip
-                 // gives 79.99999999999997) share the solve, whose own tolerance is 1e-12.
-                 {"sigma_from", fmt::format("{:.12g}", sigma_from)},
-                 {"sigma_to", fmt::format("{:.12g}", sigma_to)}};
-  if (!model.exact()) params["method"] = reference_method(model, e.reference_rtol);  // exact models: earlier keys
-  const cache::CacheKey key =
-      cache::CacheKey::of("ode_reference", 1, params, {}, model.info().fingerprint, "float64/cpu");
-  at::Tensor x;
-  const cache::Cache::Outcome got = cache.compute_or_get(key, [&](const std::string& dir, const std::string&) {
-    // A network's solve takes hundreds of steps: progress in thousandths of the log σ range.
-    ProgressLine line(ctx.job.label + " reference", "‰ of log σ", 1000, ctx.log);
-    x = reference_solution(SeededBatch(model, e.seeds), sigma_from * latents, sigma_from, sigma_to, e.reference_rtol,
-                           [&](double done) { line.update(int64_t(1000 * done), 1000); });
-    line.finish();
-    h5::File f = h5::File::create(dir + "/solution.h5");
-    h5::write_tensor(f, "solution", x);
-    return cache::Cache::Computed{{"solution.h5"}};
-  });
-  if (got.hit) {  // read under a shared lock, so that no writer (gc, a reset) replaces the file meanwhile
-    cache::Lock reading = cache.lock(key, -1, cache::LockMode::Shared);
-    x = h5::read_tensor(h5::File::open(cache.dir(key) + "/solution.h5"), "solution", at::kDouble);
-  }
-  return x;
-}
-
 // Seeds [first, first + count) of the exact data samples, in their own range (kDataSeedBase).
 std::vector<int64_t> data_seeds(int64_t first, int64_t count) {
   std::vector<int64_t> seeds(static_cast<size_t>(count));
@@ -385,7 +353,9 @@ EvalReferences references(const EvalSpec& e, const Denoiser& model, const std::v
     for (const auto& it : items) {
       auto key = std::make_pair(it.sigmas.front(), it.sigmas.back());
       if (!refs.ode.count(key))  // cached in the model's own space, compared as the samples are (decoded)
-        refs.ode[key] = model.decode(cached_ode_solution(ctx, model, e, refs.latents, key.first, key.second));
+        refs.ode[key] = model.decode(
+            cached_ode_solution(ctx.cache, model, {e.seeds, refs.latents, key.first, key.second, e.reference_rtol},
+                                ctx.job.label, ctx.log, nullptr, ctx.group));
     }
   if (e.data_samples) refs.data = model.data()->sample_data(data_seeds(0, e.data_samples));
   if (e.fd) {
@@ -504,7 +474,7 @@ StageKind evaluate_stage() {
     std::string error;
     try {
       items = work_items(e, ctx, *model);
-      refs = references(e, exact_model, items, ctx);  // the ODE reference: one rank solves, the others wait on its lock
+      refs = references(e, exact_model, items, ctx);  // the ODE reference: chunks shared by the ranks
       std::vector<int64_t> share;
       for (int64_t i = rank; i < int64_t(items.size()); i += ranks) share.push_back(i);
       ProgressLine progress(ctx.job.label, "items", int64_t(share.size()), ctx.log);

@@ -95,6 +95,7 @@ StageKind learn_schedule_stage() {
   k.description = "LD3: a σ grid learned end to end by backpropagation through the solver against teacher end points";
   k.version = 1;
   k.schema = ld3_schema();
+  k.collective = true;  // data-parallel over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
     d.typed = read_ld3(r, src, spec.model->info(), d);
@@ -113,7 +114,8 @@ StageKind learn_schedule_stage() {
            range.back(), teacher.label, pairs.sigmas.front(), pairs.sigmas.back());
     ctx.log(fmt::format("  {}: {} on {} trajectories ({} held out), NFE {}, {} steps of {}", ctx.job.label, s.solver,
                         pairs.x_T.size(0), s.fit.validation, s.nfe, s.fit.iterations, s.fit.batch));
-    const Ld3Result r = learn_schedule(s, *model, pairs.x_T, pairs.target, fit_logger(ctx, s.fit));
+    const Ld3Result r =
+        learn_schedule(s, *model, pairs.x_T, pairs.target, fit_logger(ctx, s.fit), dist::DataParallel{ctx.group});
     write_learned_schedule(ctx.out_dir, r.schedule);
     std::vector<std::string> files = {"schedule.json", "schedule.yaml"};
     for (const auto& f : write_fit_curve(ctx, r.fit, fmt::format("{}: {} at NFE {}", ctx.job.label, s.solver, s.nfe)))

@@ -81,9 +81,7 @@ void copy_atomically(const std::string& from, const std::string& to) {
   fs::rename(tmp, target);
 }
 
-std::string seed_hash(const std::vector<int64_t>& seeds) {
-  return cache::CacheKey::of("seeds", 1, seeds, {}, "", "").hex;
-}
+std::string seed_hash(const std::vector<int64_t>& seeds) { return cache::seed_hash(seeds); }
 
 }  // namespace stage_util
 }  // namespace dsx

@@ -96,6 +96,7 @@ StageKind train_epd_stage() {
   k.description = "EPD: K parallel directions per step, (r, w, c, a) learned end to end against teacher end points";
   k.version = 1;
   k.schema = epd_schema();
+  k.collective = true;  // data-parallel over the ranks of a multi-process run
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext& spec) {
     StageDef d;
     d.typed = read_epd(r, src, spec.model->info(), d);
@@ -128,7 +129,7 @@ StageKind train_epd_stage() {
     const at::ScalarType dtype = model->info().dtype;
     const FitResult r = fit_endpoints(
         s.fit, params, [&](const at::Tensor& x) { return epd_sample(*model, x, p); }, pairs.x_T.to(dtype),
-        pairs.target.to(dtype), keep, fit_logger(ctx, s.fit));
+        pairs.target.to(dtype), keep, fit_logger(ctx, s.fit), dist::DataParallel{ctx.group});
     save_epd(ctx.out_dir + "/epd.h5", best);
     std::vector<std::string> files = {"epd.h5"};
     for (const auto& f :

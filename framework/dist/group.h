@@ -47,6 +47,10 @@ class Group {
   void post(const std::string& key, const std::string& value = "1");
   std::string await(const std::string& key);
 
+  // A name for the next coordination point of a kind ("reference/0", "reference/1", ...): the ranks reach
+  // them in the same order, so they agree on the names without talking.
+  std::string next_tag(const std::string& kind) { return kind + "/" + std::to_string(tags_++); }
+
   // Bytes this rank has put into collectives so far (tensor payloads; the measure of a stage's traffic).
   uint64_t bytes_sent() const { return bytes_; }
 
@@ -56,6 +60,7 @@ class Group {
   std::unique_ptr<Impl> impl_;
   uint64_t bytes_ = 0;
   double timeout_s_ = 0;
+  uint64_t tags_ = 0;
 };
 
 }  // namespace dsx::dist

@@ -40,7 +40,7 @@ class BatchOrder {
 
 FitResult fit_endpoints(const FitSettings& s, const std::vector<at::Tensor>& params, const Forward& forward,
                         const at::Tensor& x_T, const at::Tensor& target, const std::function<void()>& keep,
-                        const std::function<void(const FitProgress&)>& progress) {
+                        const std::function<void(const FitProgress&)>& progress, const dist::DataParallel& dp) {
   const int64_t total = x_T.size(0), held = s.validation, train = total - held;
   if (held < 1 || train < 1)
     fail("{} teacher trajectories cannot give validation = {} and at least one for training", total, held);
@@ -49,21 +49,39 @@ FitResult fit_endpoints(const FitSettings& s, const std::vector<at::Tensor>& par
   torch::optim::Adam adam(params, torch::optim::AdamOptions(s.lr));
   const at::Tensor train_x = x_T.slice(0, 0, train), train_y = target.slice(0, 0, train);
   const at::Tensor val_x = x_T.slice(0, train), val_y = target.slice(0, train);
+  const double per_row = double(x_T[0].numel());
   auto validate = [&] {
     at::NoGradGuard no_grad;
-    return rmse(forward(val_x), val_y);
+    if (!dp.active()) return rmse(forward(val_x), val_y);
+    const auto [lo, hi] = dp.share(held);
+    std::vector<double> sum = {
+        hi > lo ? (forward(val_x.slice(0, lo, hi)) - val_y.slice(0, lo, hi)).square().sum().item<double>() : 0.0};
+    dp.sum_gradients({}, sum);
+    return std::sqrt(sum[0] / (double(held) * per_row));
   };
   FitResult r;
   r.init_rmse = r.best_rmse = validate();
   keep();
   BatchOrder order(train, s.shuffle_seed);
   for (int64_t it = 1; it <= s.iterations; ++it) {
-    const at::Tensor rows = order.next(std::min(s.batch, train));
-    const at::Tensor loss = (forward(train_x.index_select(0, rows)) - train_y.index_select(0, rows)).square().mean();
+    at::Tensor rows = order.next(std::min(s.batch, train));  // the same order on every rank
+    const int64_t count = rows.size(0);
+    at::Tensor loss;
+    if (dp.active()) {  // this rank's rows' share of the batch mean
+      const auto [lo, hi] = dp.share(count);
+      rows = rows.slice(0, lo, hi);
+      loss = hi > lo ? (forward(train_x.index_select(0, rows)) - train_y.index_select(0, rows)).square().sum() /
+                           (double(count) * per_row)
+                     : at::zeros({}, x_T.options());
+    } else {
+      loss = (forward(train_x.index_select(0, rows)) - train_y.index_select(0, rows)).square().mean();
+    }
     adam.zero_grad();
-    loss.backward();
+    if (loss.requires_grad()) loss.backward();
+    std::vector<double> total = {loss.item<double>()};
+    dp.sum_gradients(params, total);  // nothing for one process
     adam.step();
-    const double batch_rmse = std::sqrt(loss.item<double>());
+    const double batch_rmse = std::sqrt(total[0]);
     if (it % s.validate_every != 0 && it != s.iterations) continue;
     const FitProgress p{it, batch_rmse, validate()};
     r.history.push_back(p);

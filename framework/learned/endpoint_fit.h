@@ -14,6 +14,8 @@
 
 #include <ATen/ATen.h>
 
+#include "dist/data_parallel.h"
+
 namespace dsx {
 
 struct FitSettings {
@@ -40,9 +42,13 @@ struct FitResult {
 
 using Forward = std::function<at::Tensor(const at::Tensor& x_T)>;
 
-// x_T, target: [N, *shape] in the dtype forward() expects; params: leaf tensors with requires_grad.
+// x_T, target: [N, *shape] in the dtype forward() expects; params: leaf tensors with requires_grad. With `dp`
+// active (every rank of a multi-process run calls it) each rank takes its part of every batch and of the
+// held-out rows; gradients and squared errors are summed over the ranks, so every rank takes the same steps
+// and keeps the same iterate (one process's, to the rounding of the sums).
 FitResult fit_endpoints(const FitSettings& s, const std::vector<at::Tensor>& params, const Forward& forward,
                         const at::Tensor& x_T, const at::Tensor& target, const std::function<void()>& keep,
-                        const std::function<void(const FitProgress&)>& progress = {});
+                        const std::function<void(const FitProgress&)>& progress = {},
+                        const dist::DataParallel& dp = {});
 
 }  // namespace dsx

@@ -53,7 +53,7 @@ at::Tensor solve_through_steps(const Solver& solver, const CommonOptions& common
 }
 
 Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::Tensor& x_T, const at::Tensor& target,
-                         const std::function<void(const FitProgress&)>& progress) {
+                         const std::function<void(const FitProgress&)>& progress, const dist::DataParallel& dp) {
   const std::unique_ptr<Solver> solver = make_solver(s.solver, s.solver_options, "ld3.solver.");
   const CommonOptions common =
       CommonOptions::from(Options::resolve(all_option_specs(solver_entry(s.solver)), s.solver_options, "ld3.solver."));
@@ -91,7 +91,7 @@ Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::
         const auto [sig, at_model] = grids();
         return solve_through_steps(*solver, common, model, x, sig, at_model);
       },
-      x_T.to(dtype), target.to(dtype), keep, progress);
+      x_T.to(dtype), target.to(dtype), keep, progress, dp);
   out.method = "ld3";
   if (!s.decoupled) out.model_sigmas.clear();
   out.afs = common.afs;

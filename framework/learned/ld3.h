@@ -60,7 +60,9 @@ struct Ld3Result {
 
 // Trains on (x_T, target) pairs [N, *shape] (float64; the last fit.validation rows held out), the model in its
 // own dtype. `progress` is called at every validation point.
+// With `dp` active, every rank of a multi-process run calls it and fits data-parallel (fit_endpoints).
 Ld3Result learn_schedule(const Ld3Settings& s, const Denoiser& model, const at::Tensor& x_T, const at::Tensor& target,
-                         const std::function<void(const FitProgress&)>& progress = {});
+                         const std::function<void(const FitProgress&)>& progress = {},
+                         const dist::DataParallel& dp = {});
 
 }  // namespace dsx

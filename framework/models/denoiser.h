@@ -6,6 +6,7 @@
 // optional Features out-parameter. Capabilities a model may offer (exact ODE solution, exact data samples,
 // density) are separate interfaces reached through exact()/data()/density(), never by dynamic_cast.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,11 +75,16 @@ ModelPtr in_precision(const ModelPtr& model, at::ScalarType dtype, at::Device de
 
 // Models whose probability-flow ODE solution is known exactly (closed form) or to a reference accuracy far
 // below any solver's error: the "exact testbeds" that measure a solver's true error without FID noise.
+// Called after each accepted step of a long solve with the fraction of the log σ range done.
+using OdeProgress = std::function<void(double fraction)>;
+
 class ExactOde {
  public:
   virtual ~ExactOde() = default;
-  // x(σ_to) on the trajectory through x at σ_from, in x's dtype and device.
-  virtual at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const = 0;
+  // x(σ_to) on the trajectory through x at σ_from, in x's dtype and device; `progress` hears from solves
+  // that take steps (closed forms finish at once and say nothing).
+  virtual at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                                  const OdeProgress& progress = {}) const = 0;
 };
 
 // Models that can draw exact samples of their data distribution: the reference of distribution metrics

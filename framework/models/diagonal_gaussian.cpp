@@ -70,7 +70,8 @@ at::Tensor DiagonalGaussian::sample_data(const std::vector<int64_t>& seeds) cons
   return out.reshape(shape);
 }
 
-at::Tensor DiagonalGaussian::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {
+at::Tensor DiagonalGaussian::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                                          const OdeProgress&) const {
   at::Tensor mu = mean_.to(at::kDouble).cpu(), s2 = std_.to(at::kDouble).cpu().square();
   at::Tensor ratio = at::sqrt(s2 + sigma_to * sigma_to) / at::sqrt(s2 + sigma_from * sigma_from);
   return (mu + (x.to(at::kDouble).cpu() - mu) * ratio).to(x.options());

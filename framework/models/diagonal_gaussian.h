@@ -15,7 +15,8 @@ class DiagonalGaussian : public AnalyticModel<DiagonalGaussian> {
   // In place: only while the model is not shared yet (construction, tests); converted() copies instead.
   void to(at::ScalarType dtype, at::Device device);
   // Closed-form ODE solution from σ_from to σ_to (float64 internally).
-  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                          const OdeProgress& progress = {}) const override;
   const at::Tensor& mean() const { return mean_; }
   const at::Tensor& std() const { return std_; }
   // AMED feature of a denoise() call (docs/amed.md §12.1, the toy the official golden values were

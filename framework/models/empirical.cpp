@@ -94,8 +94,9 @@ at::Tensor EmpiricalMixture::sample_data(const std::vector<int64_t>& seeds) cons
   return out.reshape(shape);
 }
 
-at::Tensor EmpiricalMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {
-  return solve_reference_ode(*this, x.to(at::kDouble), sigma_from, sigma_to, kReferenceRtol, kReferenceRtol)
+at::Tensor EmpiricalMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                                          const OdeProgress& progress) const {
+  return solve_reference_ode(*this, x.to(at::kDouble), sigma_from, sigma_to, kReferenceRtol, kReferenceRtol, progress)
       .x.to(x.options());
 }
 

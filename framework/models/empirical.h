@@ -39,7 +39,8 @@ class EmpiricalMixture : public AnalyticModel<EmpiricalMixture> {
   // Image index uniform from the seed, plus s·N(0, I).
   at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
   // Dormand–Prince 5(4) on this denoiser in float64 at rtol = atol = 1e-10.
-  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                          const OdeProgress& progress = {}) const override;
   // log (1/N) Σ_k N(x; μ_k, s² I); an error for s = 0 (no density).
   at::Tensor log_density(const at::Tensor& x) const override;
 

@@ -168,7 +168,8 @@ at::Tensor GaussianMixture::sample_data(const std::vector<int64_t>& seeds) const
   return out.reshape(shape).to(means_.options());
 }
 
-at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const {
+at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                                         const OdeProgress& progress) const {
   at::Tensor xd = x.to(at::kDouble).cpu();
   if (num_components() == 1) {
     // x(σ) = μ + (x_T − μ)·sqrt(s² + σ²)/sqrt(s² + σ_T²)
@@ -178,7 +179,8 @@ at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from,
     return (mu + (xd - mu) * ratio).to(x.options());
   }
   GaussianMixture exact(means_, stds_, weights_, info_.sigma_min, info_.sigma_max);  // float64 CPU copy
-  return solve_reference_ode(exact, xd, sigma_from, sigma_to, reference_rtol_, reference_rtol_).x.to(x.options());
+  return solve_reference_ode(exact, xd, sigma_from, sigma_to, reference_rtol_, reference_rtol_, progress)
+      .x.to(x.options());
 }
 
 }  // namespace dsx

@@ -41,7 +41,8 @@ class GaussianMixture : public AnalyticModel<GaussianMixture> {
   at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
   // x(σ_to) on the ODE trajectory through x at σ_from: closed form for K = 1, else Dormand–Prince to
   // rtol in float64. Returned in x's dtype/device.
-  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to) const override;
+  at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
+                          const OdeProgress& progress = {}) const override;
   void set_reference_rtol(double rtol) { reference_rtol_ = rtol; }
 
   // log Σ_k w_k N(x; μ_k, s_k² I) per sample with log-sum-exp, [N] float64. Components with s_k = 0 (the

@@ -76,7 +76,7 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
 
 at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                               double rtol, const OdeProgress& progress) {
-  if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to);
+  if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to, progress);
   at::NoGradGuard no_grad;
   return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, rtol, rtol, progress)
       .x.to(x.options());

@@ -16,9 +16,6 @@ struct OdeSolution {
   int64_t rejected_steps = 0;
 };
 
-// Called after each accepted step with the fraction of the log σ range done (progress of long solves).
-using OdeProgress = std::function<void(double fraction)>;
-
 // One step size for the whole batch; error = max over all elements of |err|/(atol + rtol·|x|).
 // Runs in the dtype of x (use float64 for reference values; tolerances near 1e-12 need it).
 OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,

@@ -136,8 +136,8 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   YamlSource src = YamlSource::load_file(path, Includes::merge);  // e.g. a schedule dsx gits wrote
   for (const auto& o : overrides) src.apply_override(o);
   MapReader top(src, src.root(), "");
-  std::vector<std::string> sections = {"model",     "latents", "schedule", "solver",
-                                       "precision", "device",  "output",   "indices"};
+  std::vector<std::string> sections = {"model",  "latents", "schedule", "solver",   "precision",
+                                       "device", "output",  "indices",  "reference"};
   sections.insert(sections.end(), extra.begin(), extra.end());
   top.reject_unknown(sections);
   SampleConfig c;
@@ -178,6 +178,12 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
     fail("{}: device = '{}' is invalid; allowed: cpu, cuda, auto", top.where("device"), c.device);
   c.output = src.resolve_path(top.get_string("output"), "output");
+  c.reference = top.get_string("reference", std::string("auto"));
+  if (c.reference != "auto" && c.reference != "exact" && c.reference != "none")
+    fail(
+        "{}: reference = '{}' is invalid; allowed: auto (the exact ODE solution when cheap next to the sampling "
+        "or cached), exact (always), none",
+        top.where("reference"), c.reference);
   if (top.has("indices")) {
     try {
       c.schedule_indices = top.node("indices").as<std::vector<int64_t>>();

@@ -36,7 +36,10 @@ struct SampleConfig {
   at::ScalarType dtype = at::kFloat;
   std::string device = "auto";  // cpu | cuda | auto
   std::string output;           // HDF5: dataset 'samples', attribute 'nfe'
-  std::string resolved_yaml;    // the config after --set, for provenance
+  // The exact ODE solution the samples are scored against (rmse_vs_exact), for models that have one:
+  // auto = computed when cheap next to the sampling (or cached), exact = always, none = never.
+  std::string reference = "auto";
+  std::string resolved_yaml;  // the config after --set, for provenance
   // `indices`: where a searched schedule sits in the grid it was chosen from (dsx gits writes it beside
   // `schedule`, so its file can be included); provenance only.
   std::vector<int64_t> schedule_indices;

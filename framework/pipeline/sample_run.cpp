@@ -1,9 +1,17 @@
 #include "pipeline/sample_run.h"
 
 #include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/noise.h"
+#include "core/progress.h"
+#include "models/reference_ode.h"
+#include "pipeline/ode_reference.h"
 #include "solvers/solver.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
@@ -27,9 +35,92 @@ at::Tensor load_latents(const SampleConfig& c, const ModelInfo& info) {
   return z;
 }
 
+// `reference: auto` computes the exact ODE solution when it costs at most kCheapRatio × the sampling or
+// kCheapSeconds, estimated from a solve of kProbeRows rows (the solve's cost grows with the batch) that
+// stops after a tenth of that allowance and extrapolates from the part of the log σ range it covered; a
+// cached one is always used.
+constexpr double kCheapRatio = 10.0, kCheapSeconds = 2.0, kProbeShare = 0.1;
+constexpr int64_t kProbeRows = 4;
+
+struct ProbeStopped {};
+
+// Seconds the whole solve of `rows` of z64 would take, from a probe of kProbeRows rows.
+double estimate_reference_seconds(const ExactOde& exact, const at::Tensor& z64, double from, double to,
+                                  double allowance) {
+  const int64_t rows = std::min(kProbeRows, z64.size(0));
+  const double scale = double(z64.size(0)) / double(rows);
+  const double limit = kProbeShare * allowance / scale;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  double covered = 0;
+  try {
+    exact.ode_solution(from * z64.narrow(0, 0, rows), from, to, [&](double fraction) {
+      covered = fraction;
+      if (elapsed() > limit && fraction < 1) throw ProbeStopped{};
+    });
+    covered = 1;
+  } catch (const ProbeStopped&) {
+  }
+  return covered > 0 ? elapsed() / covered * scale : std::numeric_limits<double>::infinity();
+}
+
+// The exact ODE solution from σ_max·z (float64) that the samples are scored against, or nothing (no exact
+// solution, `reference: none`, or too costly for `auto`: out.reference_note says so and how to ask).
+std::optional<at::Tensor> exact_reference(const SampleConfig& c, const at::Tensor& z, SampleOutcome& out,
+                                          const cache::Cache* cache,
+                                          const std::function<void(const std::string&)>& log) {
+  const ExactOde* exact = c.model->num_classes() == 0 ? c.model->exact() : nullptr;
+  if (c.reference == "none") return std::nullopt;
+  if (!exact) {
+    if (c.reference == "exact")
+      fail(
+          "reference: exact, but the model ({}) has no exact ODE solution (the mixtures, Gaussians and the "
+          "empirical mixture have one)",
+          c.model->info().kind);
+    return std::nullopt;
+  }
+  const double from = out.sigmas.front(), to = out.sigmas.back();
+  const at::Tensor z64 = z.to(at::kDouble).cpu();
+  std::optional<OdeReferenceRequest> request;  // seeded latents can be cached (and found) under evaluate's key
+  bool cached = false;
+  if (cache && !c.seeds.empty()) {
+    request = OdeReferenceRequest{c.seeds, z64, from, to, kNetworkReferenceRtol};
+    cached = cache->lookup(ode_reference_key(*c.model, *request), nullptr).has_value();
+  }
+  if (c.reference == "auto" && !cached) {
+    const double allowance = std::max(kCheapSeconds, kCheapRatio * out.seconds);
+    const double estimate = estimate_reference_seconds(*exact, z64, from, to, allowance);
+    if (estimate > allowance) {
+      const std::string cost =
+          std::isfinite(estimate) ? fmt::format("about {}, {:.0f}x the sampling", ProgressLine::duration_text(estimate),
+                                                estimate / std::max(out.seconds, 1e-9))
+                                  : fmt::format("more than {}", ProgressLine::duration_text(allowance));
+      out.reference_note =
+          fmt::format("skipped the exact ODE solution ({} for {} samples): set reference: exact to compute it{}", cost,
+                      z64.size(0), request ? " (then cached for later runs and evaluate stages)" : "");
+      return std::nullopt;
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  at::Tensor ref;
+  if (request) {
+    ref = cached_ode_solution(*cache, *c.model, *request, "sample", log, &cached);
+  } else {
+    ProgressLine line("sample reference", "‰ of log σ", 1000, log);
+    ref = exact->ode_solution(from * z64, from, to, [&](double done) { line.update(int64_t(1000 * done), 1000); });
+    line.finish();
+  }
+  out.reference_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.reference_note =
+      cached ? "exact ODE solution from the cache"
+             : fmt::format("exact ODE solution computed in {}", ProgressLine::duration_text(out.reference_seconds));
+  return ref;
+}
+
 }  // namespace
 
-SampleOutcome run_sample(const SampleConfig& c) {
+SampleOutcome run_sample(const SampleConfig& c, const cache::Cache* cache,
+                         const std::function<void(const std::string&)>& log) {
   const at::Device device = resolve_device(c.device);
   const ModelPtr run_model = in_precision(c.model, c.dtype, device);
   const Denoiser& model = *run_model;
@@ -53,10 +144,8 @@ SampleOutcome run_sample(const SampleConfig& c) {
   if (out.nfe != solver->expected_nfe(int(out.sigmas.size())))
     fail("internal: solver '{}' used {} model calls, its NFE rule says {}", c.solver.name, out.nfe,
          solver->expected_nfe(int(out.sigmas.size())));
-  if (const ExactOde* exact = c.model->num_classes() == 0 ? c.model->exact() : nullptr) {
-    at::Tensor ref = exact->ode_solution(x_T.to(at::kDouble).cpu(), out.sigmas.front(), out.sigmas.back());
-    out.rmse = (out.samples.to(at::kDouble) - ref).square().mean().sqrt().item<double>();
-  }
+  if (std::optional<at::Tensor> ref = exact_reference(c, z, out, cache, log))
+    out.rmse = (out.samples.to(at::kDouble) - *ref).square().mean().sqrt().item<double>();
 
   h5::AtomicPath target(c.output);
   {

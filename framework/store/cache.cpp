@@ -374,4 +374,6 @@ GcReport Cache::gc(bool all, const std::set<std::string>& keep) const {
   return r;
 }
 
+std::string seed_hash(const std::vector<int64_t>& seeds) { return CacheKey::of("seeds", 1, seeds, {}, "", "").hex; }
+
 }  // namespace dsx::cache

@@ -54,6 +54,9 @@ std::string canonical_text(const json& j);
 // objects (nested objects are walked with dotted paths), in key order. Empty if equal.
 std::vector<std::string> diff_params(const json& before, const json& after);
 
+// Content hash of a seed list (order matters): how keys depend on exactly which seeds were used.
+std::string seed_hash(const std::vector<int64_t>& seeds);
+
 // Temp files are "<name>.tmp.<pid>.<n>" (ours and h5::AtomicPath's): stale once that process is gone.
 bool stale_temp(const std::filesystem::path& p);
 

@@ -200,6 +200,54 @@ BOOST_AUTO_TEST_CASE(solvers_listing) {
   BOOST_TEST(bad.out.find("did you mean 'euler'") != std::string::npos, bad.out);
 }
 
+// `reference:` none / exact / auto. The exact solution of seeded latents is the evaluate stages' cached
+// artifact: computed once, found by a second dsx sample and by a sample after a `dsx run` on the same seeds
+// and σ range. `auto` skips a solve it estimates at more than 10x the sampling (and 2 s), saying how to ask.
+BOOST_AUTO_TEST_CASE(reference_none_exact_auto_and_its_cache, *boost::unit_test::timeout(300)) {
+  Workspace ws;
+  const std::string cache = " --cache-dir " + ws.file("cache");
+  const std::string seeded = ws.config(replace(kGood, "  file: z.h5", "  seeds: 0-4"), "seeded.yaml");
+  Run none = run_dsx("sample " + seeded + cache + " --set reference=none");
+  BOOST_REQUIRE_MESSAGE(none.code == 0, none.out);
+  BOOST_TEST(none.out.find("rmse_vs_exact") == std::string::npos, none.out);
+  BOOST_TEST(!h5::File::open(ws.file("out.h5")).has_attr("rmse"));
+  BOOST_TEST(!fs::exists(ws.file("cache") + "/ode_reference"));
+
+  Run first = run_dsx("sample " + seeded + cache + " --set reference=exact");
+  BOOST_REQUIRE_MESSAGE(first.code == 0, first.out);
+  BOOST_TEST(first.out.find("reference: exact ODE solution computed in") != std::string::npos, first.out);
+  const double rmse = h5::File::open(ws.file("out.h5")).attr_double("rmse");
+  Run again = run_dsx("sample " + seeded + cache);  // auto: a cached reference is always used
+  BOOST_REQUIRE_MESSAGE(again.code == 0, again.out);
+  BOOST_TEST(again.out.find("reference: exact ODE solution from the cache") != std::string::npos, again.out);
+  BOOST_TEST(h5::File::open(ws.file("out.h5")).attr_double("rmse") == rmse);
+
+  // An evaluate stage on the same model, seeds and σ range leaves the reference dsx sample then finds.
+  std::ofstream(ws.file("spec.yaml"))
+      << "name: shared\nmodel: {kind: gaussian_mixture, file: gmm.h5}\n"
+         "precision: float64\nstages:\n  eval: {kind: evaluate, seeds: 10-14, "
+         "metrics: [rmse_to_reference], methods: [{solver: {name: euler}}], nfe: [3]}\n";
+  Run run = run_dsx("run " + ws.file("spec.yaml") + cache + " --runs-dir " + ws.file("runs"));
+  BOOST_REQUIRE_MESSAGE(run.code == 0, run.out);
+  Run shared = run_dsx("sample " + seeded + cache + " --set 'latents={seeds: 10-14}'");
+  BOOST_REQUIRE_MESSAGE(shared.code == 0, shared.out);
+  BOOST_TEST(shared.out.find("reference: exact ODE solution from the cache") != std::string::npos, shared.out);
+
+  // auto on a costly solve: 2048 components on 3x8x8, 256 samples at NFE 2.
+  GaussianMixture::random(2048, {3, 8, 8}, 5)->save_h5(ws.file("big.h5"));
+  std::string big = replace(replace(kGood, "file: gmm.h5", "file: big.h5"), "  file: z.h5", "  seeds: 0-255");
+  big = replace(replace(big, "num_steps: 7", "num_steps: 3"), "precision: float64", "precision: float32");
+  Run skipped = run_dsx("sample " + ws.config(big, "big.yaml") + cache);
+  BOOST_REQUIRE_MESSAGE(skipped.code == 0, skipped.out);
+  BOOST_TEST(skipped.out.find("reference: skipped the exact ODE solution (") != std::string::npos, skipped.out);
+  BOOST_TEST(skipped.out.find("set reference: exact to compute it") != std::string::npos, skipped.out);
+  BOOST_TEST(skipped.out.find("rmse_vs_exact") == std::string::npos, skipped.out);
+
+  fs::remove(ws.file("out.h5"));
+  expect_error(ws, "sample " + seeded + cache + " --set reference=always",
+               {"reference = 'always' is invalid; allowed: auto"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace dsx

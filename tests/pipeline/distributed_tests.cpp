@@ -213,6 +213,53 @@ BOOST_AUTO_TEST_CASE(gits_cost_matrix_sharded_equals_one_process, *boost::unit_t
   BOOST_TEST(s1["indices"] == s2["indices"]);
 }
 
+// learn_schedule (LD3) and train_epd fit data-parallel: each rank its half of every batch and of the
+// held-out rows, gradients and squared errors summed. In float64 the grid, the model σ and the EPD
+// parameters equal one process's to 1e-9 relative (the order of additions in the sums).
+BOOST_AUTO_TEST_CASE(ld3_and_epd_fit_data_parallel, *boost::unit_test::timeout(240)) {
+  TempDir dir("dsx_dist_fit");
+  const std::string spec = dir.file("fit.yaml");
+  std::ofstream(spec) << "name: fit_dist\nmodel: {kind: gaussian_mixture, file: " << kSmallModel
+                      << "}\nprecision: float64\nstages:\n"
+                         "  exact: {kind: teacher, schedule: {kind: polynomial, num_steps: 2, rho: 7},"
+                         " solver: {name: exact}, seeds: 0-95, batch: 16}\n"
+                         "  ld3: {kind: learn_schedule, teacher: exact, solver: {name: ipndm}, nfe: 3, iterations: 30,"
+                         " batch: 16, validation: 32, validate_every: 5, decoupled: true}\n"
+                         "  epd: {kind: train_epd, teacher: exact, nfe: 5, k: 2, iterations: 20, batch: 16,"
+                         " validation: 32, lr: 0.05}\n";
+  const Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
+  const Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
+  BOOST_TEST_CONTEXT(two.out) {
+    BOOST_REQUIRE_EQUAL(one.code, 0);
+    BOOST_REQUIRE_EQUAL(two.code, 0);
+    BOOST_TEST(two.out.find("[rank 1]   ld3: step") != std::string::npos);  // rank 1 fitted its half
+  }
+  auto close = [](const std::vector<double>& a, const std::vector<double>& b, const std::string& what) {
+    BOOST_REQUIRE_EQUAL(a.size(), b.size());
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i)
+      worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(std::abs(a[i]), 1e-300));
+    BOOST_TEST_MESSAGE(what << ": largest relative difference to one process " << worst);
+    BOOST_TEST(worst < 1e-9, what);
+  };
+  const auto grid = [&](const std::string& cache, const Outcome& o) {
+    return json::parse(read_text(fs::path(cache) / "learn_schedule" / o.key.at("ld3") / "schedule.json"));
+  };
+  const json g1 = grid(dir.file("one"), one), g2 = grid(dir.file("two"), two);
+  close(g1["sigmas"].get<std::vector<double>>(), g2["sigmas"].get<std::vector<double>>(), "LD3 grid");
+  close(g1["model_sigmas"].get<std::vector<double>>(), g2["model_sigmas"].get<std::vector<double>>(), "LD3 model σ");
+  const auto epd = [&](const std::string& cache, const Outcome& o) {
+    h5::File f = h5::File::open((fs::path(cache) / "train_epd" / o.key.at("epd") / "epd.h5").string());
+    std::vector<double> all;
+    for (const char* name : {"r", "w", "c", "a"}) {
+      const at::Tensor t = h5::read_tensor(f, name).contiguous();
+      all.insert(all.end(), t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+    }
+    return all;
+  };
+  close(epd(dir.file("one"), one), epd(dir.file("two"), two), "EPD parameters");
+}
+
 BOOST_AUTO_TEST_CASE(torchrun_environment_equals_nproc, *boost::unit_test::timeout(240)) {
   TempDir dir("dsx_dist_env");
   SpecText s;
