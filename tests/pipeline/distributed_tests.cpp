@@ -74,8 +74,8 @@ BOOST_AUTO_TEST_SUITE(distributed_run)
 BOOST_AUTO_TEST_CASE(nproc_2_equals_one_process, *boost::unit_test::timeout(240)) {
   TempDir dir("dsx_dist");
   SpecText s;
-  s.teacher_seeds = "0-199";  // 10 shards of 20 for the ranks to split
-  s.eval_seeds = "5000-5031";
+  s.teacher_seeds = "0-199";   // 10 shards of 20 for the ranks to split
+  s.eval_seeds = "5000-5159";  // 3 chunks of the reference solve: both ranks solve some
   const std::string spec = write_spec(dir, s);
   {  // float64: the predictor's tolerance is rounding in the gradient sum, not float32's
     std::string text = read_text(spec);
@@ -95,6 +95,8 @@ BOOST_AUTO_TEST_CASE(nproc_2_equals_one_process, *boost::unit_test::timeout(240)
     int64_t total = 0;
     for (const auto& [r, n] : by) total += n;
     BOOST_TEST(total == 200);  // each seed computed once, by whichever rank claimed its shard
+    // Rank 1 solved chunks of the exact ODE reference (its progress line), and the rows are still the same.
+    BOOST_TEST(std::regex_search(two.out, std::regex("\\[rank 1\\]\\s+eval\\S* reference: ")));
   }
   BOOST_TEST(one.key == two.key);
   const auto p1 = predictor_params(dir.file("one"), one.key.at("amed"));
