@@ -11,14 +11,21 @@ int DataParallel::size() const { return group ? group->size() : 1; }
 
 void DataParallel::sum_gradients(const std::vector<at::Tensor>& params, std::vector<double>& scalars) const {
   if (!active()) return;
+  // The gradients travel in the parameters' own dtype (float32 networks send 4 bytes a parameter); the
+  // scalars (losses, squared-error sums) in float64, packed with them when the parameters are float64.
+  const at::ScalarType dtype = params.empty() ? at::kDouble : params.front().scalar_type();
   std::vector<at::Tensor> flat;
   for (const auto& p : params) {
     const at::Tensor g = p.grad();
-    flat.push_back(g.defined() ? g.detach().reshape({-1}).to(at::kDouble) : at::zeros({p.numel()}, at::kDouble));
+    flat.push_back(g.defined() ? g.detach().reshape({-1}).to(at::kCPU, dtype)
+                               : at::zeros({p.numel()}, at::TensorOptions().dtype(dtype)));
   }
-  flat.push_back(at::tensor(scalars, at::kDouble));
-  at::Tensor all = at::cat(flat).cpu().contiguous();  // Gloo reduces CPU tensors
+  at::Tensor extra = at::tensor(scalars, at::kDouble);
+  const bool packed = dtype == at::kDouble;
+  if (packed) flat.push_back(extra);
+  at::Tensor all = at::cat(flat).contiguous();  // Gloo reduces CPU tensors
   group->all_reduce_sum(all);
+  if (!packed && !scalars.empty()) group->all_reduce_sum(extra);
   int64_t at_ = 0;
   for (const auto& p : params) {
     const at::Tensor part = all.slice(0, at_, at_ + p.numel()).reshape(p.sizes()).to(p.options());
@@ -29,7 +36,8 @@ void DataParallel::sum_gradients(const std::vector<at::Tensor>& params, std::vec
     else
       g = part;
   }
-  for (size_t i = 0; i < scalars.size(); ++i) scalars[i] = all[at_ + int64_t(i)].item<double>();
+  const at::Tensor sums = packed ? all.slice(0, at_) : extra;
+  for (size_t i = 0; i < scalars.size(); ++i) scalars[i] = sums[int64_t(i)].item<double>();
 }
 
 }  // namespace dsx::dist
