@@ -491,12 +491,7 @@ StageKind evaluate_stage() {
       if (!group) throw;
       error = ex.what();
     }
-    if (group) {
-      const std::vector<std::string> errors = group->all_gather(error);
-      for (int r = 0; r < ranks; ++r)
-        if (!errors[size_t(r)].empty())
-          fail("{}", r == rank ? errors[size_t(r)] : fmt::format("on rank {}: {}", r, errors[size_t(r)]));
-    }
+    if (group) group->raise_any(error, "sampling the items");
     std::vector<MetricRow> rows;
     std::optional<h5::AtomicPath> samples_path;
     std::optional<h5::File> samples;

@@ -101,6 +101,12 @@ std::string Group::broadcast(const std::string& s, int root) {
   return std::string(static_cast<const char*>(bytes.data_ptr()), size_t(bytes.numel()));
 }
 
+void Group::raise_any(const std::string& my_error, const std::string& what) {
+  const std::vector<std::string> errors = all_gather(my_error);
+  for (int r = 0; r < size(); ++r)
+    if (!errors[size_t(r)].empty()) fail("{} failed on rank {}: {}", what, r, errors[size_t(r)]);
+}
+
 std::vector<std::string> Group::all_gather(const std::string& mine) {
   at::Tensor len = at::tensor({int64_t(mine.size())}, at::kLong);
   std::vector<std::vector<at::Tensor>> lens(1);

@@ -34,6 +34,10 @@ class Group {
   void barrier();
   // Every rank's string, in rank order (any lengths).
   std::vector<std::string> all_gather(const std::string& mine);
+  // Every rank says how its part went ("" = fine); if any failed, every rank throws, naming the first failed
+  // rank and its message. Called after a shared piece of work and before its results are exchanged, so no
+  // rank waits in a collective for one that has given up.
+  void raise_any(const std::string& my_error, const std::string& what);
   // root's string on every rank.
   std::string broadcast(const std::string& s, int root);
   // In place, CPU, contiguous; the same shape and dtype on every rank.

@@ -43,9 +43,7 @@ at::Tensor solve_chunks(const Denoiser& model, const OdeReferenceRequest& q, dis
     error = e.what();
   }
   if (group) {
-    const std::vector<std::string> errors = group->all_gather(error);
-    for (int r = 0; r < ranks; ++r)
-      if (!errors[size_t(r)].empty()) fail("the reference solve failed on rank {}: {}", r, errors[size_t(r)]);
+    group->raise_any(error, "the reference solve");
     for (int64_t c = 0; c < chunks; ++c) {
       if (!out[size_t(c)].defined()) {
         std::vector<int64_t> shape = q.latents.sizes().vec();

@@ -37,6 +37,19 @@ std::map<int, int64_t> computed_by_rank(const std::string& out) {
   return by;
 }
 
+// `text` written to DIR/name.yaml and run by one process (cache one/) and by `--nproc 2` (cache two/).
+std::pair<Outcome, Outcome> one_and_two(const TempDir& dir, const std::string& name, const std::string& text) {
+  const std::string spec = dir.file(name + ".yaml");
+  std::ofstream(spec) << text;
+  Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
+  Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
+  BOOST_TEST_CONTEXT(two.out) {
+    BOOST_REQUIRE_EQUAL(one.code, 0);
+    BOOST_REQUIRE_EQUAL(two.code, 0);
+  }
+  return {std::move(one), std::move(two)};
+}
+
 int free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -193,19 +206,14 @@ BOOST_AUTO_TEST_CASE(quickstart_light_nproc_2_equals_one_process, *boost::unit_t
 // in batch order: cost.h5 and the grid equal one process's to the bit.
 BOOST_AUTO_TEST_CASE(gits_cost_matrix_sharded_equals_one_process, *boost::unit_test::timeout(180)) {
   TempDir dir("dsx_dist_gits");
-  const std::string spec = dir.file("gits.yaml");
-  std::ofstream(spec) << "name: gits_dist\nmodel: {kind: gaussian_mixture, file: " << kSmallModel
-                      << "}\nprecision: float64\nstages:\n"
-                         "  fine: {kind: teacher, schedule: {kind: polynomial, num_steps: 13, rho: 7},"
-                         " solver: {name: ipndm}, m: 0, directions: true, seeds: 0-299, batch: 50}\n"
-                         "  gits: {kind: search_schedule, teacher: fine, nfe: 4, afs: true, afs_samples: 16}\n";
-  const Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
-  const Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
-  BOOST_TEST_CONTEXT(two.out) {
-    BOOST_REQUIRE_EQUAL(one.code, 0);
-    BOOST_REQUIRE_EQUAL(two.code, 0);
-    BOOST_TEST(two.out.find("[rank 1] DONE gits") != std::string::npos);
-  }
+  const auto [one, two] =
+      one_and_two(dir, "gits",
+                  "name: gits_dist\nmodel: {kind: gaussian_mixture, file: " + kSmallModel +
+                      "}\nprecision: float64\nstages:\n"
+                      "  fine: {kind: teacher, schedule: {kind: polynomial, num_steps: 13, rho: 7},"
+                      " solver: {name: ipndm}, m: 0, directions: true, seeds: 0-299, batch: 50}\n"
+                      "  gits: {kind: search_schedule, teacher: fine, nfe: 4, afs: true, afs_samples: 16}\n");
+  BOOST_TEST(two.out.find("[rank 1] DONE gits") != std::string::npos, two.out);
   const fs::path e1 = fs::path(dir.file("one")) / "search_schedule" / one.key.at("gits");
   const fs::path e2 = fs::path(dir.file("two")) / "search_schedule" / two.key.at("gits");
   BOOST_TEST(at::equal(h5::read_tensor(h5::File::open((e1 / "cost.h5").string()), "cost"),
@@ -220,22 +228,17 @@ BOOST_AUTO_TEST_CASE(gits_cost_matrix_sharded_equals_one_process, *boost::unit_t
 // parameters equal one process's to 1e-9 relative (the order of additions in the sums).
 BOOST_AUTO_TEST_CASE(ld3_and_epd_fit_data_parallel, *boost::unit_test::timeout(240)) {
   TempDir dir("dsx_dist_fit");
-  const std::string spec = dir.file("fit.yaml");
-  std::ofstream(spec) << "name: fit_dist\nmodel: {kind: gaussian_mixture, file: " << kSmallModel
-                      << "}\nprecision: float64\nstages:\n"
-                         "  exact: {kind: teacher, schedule: {kind: polynomial, num_steps: 2, rho: 7},"
-                         " solver: {name: exact}, seeds: 0-95, batch: 16}\n"
-                         "  ld3: {kind: learn_schedule, teacher: exact, solver: {name: ipndm}, nfe: 3, iterations: 30,"
-                         " batch: 16, validation: 32, validate_every: 5, decoupled: true}\n"
-                         "  epd: {kind: train_epd, teacher: exact, nfe: 5, k: 2, iterations: 20, batch: 16,"
-                         " validation: 32, lr: 0.05}\n";
-  const Outcome one = run_spec(spec, dir.file("one"), dir.file("runs1"));
-  const Outcome two = run_nproc(spec, dir.file("two"), dir.file("runs2"), 2);
-  BOOST_TEST_CONTEXT(two.out) {
-    BOOST_REQUIRE_EQUAL(one.code, 0);
-    BOOST_REQUIRE_EQUAL(two.code, 0);
-    BOOST_TEST(two.out.find("[rank 1]   ld3: step") != std::string::npos);  // rank 1 fitted its half
-  }
+  const auto [one, two] =
+      one_and_two(dir, "fit",
+                  "name: fit_dist\nmodel: {kind: gaussian_mixture, file: " + kSmallModel +
+                      "}\nprecision: float64\nstages:\n"
+                      "  exact: {kind: teacher, schedule: {kind: polynomial, num_steps: 2, rho: 7},"
+                      " solver: {name: exact}, seeds: 0-95, batch: 16}\n"
+                      "  ld3: {kind: learn_schedule, teacher: exact, solver: {name: ipndm}, nfe: 3, iterations: 30,"
+                      " batch: 16, validation: 32, validate_every: 5, decoupled: true}\n"
+                      "  epd: {kind: train_epd, teacher: exact, nfe: 5, k: 2, iterations: 20, batch: 16,"
+                      " validation: 32, lr: 0.05}\n");
+  BOOST_TEST(two.out.find("[rank 1]   ld3: step") != std::string::npos, two.out);  // rank 1 fitted its half
   auto close = [](const std::vector<double>& a, const std::vector<double>& b, const std::string& what) {
     BOOST_REQUIRE_EQUAL(a.size(), b.size());
     double worst = 0;
