@@ -15,7 +15,8 @@ for s in $solvers; do
   printf '| %s |' "$s"
   for n in "${nfes[@]}"; do
     points=$(( n / per_step + 1 ))
-    out=$("$dsx" sample configs/sample_gmm.yaml --set solver.name="$s" --set schedule.num_steps="$points" "${extra[@]}" 2>&1) || {
+    out=$("$dsx" sample configs/sample_gmm.yaml --set reference=exact --set solver.name="$s" \
+      --set schedule.num_steps="$points" "${extra[@]}" 2>&1) || {
       printf ' n/a |'; continue; }
     rmse=$(sed -n 's/.*rmse_vs_exact \([^ ]*\).*/\1/p' <<<"$out")
     nfe=$(sed -n 's/.*nfe \([0-9]*\).*/\1/p' <<<"$out")

@@ -74,8 +74,13 @@ std::vector<JobStatus> run_graph_distributed(const Plan& plan, const cache::Cach
       std::string decision;
       if (root) {
         std::string why;
-        const bool hit = !force && (j.kind->probe ? j.kind->probe(j, cache, &why) == JobState::Hit
-                                                  : cache.lookup(j.key, &why).has_value());
+        bool hit = false;
+        try {  // a probe that cannot read the entry means RUN (the stage then reports what is wrong)
+          hit = !force && (j.kind->probe ? j.kind->probe(j, cache, &why) == JobState::Hit
+                                         : cache.lookup(j.key, &why).has_value());
+        } catch (const std::exception&) {
+          hit = false;
+        }
         decision = hit ? "hit" : "run";
       }
       decision = group.broadcast(decision, 0);

@@ -36,11 +36,12 @@ at::Tensor load_latents(const SampleConfig& c, const ModelInfo& info) {
 }
 
 // `reference: auto` computes the exact ODE solution when it costs at most kCheapRatio × the sampling or
-// kCheapSeconds, estimated from a solve of kProbeRows rows (the solve's cost grows with the batch) that
-// stops after a tenth of that allowance and extrapolates from the part of the log σ range it covered; a
-// cached one is always used.
-constexpr double kCheapRatio = 10.0, kCheapSeconds = 2.0, kProbeShare = 0.1;
-constexpr int64_t kProbeRows = 4;
+// kCheapSeconds, estimated from a solve of kProbeRows rows (the reference is solved in chunks of that many,
+// pipeline/ode_reference.h, so the whole costs about one chunk per chunk) that
+// stops after a tenth of that allowance (at least 0.2 s) and extrapolates from the part of the log σ range it
+// covered: an estimate, so tests that need the number ask for `reference: exact`. A cached one is always used.
+constexpr double kCheapRatio = 10.0, kCheapSeconds = 5.0, kProbeShare = 0.1, kMinProbeSeconds = 0.2;
+constexpr int64_t kProbeRows = 64;
 
 struct ProbeStopped {};
 
@@ -48,8 +49,8 @@ struct ProbeStopped {};
 double estimate_reference_seconds(const ExactOde& exact, const at::Tensor& z64, double from, double to,
                                   double allowance) {
   const int64_t rows = std::min(kProbeRows, z64.size(0));
-  const double scale = double(z64.size(0)) / double(rows);
-  const double limit = kProbeShare * allowance / scale;
+  const double scale = std::ceil(double(z64.size(0)) / double(rows));                // chunks
+  const double limit = std::max(kMinProbeSeconds, kProbeShare * allowance / scale);  // short probes extrapolate badly
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   double covered = 0;

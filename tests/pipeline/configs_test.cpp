@@ -107,7 +107,8 @@ BOOST_AUTO_TEST_CASE(command_configs_run_with_small_seed_ranges, *boost::unit_te
   dsx::test::TempDir tmp("dsx_configs");
   const std::string c = kConfigs.string() + "/";
   auto sample =
-      dsx::test::run_dsx("sample " + c + "sample_gmm.yaml --set latents.seeds=0-15 --set output=" + tmp.file("gmm.h5"));
+      dsx::test::run_dsx("sample " + c + "sample_gmm.yaml --set latents.seeds=0-15 --set reference=exact --cache-dir " +
+                         tmp.file("cache") + " --set output=" + tmp.file("gmm.h5"));
   BOOST_TEST_INFO(sample.out);
   BOOST_REQUIRE_EQUAL(sample.code, 0);
   BOOST_TEST(sample.out.find("rmse_vs_exact") != std::string::npos);
