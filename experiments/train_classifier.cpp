@@ -43,6 +43,7 @@ StageKind train_classifier_stage() {
   k.version = 1;
   k.schema = train_classifier_schema();
   k.needs_model = false;
+  k.collective = true;  // data-parallel over the ranks of a multi-process run (BatchNorm over the global batch)
   k.parse = [](MapReader& r, const YamlSource& src, const SpecContext&) {
     const Schema& schema = train_classifier_schema();
     r.reject_unknown(key_names(schema));
@@ -77,8 +78,8 @@ StageKind train_classifier_stage() {
     o.classes = std::max(train->labels.max().item<int64_t>(), test->labels.max().item<int64_t>()) + 1;
     at::manual_seed(t.options.seed);
     Classifier net(o);
-    const ClassifierReport rep =
-        train_classifier(net, t.options, train->images, train->labels, test->images, test->labels, ctx.log);
+    const ClassifierReport rep = train_classifier(net, t.options, train->images, train->labels, test->images,
+                                                  test->labels, ctx.log, dist::DataParallel{ctx.group});
     ctx.log(fmt::format("  {}: test accuracy {:.4f} on {}, {:.0f} images/s", ctx.job.label, rep.test_accuracy,
                         test->description, rep.images_per_second));
     if (rep.test_accuracy < t.min_accuracy)

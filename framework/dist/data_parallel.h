@@ -26,6 +26,8 @@ struct DataParallel {
   // Sums every parameter's gradient (undefined: zeros) and `scalars` over the ranks, in place, in one
   // all-reduce. Nothing for one process.
   void sum_gradients(const std::vector<at::Tensor>& params, std::vector<double>& scalars) const;
+  // Sums `scalars` over the ranks, in place (counts, losses). Nothing for one process.
+  void sum(std::vector<double>& scalars) const { sum_gradients({}, scalars); }
 };
 
 }  // namespace dsx::dist

@@ -23,24 +23,6 @@ namespace {
 
 constexpr auto kGrace = std::chrono::seconds(10);  // between SIGTERM and SIGKILL when stopping the ranks
 
-// A port the kernel picks on the loopback interface, released for rank 0's store to bind (the window
-// between the two is short; a clash fails the rendezvous with a clear error, and a rerun picks again).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) fail("--nproc: cannot open a socket to pick a port: {}", std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(fd);
-    fail("--nproc: cannot pick a free port on 127.0.0.1: {}", std::strerror(errno));
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 std::string how_it_ended(int status) {
   if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
   if (WIFSIGNALED(status))
@@ -52,6 +34,22 @@ volatile sig_atomic_t g_interrupted = 0;
 void on_signal(int sig) { g_interrupted = sig; }
 
 }  // namespace
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) fail("cannot open a socket to pick a port: {}", std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    fail("cannot pick a free port on 127.0.0.1: {}", std::strerror(errno));
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
 
 std::vector<std::string> command_line_without(const std::string& option) {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
@@ -70,7 +68,7 @@ std::vector<std::string> command_line_without(const std::string& option) {
 }
 
 int launch_local(int nproc, const std::vector<std::string>& argv) {
-  const int port = free_port();
+  const int port = free_loopback_port();
   std::map<pid_t, int> ranks;  // pid → rank
   for (int r = 0; r < nproc; ++r) {
     const pid_t pid = ::fork();

@@ -13,6 +13,10 @@ namespace dsx::dist {
 // Returns 0 when every rank exited 0, else 1 (the message is printed to stderr).
 int launch_local(int nproc, const std::vector<std::string>& argv);
 
+// A port the kernel picks on 127.0.0.1, released for rank 0's store to bind (the window between the two is
+// short; a clash fails the rendezvous with a clear error, and a rerun picks again).
+int free_loopback_port();
+
 // This process's command line (/proc/self/cmdline) with `--nproc N` / `--nproc=N` taken out.
 std::vector<std::string> command_line_without(const std::string& option);
 

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "dist/sync_batch_norm.h"
 #include "nets/module_io.h"
 #include "store/h5.h"
 
@@ -64,24 +65,45 @@ at::Tensor ClassifierImpl::features(const at::Tensor& x) { return at::relu(fc_(b
 
 at::Tensor ClassifierImpl::forward(const at::Tensor& x) { return head_(features(x)); }
 
-double classifier_accuracy(Classifier& net, const at::Tensor& images, const at::Tensor& labels) {
+at::Tensor ClassifierImpl::forward(const at::Tensor& x, const dist::DataParallel& dp) {
+  if (!dp.active()) return forward(x);
+  at::Tensor h = x;
+  for (auto& layer : *body_) {
+    if (auto* bn = layer.ptr()->as<torch::nn::BatchNorm2dImpl>())
+      h = dist::sync_batch_norm(h, *bn, dp);
+    else
+      h = layer.forward(h);
+  }
+  return head_(at::relu(fc_(h.flatten(1))));
+}
+
+double classifier_accuracy(Classifier& net, const at::Tensor& images, const at::Tensor& labels,
+                           const dist::DataParallel& dp) {
   net->eval();
   at::NoGradGuard no_grad;
-  int64_t right = 0;
-  for (int64_t i = 0; i < images.size(0); i += 500) {
-    const int64_t n = std::min<int64_t>(500, images.size(0) - i);
-    right += (net->forward(images.narrow(0, i, n)).argmax(1) == labels.narrow(0, i, n)).sum().item<int64_t>();
+  const auto [first, last] = dp.share(images.size(0));
+  std::vector<double> right = {0};
+  for (int64_t i = first; i < last; i += 500) {
+    const int64_t n = std::min<int64_t>(500, last - i);
+    right[0] +=
+        double((net->forward(images.narrow(0, i, n)).argmax(1) == labels.narrow(0, i, n)).sum().item<int64_t>());
   }
-  return double(right) / double(images.size(0));
+  dp.sum(right);
+  return right[0] / double(images.size(0));
 }
 
 ClassifierReport train_classifier(Classifier& net, const ClassifierTrainOptions& o, const at::Tensor& images,
                                   const at::Tensor& labels, const at::Tensor& test_images,
-                                  const at::Tensor& test_labels, const std::function<void(const std::string&)>& log) {
+                                  const at::Tensor& test_labels, const std::function<void(const std::string&)>& log,
+                                  const dist::DataParallel& dp) {
   if (!labels.defined() || !test_labels.defined()) fail("train_classifier: the datasets need labels");
   if (labels.max().item<int64_t>() >= net->options().classes)
     fail("train_classifier: label {} but {} classes", labels.max().item<int64_t>(), net->options().classes);
+  if (o.batch < dp.size())
+    fail("train_classifier: batch {} is smaller than the {} ranks (each takes part of every batch)", o.batch,
+         dp.size());
   torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(o.lr));
+  const auto [first, last] = dp.share(o.batch);
   ClassifierReport rep;
   const int64_t n = images.size(0);
   ProgressLine progress("train_classifier", "images", o.epochs * n, log, 30.0);
@@ -93,13 +115,20 @@ ClassifierReport train_classifier(Classifier& net, const ClassifierTrainOptions&
     double sum = 0;
     int64_t batches = 0;
     for (int64_t i = 0; i + o.batch <= n; i += o.batch) {
-      const at::Tensor idx = order.narrow(0, i, o.batch);
+      // This rank's rows of the batch; its part of the batch mean (the ranks' parts add up to it).
+      const at::Tensor idx = order.narrow(0, i + first, last - first);
       adam.zero_grad();
+      namespace F = torch::nn::functional;
+      const at::Tensor logits = net->forward(images.index_select(0, idx), dp), y = labels.index_select(0, idx);
       const at::Tensor loss =
-          torch::nn::functional::cross_entropy(net->forward(images.index_select(0, idx)), labels.index_select(0, idx));
+          !dp.active()
+              ? F::cross_entropy(logits, y)  // one process: the batch mean, as before
+              : F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().reduction(torch::kSum)) / double(o.batch);
       loss.backward();
+      std::vector<double> logged = {loss.item<double>()};
+      dp.sum_gradients(net->parameters(), logged);  // nothing for one process
       adam.step();
-      sum += loss.item<double>();
+      sum += logged[0];
       ++batches;
       ++rep.steps;
       progress.advance(o.batch);
@@ -110,7 +139,7 @@ ClassifierReport train_classifier(Classifier& net, const ClassifierTrainOptions&
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rep.images_per_second = double(rep.steps * o.batch) / std::max(seconds, 1e-9);
-  rep.test_accuracy = classifier_accuracy(net, test_images, test_labels);
+  rep.test_accuracy = classifier_accuracy(net, test_images, test_labels, dp);
   net->eval();
   return rep;
 }

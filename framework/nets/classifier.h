@@ -17,6 +17,8 @@
 #include <torch/nn/pimpl.h>
 #include <nlohmann/json.hpp>
 
+#include "dist/data_parallel.h"
+
 namespace dsx {
 
 struct ClassifierOptions {
@@ -30,6 +32,9 @@ class ClassifierImpl : public torch::nn::Module {
   explicit ClassifierImpl(const ClassifierOptions& o);
   at::Tensor features(const at::Tensor& x);  // [B, 256]
   at::Tensor forward(const at::Tensor& x);   // logits [B, classes]
+  // Logits of this rank's rows of a data-parallel step: BatchNorm normalises over the global batch
+  // (dist/sync_batch_norm.h). One process: forward(x).
+  at::Tensor forward(const at::Tensor& x, const dist::DataParallel& dp);
   const ClassifierOptions& options() const { return options_; }
 
  private:
@@ -51,11 +56,16 @@ struct ClassifierReport {
   int64_t steps = 0;
 };
 
-// Adam on cross-entropy, one seeded shuffle per epoch; then the accuracy on the test images.
+// Adam on cross-entropy, one seeded shuffle per epoch; then the accuracy on the test images. Over several
+// ranks (dp): each takes its part of every batch, BatchNorm uses the global batch's statistics and the
+// gradients are summed, so every rank trains the one-process network up to rounding.
 ClassifierReport train_classifier(Classifier& net, const ClassifierTrainOptions& o, const at::Tensor& images,
                                   const at::Tensor& labels, const at::Tensor& test_images,
-                                  const at::Tensor& test_labels, const std::function<void(const std::string&)>& log);
-double classifier_accuracy(Classifier& net, const at::Tensor& images, const at::Tensor& labels);
+                                  const at::Tensor& test_labels, const std::function<void(const std::string&)>& log,
+                                  const dist::DataParallel& dp = {});
+// The fraction of right labels; over several ranks each counts its part of the images.
+double classifier_accuracy(Classifier& net, const at::Tensor& images, const at::Tensor& labels,
+                           const dist::DataParallel& dp = {});
 
 // The file: HDF5 parameters and buffers, attributes format = "dsx-classifier/1", options, report.
 void save_classifier(const std::string& path, Classifier& net, const nlohmann::json& report);
