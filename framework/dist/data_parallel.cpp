@@ -13,17 +13,19 @@ void DataParallel::sum_gradients(const std::vector<at::Tensor>& params, std::vec
   if (!active()) return;
   // The gradients travel in the parameters' own dtype (float32 networks send 4 bytes a parameter); the
   // scalars (losses, squared-error sums) in float64, packed with them when the parameters are float64.
+  // They stay on the parameters' device: CUDA gradients are summed by NCCL where dsx has it (group.h).
   const at::ScalarType dtype = params.empty() ? at::kDouble : params.front().scalar_type();
+  const at::Device device = params.empty() ? at::Device(at::kCPU) : params.front().device();
+  const auto options = at::TensorOptions().dtype(dtype).device(device);
   std::vector<at::Tensor> flat;
   for (const auto& p : params) {
     const at::Tensor g = p.grad();
-    flat.push_back(g.defined() ? g.detach().reshape({-1}).to(at::kCPU, dtype)
-                               : at::zeros({p.numel()}, at::TensorOptions().dtype(dtype)));
+    flat.push_back(g.defined() ? g.detach().reshape({-1}).to(options) : at::zeros({p.numel()}, options));
   }
   at::Tensor extra = at::tensor(scalars, at::kDouble);
   const bool packed = dtype == at::kDouble;
-  if (packed) flat.push_back(extra);
-  at::Tensor all = at::cat(flat).contiguous();  // Gloo reduces CPU tensors
+  if (packed) flat.push_back(extra.to(device));
+  at::Tensor all = at::cat(flat).contiguous();
   group->all_reduce_sum(all);
   if (!packed && !scalars.empty()) group->all_reduce_sum(extra);
   int64_t at_ = 0;
@@ -36,7 +38,7 @@ void DataParallel::sum_gradients(const std::vector<at::Tensor>& params, std::vec
     else
       g = part;
   }
-  const at::Tensor sums = packed ? all.slice(0, at_) : extra;
+  const at::Tensor sums = packed ? all.slice(0, at_).cpu() : extra;
   for (size_t i = 0; i < scalars.size(); ++i) scalars[i] = sums[int64_t(i)].item<double>();
 }
 

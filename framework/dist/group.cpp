@@ -3,6 +3,10 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef DSX_WITH_NCCL
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstring>
 #include <thread>
@@ -16,6 +20,21 @@ namespace dsx::dist {
 struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::chrono::milliseconds timeout{0};
+#ifdef DSX_WITH_NCCL
+  // Made at the first collective on a CUDA tensor (every rank reaches it at the same point), on the same
+  // store under its own key prefix; CUDA_VISIBLE_DEVICES already names this rank's GPU (world.h).
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+  c10d::ProcessGroupNCCL& nccl_group(int rank, int size) {
+    if (!nccl) {
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store), rank,
+                                                         size, opts);
+    }
+    return *nccl;
+  }
+#endif
 };
 
 namespace {
@@ -36,6 +55,7 @@ auto guarded(const World& w, const std::string& what, F&& f) {
 
 Group::Group(const World& world, std::chrono::milliseconds timeout)
     : world_(world), impl_(std::make_unique<Impl>()), timeout_s_(double(timeout.count()) / 1000.0) {
+  impl_->timeout = timeout;
   guarded(world_, "joining the process group", [&] {
     c10d::TCPStoreOptions so;
     so.port = uint16_t(world_.master_port);
@@ -59,22 +79,44 @@ void Group::barrier() {
   guarded(world_, "barrier", [&] { return impl_->pg->barrier()->wait(); });
 }
 
+bool Group::has_nccl() {
+#ifdef DSX_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+// CPU tensors go through Gloo. CUDA tensors go through NCCL where dsx was built with it, else through Gloo
+// by way of a host copy.
+template <class Collective>
+void Group::on_backend(at::Tensor& t, const char* what, Collective collective) {
+  guarded(world_, what, [&] {
+    std::vector<at::Tensor> ts = {t};
+    if (!t.is_cuda()) return collective(*impl_->pg, ts)->wait();
+#ifdef DSX_WITH_NCCL
+    return collective(impl_->nccl_group(rank(), size()), ts)->wait();
+#else
+    std::vector<at::Tensor> host = {t.cpu()};
+    const bool done = collective(*impl_->pg, host)->wait();
+    t.copy_(host[0]);
+    return done;
+#endif
+  });
+}
+
 void Group::broadcast(at::Tensor& t, int root) {
   if (rank() == root) bytes_ += uint64_t(t.nbytes());
-  guarded(world_, "broadcast", [&] {
-    std::vector<at::Tensor> ts = {t};
+  on_backend(t, "broadcast", [&](auto& pg, std::vector<at::Tensor>& ts) {
     c10d::BroadcastOptions o;
     o.rootRank = root;
-    return impl_->pg->broadcast(ts, o)->wait();
+    return pg.broadcast(ts, o);
   });
 }
 
 void Group::all_reduce_sum(at::Tensor& t) {
   bytes_ += uint64_t(t.nbytes());
-  guarded(world_, "all-reduce", [&] {
-    std::vector<at::Tensor> ts = {t};
-    return impl_->pg->allreduce(ts)->wait();
-  });
+  on_backend(t, "all-reduce", [](auto& pg, std::vector<at::Tensor>& ts) { return pg.allreduce(ts); });
 }
 
 void Group::post(const std::string& key, const std::string& value) {

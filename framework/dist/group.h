@@ -1,8 +1,8 @@
 #pragma once
 // The process group of a multi-process run: PyTorch's c10d (a TCPStore served by rank 0 for the rendezvous,
-// ProcessGroupGloo for the collectives on CPU tensors). Collectives are blocking and every rank must call
-// them in the same order; a rank that dies makes the others' next collective fail at once (its sockets
-// close), a rank that hangs makes it fail after `timeout`.
+// ProcessGroupGloo for the collectives on CPU tensors, ProcessGroupNCCL for CUDA tensors on CUDA builds). Collectives
+// are blocking and every rank must call them in the same order; a rank that dies makes the others' next collective fail
+// at once (its sockets close), a rank that hangs makes it fail after `timeout`.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,9 +40,12 @@ class Group {
   void raise_any(const std::string& my_error, const std::string& what);
   // root's string on every rank.
   std::string broadcast(const std::string& s, int root);
-  // In place, CPU, contiguous; the same shape and dtype on every rank.
+  // In place, contiguous; the same shape, dtype and device kind on every rank. CPU tensors travel over Gloo,
+  // CUDA tensors over NCCL when dsx was built against a CUDA LibTorch with nccl.h (has_nccl()), else over
+  // Gloo through a host copy.
   void broadcast(at::Tensor& t, int root);
   void all_reduce_sum(at::Tensor& t);
+  static bool has_nccl();
 
   // A point-to-all message through the rendezvous store, for waits of unbounded length (other ranks wait
   // while rank 0 runs a serial stage for hours, or waits for a concurrent run's lock): `await` polls until
@@ -60,6 +63,8 @@ class Group {
 
  private:
   struct Impl;
+  template <class Collective>
+  void on_backend(at::Tensor& t, const char* what, Collective collective);
   World world_;
   std::unique_ptr<Impl> impl_;
   uint64_t bytes_ = 0;

@@ -172,8 +172,10 @@ Action add_run(CLI::App& app) {
     auto t0 = std::chrono::steady_clock::now();
     auto log = [&rd, &prefix](const std::string& l) { rd.log(prefix + l); };
     if (group)
-      rd.log(fmt::format("{} ranks ({}), rendezvous at {}:{}", world.size, world.launcher, world.master_addr,
-                         world.master_port));
+      rd.log(fmt::format("{} ranks ({}), rendezvous at {}:{}; collectives: {}", world.size, world.launcher,
+                         world.master_addr, world.master_port,
+                         dist::Group::has_nccl() ? "Gloo (CPU tensors), NCCL (CUDA tensors)"
+                                                 : "Gloo (CUDA tensors through host copies)"));
     std::vector<JobStatus> st =
         group ? run_graph_distributed(plan, store, go, &rd, log, *group) : run_graph(plan, store, go, &rd, log);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
