@@ -57,7 +57,7 @@ StageKind train_classifier_stage() {
     t.options.lr = read_number(r, schema, "lr");
     t.options.seed = uint64_t(read_int(r, schema, "seed"));
     t.min_accuracy = read_number(r, schema, "min_accuracy");
-    if (r.has("export")) t.export_path = src.resolve_path(r.get_string("export"), r.path("export"));
+    if (r.has("export")) t.export_path = r.get_output_path("export");
     r.finish(key_names(schema));
     StageDef d;
     d.params = {{"dataset", t.train.source},

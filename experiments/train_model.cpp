@@ -103,7 +103,7 @@ TrainModelSpec read_train_model(MapReader& r, const YamlSource& src) {
   o.p_std = read_number(r, schema, "p_std");
   o.seed = uint64_t(read_int(r, schema, "seed"));
   o.checkpoint_every = read_int(r, schema, "checkpoint_every");
-  if (r.has("export")) t.export_path = src.resolve_path(r.get_string("export"), r.path("export"));
+  if (r.has("export")) t.export_path = r.get_output_path("export");
   r.finish(key_names(schema));
   return t;
 }

@@ -33,7 +33,7 @@ std::vector<int64_t> read_seeds(MapReader& r, const std::string& key) {
 
 void require(const MapReader& r, const YamlSource& src, const std::vector<std::string>& keys) {
   for (const auto& k : keys)
-    if (!r.has(k)) fail("{}: missing required key '{}'", src.path(), k);
+    if (!r.has(k)) r.missing(k);
 }
 
 }  // namespace
@@ -66,7 +66,7 @@ TeacherConfig load_teacher_config(const std::string& path, const std::vector<std
   if (c.spec.batch < 1) fail("{}: batch = {} must be >= 1", top.where("batch"), c.spec.batch);
   c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
   c.device = top.get_string("device", std::string("auto"));
-  c.output = src.resolve_path(top.get_string("output"), "output");
+  c.output = top.get_output_path("output");
   top.finish(keys);
   c.spec.config_yaml = resolved_text(src);
   return c;
@@ -168,7 +168,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   c.spec = read_train_spec(top, src);
   c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));
   c.device = top.get_string("device", std::string("auto"));
-  c.output = src.resolve_path(top.get_string("output"), "output");
+  c.output = top.get_output_path("output");
   top.finish(keys);
   return c;
 }

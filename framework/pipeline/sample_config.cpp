@@ -142,7 +142,7 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   top.reject_unknown(sections);
   SampleConfig c;
   for (const char* key : {"model", "latents", "schedule", "solver", "output"})
-    if (!top.has(key)) fail("{}: missing required key '{}'", src.path(), key);
+    if (!top.has(key)) top.missing(key);
   c.model = load_model(src, top.node("model"), "model");
 
   MapReader lat(src, top.node("latents"), "latents");
@@ -177,7 +177,7 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   c.device = top.get_string("device", std::string("auto"));
   if (c.device != "cpu" && c.device != "cuda" && c.device != "auto")
     fail("{}: device = '{}' is invalid; allowed: cpu, cuda, auto", top.where("device"), c.device);
-  c.output = src.resolve_path(top.get_string("output"), "output");
+  c.output = top.get_output_path("output");
   c.reference = top.get_string("reference", std::string("auto"));
   if (c.reference != "auto" && c.reference != "exact" && c.reference != "none")
     fail(

@@ -1,6 +1,10 @@
 #include "pipeline/yaml_util.h"
 
+#include <iconv.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +18,12 @@ namespace {
 std::string mark_text(const std::string& file, const YAML::Mark& m) {
   if (m.is_null()) return file;
   return fmt::format("{}:{}:{}", file, m.line + 1, m.column + 1);
+}
+
+YAML::Mark file_start() {
+  YAML::Mark m = YAML::Mark::null_mark();
+  m.pos = m.line = m.column = 0;
+  return m;
 }
 
 std::string type_name(const YAML::Node& n) {
@@ -45,7 +55,30 @@ std::string dir_of(const std::string& file) {
   return p.empty() ? "." : p.string();
 }
 
+// YAML text is UTF-8; yaml-cpp passes stray bytes through, and they would surface far from the spec (JSON
+// manifests refuse them). glibc's iconv decodes UTF-8 strictly and stops at the first bad byte.
+void require_utf8(const std::string& text, const std::string& name) {
+  iconv_t cd = ::iconv_open("UTF-8", "UTF-8");
+  if (cd == iconv_t(-1)) return;  // no converter: nothing to check with
+  std::vector<char> out(1 << 14);
+  char* in = const_cast<char*>(text.data());
+  size_t left = text.size();
+  bool bad = false;
+  while (left > 0 && !bad) {
+    char* o = out.data();
+    size_t room = out.size();
+    bad = ::iconv(cd, &in, &left, &o, &room) == size_t(-1) && errno != E2BIG;
+  }
+  ::iconv_close(cd);
+  if (!bad) return;
+  const size_t at = size_t(in - text.data()), line_start = text.rfind('\n', at == 0 ? 0 : at - 1);
+  const size_t line = size_t(std::count(text.begin(), text.begin() + long(at), '\n')) + 1;
+  const size_t col = line_start == std::string::npos || at == 0 ? at + 1 : at - line_start;
+  fail("{}:{}:{}: not UTF-8 text (byte 0x{:02X}); specs are UTF-8", name, line, col, unsigned(uint8_t(text[at])));
+}
+
 YAML::Node parse_mapping(const std::string& text, const std::string& name) {
+  require_utf8(text, name);
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -216,6 +249,7 @@ void YamlSource::apply_override(const std::string& assignment) {
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) fail("--set '{}': expected key.path=value", assignment);
   std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
+  require_utf8(assignment, "--set");
   YAML::Node value;
   try {
     value = YAML::Load(text);
@@ -232,6 +266,9 @@ void YamlSource::assign(const std::string& key, const YAML::Node& value, const s
   for (auto it = overrides_.begin(); it != overrides_.end();) it = within(it->first, key) ? overrides_.erase(it) : ++it;
   for (auto it = origins_.begin(); it != origins_.end();) it = within(it->first, key) ? origins_.erase(it) : ++it;
   origins_[key] = file;
+  for (auto it = assigned_marks_.begin(); it != assigned_marks_.end();)
+    it = within(it->first, key) ? assigned_marks_.erase(it) : ++it;
+  assigned_marks_[key] = value.Mark();
 }
 
 void YamlSource::put_path(const std::string& key, const YAML::Node& value, const std::string& what) {
@@ -280,7 +317,14 @@ bool YamlSource::overridden(const std::string& key_path) const { return override
 std::string YamlSource::where(const YAML::Node& node, const std::string& key_path) const {
   if (const std::string* o = override_of(key_path)) return "--set " + *o;
   const bool root = key_path.empty() && node.IsDefined() && node.is(root_);
-  return mark_text(origin(key_path), root ? root_mark_ : node.Mark());
+  YAML::Mark mark = root ? root_mark_ : node.Mark();
+  for (std::string p = key_path; mark.is_null() && !p.empty();) {  // a node a sweep or light assignment made
+    if (auto it = assigned_marks_.find(p); it != assigned_marks_.end()) mark = it->second;
+    const size_t dot = p.rfind('.');
+    p = dot == std::string::npos ? "" : p.substr(0, dot);
+  }
+  if (mark.is_null() && root) mark = file_start();  // a document that is all includes: point at its top
+  return mark_text(origin(key_path), mark);
 }
 
 std::string YamlSource::resolve_path(const std::string& value, const std::string& key_path) const {
@@ -309,6 +353,24 @@ YAML::Node MapReader::node(const std::string& key) const {
 std::string MapReader::where(const std::string& key) const {
   const YAML::Node& n = node_;
   return n[key].IsDefined() ? src_.where(n[key], path(key)) : src_.where(node_, key_path_);
+}
+
+std::string MapReader::get_output_path(const std::string& key) {
+  const std::string value = get_string(key), at = where(key), name = path(key);
+  if (value.empty()) fail("{}: {} is empty; name the file to write", at, name);
+  const fs::path file = src_.resolve_path(value, name);
+  const std::string base = file.filename().string();
+  if (base.empty() || base == "." || base == "..") fail("{}: {} '{}' names a folder; name a file", at, name, value);
+  if (base.size() > NAME_MAX)
+    fail("{}: {}: the file name is {} bytes long; file systems allow {}", at, name, base.size(), NAME_MAX);
+  if (file.string().size() >= PATH_MAX)
+    fail("{}: {}: the path is {} bytes long; the system allows {}", at, name, file.string().size(), PATH_MAX - 1);
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) fail("{}: {} '{}' is a folder; name a file", at, name, value);
+  const fs::path parent = file.parent_path();
+  if (!parent.empty() && fs::exists(parent, ec) && !fs::is_directory(parent, ec))
+    fail("{}: {}: '{}' is not a folder", at, name, parent.string());
+  return file.string();
 }
 
 void MapReader::missing(const std::string& key) const {

@@ -72,6 +72,9 @@ class YamlSource {
   // Key path → file it was written in, for keys that came from another file than their parent ("" → path_).
   std::map<std::string, std::string> origins_;
   std::map<std::string, std::string> overrides_;  // key path → original assignment text
+  // Key paths a sweep point or the light section assigned → where the assigned value is written: the
+  // nodes they create carry no position of their own.
+  std::map<std::string, YAML::Mark> assigned_marks_;
 };
 
 class MapReader {
@@ -85,6 +88,9 @@ class MapReader {
   std::string path(const std::string& key) const { return key_path_.empty() ? key : key_path_ + "." + key; }
 
   std::string get_string(const std::string& key, const std::optional<std::string>& fallback = std::nullopt);
+  // A file dsx will write, relative to the spec (resolve_path), checked now so that an impossible name fails
+  // before the work, not after it: not empty, not a folder, a file name and path the file system accepts.
+  std::string get_output_path(const std::string& key);
   double get_double(const std::string& key, const std::optional<double>& fallback = std::nullopt);
   long get_int(const std::string& key, const std::optional<long>& fallback = std::nullopt);
   bool get_bool(const std::string& key, const std::optional<bool>& fallback = std::nullopt);
@@ -96,11 +102,12 @@ class MapReader {
   void reject_unknown(const std::vector<std::string>& allowed) const;
   // Errors on any key not read, listing `allowed` and a did-you-mean hint.
   void finish(const std::vector<std::string>& allowed) const;
+  // Fails: `key` is required here (at the mapping's location).
+  [[noreturn]] void missing(const std::string& key) const;
 
  private:
   template <typename T>
   T get_scalar(const std::string& key, const std::optional<T>& fallback, const char* expected);
-  [[noreturn]] void missing(const std::string& key) const;
   [[noreturn]] void report_unknown(const YAML::const_iterator& it, const std::vector<std::string>& allowed) const;
   const YamlSource& src_;
   YAML::Node node_;

@@ -128,6 +128,34 @@ BOOST_AUTO_TEST_CASE(include_errors_name_the_entry) {
   BOOST_TEST(e.find("YAML syntax error") != std::string::npos);
 }
 
+// What the spec fuzzer (tools/drills/spec_fuzz.py) found without a location, each now with file:line:col.
+BOOST_AUTO_TEST_CASE(fuzzed_specs_get_a_location) {
+  // A byte that is not UTF-8 (here 0xCE in the middle of a title) is refused where it stands.
+  std::string e =
+      test::error_message([] { YamlSource::load_string("name: x\ntitle: \"NFE 5 o\xCEn the mixture\"\n", "u.yaml"); });
+  BOOST_TEST(e == "u.yaml:2:16: not UTF-8 text (byte 0xCE); specs are UTF-8");
+  YamlSource ok = YamlSource::load_string("name: \"σ → ∞ 😀\"\n", "ok.yaml");  // UTF-8 is fine
+  BOOST_TEST(ok.root()["name"].Scalar() == "σ → ∞ 😀");
+  // A key missing from a document that has no mapping of its own (all includes, or empty) points at its top.
+  YamlSource empty = YamlSource::load_string("", "empty.yaml");
+  MapReader top(empty, empty.root(), "");
+  e = test::error_message([&] { top.missing("name"); });
+  BOOST_TEST(e == "empty.yaml:1:1: missing required key 'name'");
+  // A key a sweep point (or the light section) assigns is located at the value that assigned it.
+  YamlSource swept = YamlSource::load_string("name: x\nsweep:\n  bomb: [1, 2]\n", "s.yaml");
+  swept.assign("bomb", swept.root()["sweep"]["bomb"][1], "sweep.bomb");
+  MapReader root(swept, swept.root(), "");
+  e = test::error_message([&] { root.reject_unknown({"name", "sweep"}); });
+  BOOST_TEST(e.rfind("s.yaml:3:13: unknown key 'bomb'", 0) == 0u, e);
+  // An output name the file system cannot take fails when the spec is read, not after the work.
+  YamlSource out = YamlSource::load_string("output: " + std::string(300, 'x') + ".h5\nexport: ''\n", "dir/o.yaml");
+  MapReader o(out, out.root(), "");
+  e = test::error_message([&] { o.get_output_path("output"); });
+  BOOST_TEST(e == "dir/o.yaml:1:9: output: the file name is 303 bytes long; file systems allow 255");
+  e = test::error_message([&] { o.get_output_path("export"); });
+  BOOST_TEST(e == "dir/o.yaml:2:9: export is empty; name the file to write");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace dsx
