@@ -23,11 +23,18 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A non-zero rank's out_dir for a collective stage: it writes nothing there that anybody reads.
+// A non-zero rank's out_dir for a collective stage: it writes nothing there that anybody reads. It lives in
+// the local temp folder, not in the (shared) cache, and is named like a temp file (cache::stale_temp), so
+// the next rank that makes one removes what a killed rank left behind.
 struct Scratch {
   std::string path;
-  Scratch(const cache::Cache& cache, int rank, size_t job) {
-    path = (fs::path(cache.root()) / "tmp" / fmt::format("rank{}-job{}-{}", rank, job, ::getpid())).string();
+  Scratch(int rank, size_t job) {
+    const fs::path dir = fs::temp_directory_path();
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().filename().string().rfind("dsx-scratch-", 0) == 0 && cache::stale_temp(e.path()))
+        fs::remove_all(e.path(), ec);
+    path = (dir / fmt::format("dsx-scratch-rank{}-job{}.tmp.{}", rank, job, ::getpid())).string();
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -123,7 +130,7 @@ std::vector<JobStatus> run_graph_distributed(const Plan& plan, const cache::Cach
           }
         } else if (takes_part) {  // a collective stage on a non-zero rank: its share, once rank 0 computes
           if (group.await(fmt::format("verdict/{}", i)) == "go") {
-            Scratch scratch(cache, group.rank(), i);
+            Scratch scratch(group.rank(), i);
             ctx.out_dir = scratch.path;
             j.kind->run(ctx);
           }
