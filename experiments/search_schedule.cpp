@@ -89,6 +89,7 @@ StageKind search_schedule_stage() {
     h5::File f = h5::File::create(ctx.out_dir + "/cost.h5");
     h5::write_tensor(f, "cost", found.cost);
     h5::write_tensor(f, "teacher_sigmas", at::tensor(grid, at::kDouble));
+    f.close();
     ctx.log(fmt::format("  {}: σ = [{}]", ctx.job.label, fmt::join(out.sigmas, ", ")));
     return {{"schedule.json", "schedule.yaml", "cost.h5"}, json{{"indices", out.indices}}};
   };

@@ -128,6 +128,8 @@ StageKind teacher_stage() {
     const TeacherSpec s = keyed_spec(job);
     TeacherStoreReport p = probe_teacher(cache, s, job.model->info(), job.device);
     *why = p.status == cache::JobState::Hit ? "cached"
+           : p.status == cache::JobState::Extend && p.cached == int64_t(s.seeds.size())
+               ? std::string("every seed cached")
            : p.status == cache::JobState::Extend
                ? fmt::format("{} of {} seeds cached; computing the rest", p.cached, s.seeds.size())
                : "no cached trajectories for these settings";

@@ -8,6 +8,7 @@
 #include "amed/trainer.h"
 #include "core/error.h"
 #include "experiments/stages.h"
+#include "nets/seeded_init.h"
 #include "pipeline/amed_config.h"
 
 namespace dsx {
@@ -78,8 +79,8 @@ StageKind train_amed_stage() {
     // Shared: a forced teacher in another process waits until this training has read its shards.
     cache::Lock reading = ctx.cache.lock(teacher.key, -1, cache::LockMode::Shared);
     TeacherShards shards(ctx.cache, teacher.key, ts.seeds);
-    torch::manual_seed(spec.seed);
-    AmedPredictor net(spec.settings.scale_dir, spec.settings.scale_time);
+    AmedPredictor net =
+        seeded(spec.seed, [&] { return AmedPredictor(spec.settings.scale_dir, spec.settings.scale_time); });
     int64_t last_iter = -1;
     TrainReport rep = train_amed(
         spec, ctx.job.run_model(), ctx.job.device, shards, net,

@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "experiments/stages.h"
 #include "nets/classifier.h"
+#include "nets/seeded_init.h"
 #include "pipeline/dataset_config.h"
 #include "pipeline/run_dir.h"
 
@@ -76,8 +77,7 @@ StageKind train_classifier_stage() {
     o.image_channels = train->images.size(1);
     o.resolution = train->images.size(2);
     o.classes = std::max(train->labels.max().item<int64_t>(), test->labels.max().item<int64_t>()) + 1;
-    at::manual_seed(t.options.seed);
-    Classifier net(o);
+    Classifier net = seeded(t.options.seed, [&] { return Classifier(o); });
     const ClassifierReport rep = train_classifier(net, t.options, train->images, train->labels, test->images,
                                                   test->labels, ctx.log, dist::DataParallel{ctx.group});
     ctx.log(fmt::format("  {}: test accuracy {:.4f} on {}, {:.0f} images/s", ctx.job.label, rep.test_accuracy,

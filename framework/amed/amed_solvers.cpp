@@ -148,12 +148,14 @@ std::string base_option_text(const SolverEntry& entry, const Options& resolved) 
 }
 
 std::vector<OptionSpec> amed_option_specs(bool predictor_required) {
+  OptionSpec predictor = opt::path(
+      "amed.predictor",
+      predictor_required ? "AMED predictor weights (HDF5, official parameter names); required"
+                         : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per "
+                           "interval)");
+  if (predictor_required) predictor = std::move(predictor).required_key();
   return {
-      opt::path("amed.predictor",
-                predictor_required
-                    ? "AMED predictor weights (HDF5, official parameter names); required"
-                    : "AMED predictor weights (HDF5): turns this solver into its AMED-Plugin (2 model calls per "
-                      "interval)"),
+      predictor,
       opt::choice("amed.features", {"trained", "model", "zero", "pooled"}, "trained",
                   "predictor input: as the predictor file says it was trained (trained; files without the attribute: "
                   "model), the model's 8x8 bottleneck at σ_i (model), zeros (zero, a fixed learned schedule) or the "

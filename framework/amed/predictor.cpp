@@ -103,6 +103,7 @@ void save_predictor(AmedPredictor& net, const AmedSettings* settings, const std:
       if (!s.base_options.empty()) f.set_attr("base_options", s.base_options);
       f.set_attr("features", s.features);
     }
+    f.close();
   }
   out.commit();
 }

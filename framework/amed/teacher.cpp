@@ -197,6 +197,7 @@ TeacherReport generate_teacher(const TeacherSpec& spec, const ModelPtr& model, a
       if (progress) progress(report.samples, int64_t(spec.seeds.size()));
     });
     finish_teacher_file(f, plan, report.samples, report.nfe_per_sample, spec.config_yaml);
+    f.close();
   }
   target.commit();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

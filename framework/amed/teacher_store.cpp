@@ -87,9 +87,19 @@ TeacherStoreReport probe_teacher(const cache::Cache& cache, const TeacherSpec& s
   TeacherStoreReport r;
   cache::CacheKey key = teacher_key(spec, info, device);
   r.key = key.hex;
-  std::vector<int64_t> missing = cache::missing_items(spec.seeds, teacher_artifact(cache, key).verified());
+  const cache::ShardedArtifact store = teacher_artifact(cache, key);
+  const std::vector<cache::Shard> usable = store.verified();
+  std::vector<int64_t> missing = cache::missing_items(spec.seeds, usable);
   r.cached = int64_t(spec.seeds.size() - missing.size());
   r.status = state_of(r.cached, missing.size());
+  // Usable shards that meta.json does not list (it is unreadable, or a writer died before recording them):
+  // the stage runs to record them (ensure_teacher's scan), computing nothing, so the entry verifies again.
+  const size_t recorded = store.recorded().size();
+  if (usable.size() > recorded && r.status == cache::JobState::Hit) {
+    r.status = cache::JobState::Extend;
+    r.warnings.push_back(fmt::format("{}/meta.json lists {} of the {} shards on disk: recording them", store.dir(),
+                                     recorded, usable.size()));
+  }
   return r;
 }
 
@@ -151,6 +161,7 @@ TeacherStoreReport ensure_teacher(const cache::Cache& cache, const TeacherSpec& 
               append_teacher_batch(f, plan, b);
               f.set_attr("cache_key", key.hex);
               finish_teacher_file(f, plan, int64_t(b.seeds.size()), b.nfe, key.canonical);
+              f.close();
             }
             store.add(std::move(s), [&] { target.commit(); });  // recorded at once: a crash now loses nothing written
             r.nfe_per_sample = b.nfe;
@@ -256,6 +267,7 @@ void export_teacher(const TeacherShards& shards, const TeacherPlan& plan, const 
       append_teacher_batch(f, plan, b);
     }
     finish_teacher_file(f, plan, shards.size(), attrs.attr_int("nfe_per_sample"), attrs.attr_string("config"));
+    f.close();
   }
   target.commit();
 }

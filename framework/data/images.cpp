@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fs_util.h"
 #include "core/hash.h"
 #include "data/idx.h"
 #include "data/png_io.h"
@@ -24,7 +25,7 @@ ImageSet fashion_mnist(const Options& o) {
   const fs::path images = fs::path(root) / (prefix + "-images-idx3-ubyte.gz");
   const fs::path labels = fs::path(root) / (prefix + "-labels-idx1-ubyte.gz");
   for (const fs::path& p : {images, labels})
-    if (!fs::exists(p))
+    if (!path_exists(p))
       fail(
           "{}: not found: Fashion-MNIST comes with the Debian package dataset-fashion-mnist "
           "(apt-get install dataset-fashion-mnist), or set dataset.root to a folder holding the IDX files",
@@ -69,7 +70,7 @@ ImageSet hdf5_images(const Options& o) {
 ImageSet image_folder(const Options& o) {
   const std::string dir = o.get_string("dir");
   const int channels = int(o.get_int("channels"));
-  if (!fs::is_directory(dir)) fail("{}: not a folder", dir);
+  if (!is_folder(dir)) fail("{}: not a folder", dir);
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     std::string ext = e.path().extension().string();

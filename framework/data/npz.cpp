@@ -123,7 +123,7 @@ std::vector<char> npy_encode(const at::Tensor& array, const std::string& name) {
 
 std::map<std::string, at::Tensor> read_npz(const std::string& path) {
   int code = 0;
-  zip_t* za = zip_open(path.c_str(), ZIP_RDONLY, &code);
+  zip_t* za = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code);
   if (!za) fail("{}: cannot open as an .npz (zip) archive: {}", path, zip_message(code));
   std::unique_ptr<zip_t, void (*)(zip_t*)> guard(za, zip_discard);
   std::map<std::string, at::Tensor> arrays;
@@ -138,8 +138,14 @@ std::map<std::string, at::Tensor> read_npz(const std::string& path) {
     if (!zf) fail("{}: cannot open: {}", where, zip_strerror(za));
     std::vector<char> bytes(size_t(st.size));
     const zip_int64_t got = zip_fread(zf, bytes.data(), st.size);
+    // libzip checks a member's CRC-32 when a read reaches its end: one more read returns 0, or -1 if the
+    // bytes are not the ones the archive recorded.
+    char past_end = 0;
+    const zip_int64_t tail = got == zip_int64_t(st.size) ? zip_fread(zf, &past_end, 1) : 0;
+    const std::string crc_error = tail != 0 ? zip_file_strerror(zf) : "";
     zip_fclose(zf);
     if (got != zip_int64_t(st.size)) fail("{}: read {} of {} bytes (corrupt archive?)", where, got, st.size);
+    if (tail != 0) fail("{}: corrupt member ({})", where, crc_error);
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0) name.resize(name.size() - 4);
     arrays[name] = npy_decode(bytes, where);
   }

@@ -77,6 +77,7 @@ void save_epd(const std::string& path, const EpdParams& p) {
   h5::write_tensor(f, "w", p.w.detach());
   h5::write_tensor(f, "c", p.c.detach());
   h5::write_tensor(f, "a", p.a.detach());
+  f.close();
 }
 
 EpdParams load_epd(const std::string& path) {

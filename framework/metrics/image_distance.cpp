@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fs_util.h"
 #include "core/hash.h"
 #include "data/images.h"
 #include "store/cache.h"
@@ -60,7 +61,7 @@ ImageOperand parse_image_operand(const std::string& text) {
     return op;
   }
   op.path = text;
-  if (fs::is_directory(text)) {
+  if (is_folder(text)) {
     op.kind = ImageOperand::Kind::Folder;
   } else if (has_extension(text, {".npz"})) {
     op.kind = ImageOperand::Kind::Statistics;
@@ -70,7 +71,7 @@ ImageOperand parse_image_operand(const std::string& text) {
     fail("{}: not a sample file (.h5/.hdf5), a folder of PNGs, reference statistics (.npz) or fashion_mnist[:split]",
          text);
   }
-  if (!fs::exists(text)) fail("{}: no such file or folder", text);
+  if (!path_exists(text)) fail("{}: no such file or folder", text);
   return op;
 }
 

@@ -136,6 +136,7 @@ void GaussianMixture::save_h5(const std::string& path) const {
     h5::write_tensor(f, "means", means_.to(at::kDouble).reshape(shape));
     h5::write_tensor(f, "stds", stds_.to(at::kDouble));
     h5::write_tensor(f, "weights", weights_.to(at::kDouble));
+    f.close();
   }
   out.commit();
 }

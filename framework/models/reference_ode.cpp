@@ -54,7 +54,9 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
           if (kE[j] != 0) err.add_(k[j], h * kE[j]);
         at::Tensor scale = atol + rtol * at::maximum(x.abs(), xs.abs());
         double e = (err.abs() / scale).max().item<double>();
-        if (!std::isfinite(e)) fail("reference ODE: non-finite error estimate at sigma = {}", std::exp(u));
+        if (!std::isfinite(e))
+          fail("reference ODE: the model returned NaN/Inf in the step from σ = {:.6g} to σ = {:.6g}", std::exp(u),
+               std::exp(u + h));
         if (e <= 1.0) {
           x = xs;
           u += h;

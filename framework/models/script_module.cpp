@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fs_util.h"
 
 namespace dsx {
 
@@ -17,7 +18,7 @@ std::string script_error(const std::exception& e) {
 }
 
 torch::jit::Module load_script_module(const std::string& file) {
-  if (!std::filesystem::is_regular_file(file)) fail("{}: file does not exist", file);
+  if (!is_file(file)) fail("{}: file does not exist", file);
   torch::jit::Module module;
   try {
     module = torch::jit::load(file, at::kCPU);

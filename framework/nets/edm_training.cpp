@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "models/denoiser.h"
 #include "nets/module_io.h"
+#include "nets/seeded_init.h"
 #include "store/h5.h"
 
 namespace fs = std::filesystem;
@@ -59,8 +60,7 @@ EdmTrainer::EdmTrainer(const UNetOptions& net, const EdmTrainOptions& o, at::Ten
   if (net.num_classes > 0 && !labels_.defined()) fail("train_model: a class-conditional net needs labelled data");
   if (o.steps < 1 || o.batch < 1) fail("train_model: steps and batch must be >= 1");
   images_ = images_.to(at::kFloat).contiguous();
-  at::manual_seed(o.seed);  // the initial weights
-  net_ = UNet(net);
+  net_ = seeded(o.seed, [&] { return UNet(net); });  // the initial weights
   ema_ = UNet(net);
   copy_parameters(ema_, net_);
   for (at::Tensor p : ema_->parameters()) p.requires_grad_(false);
@@ -165,6 +165,7 @@ void EdmTrainer::save_checkpoint(const std::string& dir) const {
     h5::File f = h5::File::create((tmp / "weights.h5").string());
     write_parameters(f, *net_, "net/");
     write_parameters(f, *ema_, "ema/");
+    f.close();
   }
   torch::save(adam_of(adam_), (tmp / "adam.pt").string());
   nlohmann::json state = {{"step", step_}, {"options", o_.to_json()}};

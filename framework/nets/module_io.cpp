@@ -45,6 +45,7 @@ void save_network(const std::string& path, const torch::nn::Module& m, const std
     f.set_attr("format", format);
     f.set_attr("options", options.dump());
     f.set_attr(info_key, info.dump());
+    f.close();
   }
   out.commit();
 }

@@ -5,6 +5,7 @@
 #include "amed/amed_solvers.h"
 #include "amed/solver_catalog.h"
 #include "core/error.h"
+#include "core/fs_util.h"
 #include "core/seeds.h"
 #include "pipeline/sample_config.h"
 
@@ -163,7 +164,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   TrainConfig c;
   c.model = load_model(src, top.node("model"), "model");
   c.trajectories = src.resolve_path(top.get_string("trajectories"), "trajectories");
-  if (!std::filesystem::exists(c.trajectories))
+  if (!path_exists(c.trajectories))
     fail("{}: trajectories file '{}' does not exist", top.where("trajectories"), c.trajectories);
   c.spec = read_train_spec(top, src);
   c.spec.dtype = parse_precision(top.get_string("precision", std::string("float32")), top.where("precision"));

@@ -103,6 +103,7 @@ at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model,
       x = solve();
       h5::File f = h5::File::create(dir + "/solution.h5");
       h5::write_tensor(f, "solution", x);
+      f.close();
       return cache::Cache::Computed{{"solution.h5"}};
     });
     tell("hit");

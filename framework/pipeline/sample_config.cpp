@@ -9,6 +9,7 @@
 
 #include "amed/solver_catalog.h"
 #include "core/error.h"
+#include "core/fs_util.h"
 #include "core/registry.h"
 #include "core/seeds.h"
 #include "pipeline/schema.h"
@@ -105,10 +106,12 @@ SolverConfig read_solver(const YamlSource& src, const YAML::Node& node, const st
   }
   // File options are relative to the config file (--set values to the working directory), and must exist.
   for (const auto& spec : all_option_specs(solver_entry(c.name))) {
+    if (spec.required && !c.options.count(spec.name))
+      fail("{}: solver '{}' needs {}.{}: {}", r.where("name"), c.name, key_path, spec.name, spec.help);
     auto it = c.options.find(spec.name);
     if (spec.type != OptionType::Path || it == c.options.end() || it->second.text.empty()) continue;
     it->second.text = src.resolve_path(it->second.text, r.path(spec.name));
-    if (!std::filesystem::exists(it->second.text))
+    if (!path_exists(it->second.text))
       fail("{}: {} '{}' does not exist", it->second.where, r.path(spec.name), it->second.text);
   }
   c.solver = make_solver(c.name, c.options, key_path + ".");  // option errors carry their own locations
@@ -153,8 +156,7 @@ SampleConfig load_sample_config(const std::string& path, const std::vector<std::
   if (lat.has("file")) {
     c.latents_file = src.resolve_path(lat.get_string("file"), "latents.file");
     c.latents_dataset = lat.get_string("dataset", std::string("latents"));
-    if (!std::filesystem::exists(c.latents_file))
-      fail("{}: latents.file '{}' does not exist", lat.where("file"), c.latents_file);
+    if (!path_exists(c.latents_file)) fail("{}: latents.file '{}' does not exist", lat.where("file"), c.latents_file);
   } else {
     YAML::Node seeds = lat.node("seeds");
     std::string text;

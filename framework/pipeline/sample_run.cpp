@@ -159,6 +159,7 @@ SampleOutcome run_sample(const SampleConfig& c, const cache::Cache* cache,
     f.set_attr("solver", c.solver.name);
     f.set_attr("config", c.resolved_yaml);
     if (out.rmse) f.set_attr("rmse", *out.rmse);
+    f.close();
   }
   target.commit();
   return out;

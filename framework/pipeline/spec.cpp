@@ -291,6 +291,8 @@ struct Expander {
     // Files merge their includes as they are read (YamlSource), so one here came from --set or light.
     if (top.node("include").IsDefined())
       fail("{}: 'include' is only read from spec files; write it in the spec", top.where("include"));
+    for (const char* key : {"name", "stages"})
+      if (!top.has(key)) top.missing(key);
     plan.name = top.get_string("name");
     for (char c : plan.name)
       if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))

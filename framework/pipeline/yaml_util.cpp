@@ -7,6 +7,8 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -77,6 +79,28 @@ void require_utf8(const std::string& text, const std::string& name) {
   fail("{}:{}:{}: not UTF-8 text (byte 0x{:02X}); specs are UTF-8", name, line, col, unsigned(uint8_t(text[at])));
 }
 
+// YAML forbids both, but yaml-cpp reads them: a key that is empty or not a plain scalar, and a key given
+// twice in one mapping (lookups would silently take the first). Checked on the parsed text, where every node
+// still has its position; each mapping or list is visited once (by position), so aliases cost nothing.
+void check_keys(const YAML::Node& n, const std::string& name, std::set<size_t>& visited) {
+  if (!n.IsMap() && !n.IsSequence()) return;
+  if (!n.Mark().is_null() && !visited.insert(size_t(n.Mark().pos)).second) return;
+  if (n.IsSequence()) {
+    for (const YAML::Node& e : n) check_keys(e, name, visited);
+    return;
+  }
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const YAML::Node& k = it->first;
+    if (!k.IsScalar() || k.Scalar().empty())
+      fail("{}: a key must be a name, got {}", mark_text(name, k.Mark()), k.IsScalar() ? "an empty key" : type_name(k));
+    if (auto [at, fresh] = seen.emplace(k.Scalar(), k.Mark()); !fresh)
+      fail("{}: key '{}' is given twice in this mapping (also at line {})", mark_text(name, k.Mark()), k.Scalar(),
+           at->second.line + 1);
+    check_keys(it->second, name, visited);
+  }
+}
+
 YAML::Node parse_mapping(const std::string& text, const std::string& name) {
   require_utf8(text, name);
   YAML::Node root;
@@ -87,6 +111,8 @@ YAML::Node parse_mapping(const std::string& text, const std::string& name) {
   }
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) fail("{}: the config must be a mapping of keys to values", mark_text(name, root.Mark()));
+  std::set<size_t> visited;
+  check_keys(root, name, visited);
   return root;
 }
 
@@ -194,8 +220,9 @@ Document load_merged(const std::string& text, const std::string& name, std::vect
   for (const YAML::Node& entry : include_entries(own, name)) {
     const std::string file = (fs::path(dir_of(name)) / entry.Scalar()).lexically_normal().string();
     const std::string where = mark_text(name, entry.Mark());
-    if (!fs::is_regular_file(file)) fail("{}: include '{}': no such file ({})", where, entry.Scalar(), file);
-    const std::string canonical = fs::weakly_canonical(file).string();
+    std::error_code ec;  // a name the system refuses (too long, ...) is a missing file too
+    if (!fs::is_regular_file(file, ec)) fail("{}: include '{}': no such file ({})", where, entry.Scalar(), file);
+    const std::string canonical = fs::weakly_canonical(file, ec).string();
     for (size_t i = 0; i < open.size(); ++i)
       if (open[i].canonical == canonical) {
         std::string chain;
@@ -317,13 +344,20 @@ bool YamlSource::overridden(const std::string& key_path) const { return override
 std::string YamlSource::where(const YAML::Node& node, const std::string& key_path) const {
   if (const std::string* o = override_of(key_path)) return "--set " + *o;
   const bool root = key_path.empty() && node.IsDefined() && node.is(root_);
-  YAML::Mark mark = root ? root_mark_ : node.Mark();
+  YAML::Mark mark = root ? root_mark_ : node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
   for (std::string p = key_path; mark.is_null() && !p.empty();) {  // a node a sweep or light assignment made
     if (auto it = assigned_marks_.find(p); it != assigned_marks_.end()) mark = it->second;
     const size_t dot = p.rfind('.');
     p = dot == std::string::npos ? "" : p.substr(0, dot);
   }
-  if (mark.is_null() && root) mark = file_start();  // a document that is all includes: point at its top
+  if (mark.is_null() && !key_path.empty())  // a map such an assignment created on its way to its key
+    for (const auto& [key, at] : assigned_marks_)
+      if (within(key, key_path)) {
+        mark = at;
+        break;
+      }
+  // A document that is all includes, or a key that is not there: point at the top of the file.
+  if (mark.is_null() && (root || !node.IsDefined())) mark = file_start();
   return mark_text(origin(key_path), mark);
 }
 
@@ -334,9 +368,9 @@ std::string YamlSource::resolve_path(const std::string& value, const std::string
 
 MapReader::MapReader(const YamlSource& src, const YAML::Node& node, std::string key_path)
     : src_(src), node_(node), key_path_(std::move(key_path)) {
-  if (!node_.IsMap())
+  if (!node_.IsDefined() || !node_.IsMap())
     fail("{}: '{}' must be a mapping, got {}", src_.where(node_, key_path_), key_path_.empty() ? "config" : key_path_,
-         type_name(node_));
+         node_.IsDefined() ? type_name(node_) : "nothing");
 }
 
 bool MapReader::has(const std::string& key) const {

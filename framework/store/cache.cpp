@@ -267,6 +267,17 @@ json Cache::commit_entries(const CacheKey& k, const json& list, const json& extr
   return m;
 }
 
+// A file about to be committed must be there and, for JSON, parse: a write that failed silently (a full disk
+// under an unchecked stream) is caught here, not by the next reader. (HDF5 writers check their close.)
+void Cache::check_readable(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) fail("{}: was not written (disk full?)", path);
+  if (fs::path(path).extension() == ".json") {
+    std::ifstream in(path);
+    if (!json::accept(in)) fail("{}: written incompletely (disk full?): not valid JSON", path);
+  }
+}
+
 Cache::Outcome Cache::compute_or_get(const CacheKey& k,
                                      const std::function<Computed(const std::string&, const std::string&)>& compute,
                                      bool force) const {
@@ -283,8 +294,16 @@ Cache::Outcome Cache::compute_or_get(const CacheKey& k,
   const std::string entry = dir(k);
   fs::remove_all(entry);
   fs::create_directories(entry);
-  Computed c = compute(entry, out.reason);
-  out.meta = commit(k, c.files, c.extra);
+  try {
+    Computed c = compute(entry, out.reason);
+    for (const auto& name : c.files) check_readable(entry + "/" + name);
+    out.meta = commit(k, c.files, c.extra);
+  } catch (...) {
+    // Nothing half-written stays: the entry holds only what a failed (or full-disk) computation left.
+    std::error_code ec;
+    fs::remove_all(entry, ec);
+    throw;
+  }
   return out;
 }
 
@@ -316,11 +335,22 @@ std::optional<Entry> Cache::info(const std::string& prefix) const {
   return found;
 }
 
+namespace {
+// Anything but lock files (claims): a folder holding only those is an entry that never got data (its stage
+// failed or is starting), not a damaged one.
+bool holds_data(const fs::path& dir) {
+  std::error_code ec;
+  for (auto& f : fs::recursive_directory_iterator(dir, ec))
+    if (f.is_regular_file(ec) && f.path().extension() != ".lock") return true;
+  return false;
+}
+}  // namespace
+
 std::vector<Problem> Cache::verify() const {
   std::vector<Problem> out;
   for (const auto& e : list()) {
     if (e.meta.is_null()) {
-      out.push_back({e.kind, e.key, "meta.json missing or unreadable"});
+      if (holds_data(e.dir)) out.push_back({e.kind, e.key, "meta.json missing or unreadable"});
       continue;
     }
     if (!e.complete()) out.push_back({e.kind, e.key, "incomplete"});

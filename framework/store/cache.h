@@ -128,6 +128,8 @@ class Cache {
   json commit_entries(const CacheKey& k, const json& files, const json& extra = json::object()) const;
   // Checks of one file against its meta entry: "" if good, else the problem.
   static std::string check_file(const std::string& dir, const json& file_entry);
+  // Fails unless the file is there and, for JSON, parses; called on every file before a commit.
+  static void check_readable(const std::string& path);
 
   // The one cache protocol for whole artifacts: under the key's exclusive lock, a complete entry is a HIT
   // (`compute` is not called); otherwise (or with `force`) the entry directory is emptied and recreated,

@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/fs_util.h"
 
 namespace dsx::h5 {
 namespace {
@@ -27,7 +30,10 @@ herr_t collect(unsigned n, const H5E_error2_t* e, void* out) {
 [[noreturn]] void raise(const std::string& what) {
   std::string stack = error_stack();
   H5Eclear2(H5E_DEFAULT);
-  throw Error(what + (stack.empty() ? "" : "\n HDF5 error stack:" + stack));
+  // The cause users act on, said first; the stack (for bug reports) after it.
+  const bool full = stack.find("errno = 28") != std::string::npos || errno == ENOSPC;
+  throw Error(what + (full ? ": no space left on the device (disk full)" : "") +
+              (stack.empty() ? "" : "\n HDF5 error stack:" + stack));
 }
 
 hid_t check(hid_t id, const std::string& what) {
@@ -63,14 +69,19 @@ Handle::~Handle() {
   if (id_ >= 0 && closer_) closer_(id_);
 }
 
+// Integrity from HDF5 itself, so a flipped bit in a file dsx wrote is an error on reading, not a silently
+// different number: the 1.8+ file format checksums its metadata (superblock v2, object headers v2 with
+// their attributes, B-trees), and every dataset's chunks carry a Fletcher-32 checksum (checked on read).
 File File::create(const std::string& path) {
-  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  Handle fapl(check(H5Pcreate(H5P_FILE_ACCESS), "H5Pcreate"), H5Pclose);
+  check_status(H5Pset_libver_bounds(fapl.id(), H5F_LIBVER_V18, H5F_LIBVER_LATEST), "H5Pset_libver_bounds");
+  hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
   if (id < 0) raise(fmt::format("cannot create HDF5 file '{}'", path));
   return File(path, Handle(id, H5Fclose));
 }
 
 File File::open(const std::string& path, bool writable) {
-  if (!std::filesystem::exists(path)) fail("HDF5 file '{}' does not exist", path);
+  if (!path_exists(path)) fail("HDF5 file '{}' does not exist", path);
   hid_t id = H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
   if (id < 0) raise(fmt::format("cannot open '{}' as an HDF5 file", path));
   return File(path, Handle(id, H5Fclose));
@@ -118,13 +129,19 @@ void File::write_raw(const std::string& name, const std::vector<int64_t>& shape,
   Handle dcpl(check(H5Pcreate(H5P_DATASET_CREATE), "H5Pcreate"), H5Pclose);
   hsize_t total = 1;
   for (auto d : dims) total *= d;
-  if (compress && !dims.empty() && total > 0) {
-    // One chunk = one leading-index slice (a sample), capped so small rows are grouped.
+  if (!dims.empty() && total > 0) {
+    // Compressed: one chunk per leading index (a sample). Otherwise chunks of whole leading slices up to
+    // kChunkElements (HDF5 caps a chunk at 4 GiB), there for the checksum.
+    constexpr hsize_t kChunkElements = hsize_t(1) << 22;
     std::vector<hsize_t> chunk = dims;
-    chunk[0] = 1;
+    const hsize_t inner = std::max<hsize_t>(total / dims[0], 1);
+    chunk[0] = compress ? 1 : std::clamp<hsize_t>(kChunkElements / inner, 1, dims[0]);
     check_status(H5Pset_chunk(dcpl.id(), int(chunk.size()), chunk.data()), "H5Pset_chunk");
-    check_status(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle");
-    check_status(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate");
+    if (compress) {
+      check_status(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle");
+      check_status(H5Pset_deflate(dcpl.id(), 4), "H5Pset_deflate");
+    }
+    check_status(H5Pset_fletcher32(dcpl.id()), "H5Pset_fletcher32");
   }
   if (has(name)) check_status(H5Ldelete(file_.id(), name.c_str(), H5P_DEFAULT), path_ + ": replace " + name);
   Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"), H5Pclose);
@@ -217,6 +234,7 @@ void File::create_rows(const std::string& name, DType stored, const std::vector<
     check_status(H5Pset_shuffle(dcpl.id()), "H5Pset_shuffle");
     check_status(H5Pset_deflate(dcpl.id(), 1), "H5Pset_deflate");
   }
+  check_status(H5Pset_fletcher32(dcpl.id()), "H5Pset_fletcher32");
   Handle lcpl(check(H5Pcreate(H5P_LINK_CREATE), "H5Pcreate"), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.id(), 1);
   Handle ds(
@@ -338,6 +356,20 @@ std::string File::attr_string(const std::string& name, const std::string& object
   out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
   return out;
 }
+
+namespace {
+std::atomic<bool> close_failed{false};
+}
+
+void File::close() {
+  if (!file_.valid()) return;
+  if (H5Fclose(file_.release()) < 0) {
+    close_failed = true;
+    raise(fmt::format("{}: cannot finish writing the file", path_));
+  }
+}
+
+bool a_close_failed() { return close_failed; }
 
 void File::flush() { check_status(H5Fflush(file_.id(), H5F_SCOPE_GLOBAL), path_ + ": flush"); }
 

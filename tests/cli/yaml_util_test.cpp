@@ -147,6 +147,19 @@ BOOST_AUTO_TEST_CASE(fuzzed_specs_get_a_location) {
   MapReader root(swept, swept.root(), "");
   e = test::error_message([&] { root.reject_unknown({"name", "sweep"}); });
   BOOST_TEST(e.rfind("s.yaml:3:13: unknown key 'bomb'", 0) == 0u, e);
+  // A key given twice, or an empty key, is refused where it stands (yaml-cpp would keep the first silently);
+  // a billion-laughs alias bomb costs nothing to check (each mapping or list is visited once).
+  e = test::error_message([] { YamlSource::load_string("a: 1\nb:\n  c: 2\n  c: 3\n", "d.yaml"); });
+  BOOST_TEST(e == "d.yaml:4:3: key 'c' is given twice in this mapping (also at line 3)");
+  e = test::error_message([] { YamlSource::load_string("a:\n  : 1\n", "k.yaml"); });
+  BOOST_TEST(e == "k.yaml:2:3: a key must be a name, got null");
+  std::string bomb = "a: [&l0 [x, x, x, x, x, x, x, x, x, x]";
+  for (int k = 1; k < 10; ++k) {
+    bomb += ", &l" + std::to_string(k) + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ", *l" : "*l") + std::to_string(k - 1);
+    bomb += "]";
+  }
+  BOOST_TEST(YamlSource::load_string(bomb + "]\n", "b.yaml").root()["a"].size() == 10u);
   // An output name the file system cannot take fails when the spec is read, not after the work.
   YamlSource out = YamlSource::load_string("output: " + std::string(300, 'x') + ".h5\nexport: ''\n", "dir/o.yaml");
   MapReader o(out, out.root(), "");

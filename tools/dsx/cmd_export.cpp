@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/fs_util.h"
 
 namespace dsx::cli {
 namespace {
@@ -35,9 +36,9 @@ Action add_export_model(CLI::App& app) {
   cmd->add_option("--python", a->python, "a Python with torch and h5py (Debian: python3-torch python3-h5py)");
   cmd->add_option("--script", a->script, "the exporter (default: the source tree's tools/export/export_dsx_unet.py)");
   return [a] {
-    if (!std::filesystem::is_regular_file(a->script))
+    if (!is_file(a->script))
       fail("{}: the exporter script is missing (give --script PATH/TO/tools/export/export_dsx_unet.py)", a->script);
-    if (!std::filesystem::is_regular_file(a->model)) fail("{}: no such model file", a->model);
+    if (!is_file(a->model)) fail("{}: no such model file", a->model);
     const std::string command = fmt::format("{} {} {} {} --dtype {}", shell_quote(a->python), shell_quote(a->script),
                                             shell_quote(a->model), shell_quote(a->out), a->dtype);
     const int status = std::system(command.c_str());

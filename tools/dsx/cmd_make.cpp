@@ -75,6 +75,7 @@ Action add_make_latents(CLI::App& app) {
       h5::File f = h5::File::create(target.temp());
       h5::write_tensor(f, "latents", z);
       h5::write_tensor(f, "seeds", at::tensor(s, at::kLong));
+      f.close();
     }
     target.commit();
     fmt::print("wrote {}: {} latents of shape [{}]\n", *out, s.size(), *shape);

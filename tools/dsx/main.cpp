@@ -2,11 +2,13 @@
 #include <ATen/Parallel.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 
 #include "commands.h"
 #include "core/error.h"
+#include "store/h5.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dsx: fast ODE-based sampling of diffusion models (AMED, SciRE and baselines)"};
@@ -45,16 +47,22 @@ int main(int argc, char** argv) {
   };
   add_threads_everywhere(app);
   CLI11_PARSE(app, argc, argv);
+  // A file whose close failed (a full disk) would crash HDF5's exit handler: leave without exit handlers.
+  auto finish = [](int status) {
+    if (!dsx::h5::a_close_failed()) return status;
+    std::fflush(nullptr);
+    std::_Exit(status);
+  };
   try {
     if (threads > 0) at::set_num_threads(threads);
     for (auto& [sub, action] : actions)
-      if (sub->parsed()) return action();
+      if (sub->parsed()) return finish(action());
   } catch (const dsx::Error& e) {
     std::fprintf(stderr, "dsx: error: %s\n", e.what());
-    return 2;
+    return finish(2);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dsx: internal error: %s\n", e.what());
-    return 3;
+    return finish(3);
   }
   return 1;
 }

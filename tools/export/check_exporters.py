@@ -68,7 +68,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from export_common import ExportError, Tracee, trace_single, verify_export  # noqa: E402
+from export_common import H5_LIBVER, ExportError, Tracee, create_dsx_dataset, trace_single, verify_export  # noqa: E402
 from export_edm import export_edm  # noqa: E402
 from export_diffusers import call_unet, export_diffusers, t_examples  # noqa: E402
 from export_module import export_module  # noqa: E402
@@ -1088,9 +1088,9 @@ def dsx_unet_stand_in(options, seed):
 def write_dsx_unet(path, net, options, fmt=DSX_UNET_FORMAT):
     """The file dsx's save_unet writes: float32 datasets named by module path, string attributes format,
     options and training (nlohmann's JSON: sorted keys, no spaces)."""
-    with h5py.File(path, "w") as f:
+    with h5py.File(path, "w", libver=H5_LIBVER) as f:
         for name, t in net.state_dict().items():
-            f.create_dataset(name, data=t.detach().numpy().astype("<f4"))
+            create_dsx_dataset(f, name, t.detach().numpy().astype("<f4"))
         _set_string_attr(f, "format", fmt)
         _set_string_attr(f, "options", json.dumps(options, sort_keys=True, separators=(",", ":")))
         _set_string_attr(f, "training", json.dumps({"stand_in": "check_exporters.py"}, separators=(",", ":")))

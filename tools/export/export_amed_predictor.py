@@ -35,7 +35,7 @@ import math
 import os
 import sys
 
-from export_common import ExportError, load_checkpoint, run_cli
+from export_common import H5_LIBVER, ExportError, create_dsx_dataset, load_checkpoint, run_cli
 
 try:
     import numpy as np
@@ -193,9 +193,9 @@ def write_predictor_h5(path, tensors, settings):
     """Writes the datasets and attributes; to a temporary name first, renamed when complete."""
     tmp = "{}.tmp{}".format(path, os.getpid())
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", libver=H5_LIBVER) as f:
             for name, value in tensors.items():
-                f.create_dataset(name, data=value.astype("<f4"))
+                create_dsx_dataset(f, name, value.astype("<f4"))
             for name, value in settings:
                 if isinstance(value, str):
                     _set_string_attr(f, name, value)

@@ -58,6 +58,27 @@ class ExportError(Exception):
 
 # ---- small utilities ------------------------------------------------------------------------------------
 
+# How dsx writes HDF5 (store/h5.cpp), so files written here are files dsx could have written: the 1.8 file
+# format (metadata checksums) and chunked datasets with a Fletcher-32 checksum, whole leading slices of up to
+# 2^22 elements per chunk.
+H5_LIBVER = ("v108", "latest")
+
+
+def dsx_chunks(shape):
+    if len(shape) == 0 or 0 in shape:
+        return None
+    inner = max(1, math.prod(shape[1:]))
+    return (min(max(1, (1 << 22) // inner), shape[0]),) + tuple(shape[1:])
+
+
+def create_dsx_dataset(f, name, data):
+    """A dataset as dsx writes it (a checksum per chunk; no chunks for scalars)."""
+    chunks = dsx_chunks(data.shape)
+    if chunks is None:
+        return f.create_dataset(name, data=data)
+    return f.create_dataset(name, data=data, chunks=chunks, fletcher32=True)
+
+
 def parse_shape(text):
     """'3,32,32' or '3x32x32' or '[3, 32, 32]' -> [3, 32, 32]."""
     cleaned = text.strip().strip("[]()").replace("x", ",").replace(" ", "")
