@@ -16,14 +16,14 @@ HIT), and every teacher seed exactly once across the runs; the results equal a r
 
 import argparse
 import collections
-import glob
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+from drill_common import finish, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNS = [
@@ -36,11 +36,6 @@ RUNS = [
 
 def args_of(dsx, spec, extra, cache, runs):
     return [dsx, "run", os.path.join(ROOT, "configs", spec), "--light", "--cache-dir", cache, "--runs-dir", runs] + extra
-
-
-def metrics(runs_dir):
-    found = sorted(glob.glob(os.path.join(runs_dir, "*", "metrics.csv")))
-    return [r for r in open(found[-1]).read().splitlines() if ",wall_seconds," not in r] if found else None
 
 
 def computed_keys(log):
@@ -103,13 +98,7 @@ def main():
         problems.append("verify: " + verify.stdout[-400:])
     print(f"concurrency_drill: {len(RUNS)} concurrent runs, {gcs} gc passes beside them, {len(by_key)} artifacts "
           f"computed, {sum(len(v) for v in by_key.values())} computations, teacher seeds {dict(seeds)}")
-    for pr in problems:
-        print("PROBLEM: " + pr)
-    if problems:
-        print(f"concurrency_drill: kept {work}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return finish("concurrency_drill", problems, work)
 
 
 if __name__ == "__main__":

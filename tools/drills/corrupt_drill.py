@@ -30,6 +30,7 @@ import sys
 import tempfile
 
 import h5py
+from drill_common import metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart.yaml")
@@ -63,13 +64,6 @@ def corrupt(path, mode, rng):
         data[bit // 8] ^= 1 << (bit % 8)
     with open(path, "wb") as f:
         f.write(bytes(data))
-
-
-def metrics(runs):
-    dirs = sorted(d for d in glob.glob(os.path.join(runs, "*")) if os.path.isfile(os.path.join(d, "metrics.csv")))
-    if not dirs:
-        return None
-    return [r for r in open(os.path.join(dirs[-1], "metrics.csv")).read().splitlines() if ",wall_seconds," not in r]
 
 
 def dsx_run(dsx, cache, runs):
@@ -140,9 +134,7 @@ def user_inputs(dsx, work, clean_cache):
     subprocess.run([dsx, "make-latents", lat, "--seeds", "0-15", "--shape", "3,8,8"], capture_output=True, check=True)
     inputs.append(("latents", lat, sample + ["--set", f"latents={{file: {lat}}}"]))
     pred = glob.glob(os.path.join(clean_cache, "train_amed", "*", "*.h5"))
-    for src in pred:  # the predictor trained on the 3-point grid (NFE 3 with AFS)
-        with h5py.File(src, "r") as f:
-            grid = f.attrs.get("num_steps", None)
+    for src in pred:  # the first predictor that samples on the 3-point grid (NFE 3 with AFS)
         dst = os.path.join(work, "predictor.h5")
         shutil.copy(src, dst)
         cmd = sample + ["--set", "schedule.num_steps=3",

@@ -14,13 +14,14 @@ and the report. Needs root (mount); prints a note and exits 77 (CTest: skipped) 
 """
 
 import argparse
-import glob
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+
+from drill_common import finish, metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart.yaml")
@@ -30,11 +31,6 @@ SIZE_MB = 16
 def run(dsx, cache, runs):
     return subprocess.run([dsx, "run", QUICKSTART, "--light", "--cache-dir", cache, "--runs-dir", runs],
                           capture_output=True, text=True)
-
-
-def metrics(runs_dir):
-    found = sorted(glob.glob(os.path.join(runs_dir, "*", "metrics.csv")))
-    return [r for r in open(found[-1]).read().splitlines() if ",wall_seconds," not in r] if found else None
 
 
 def stage_at_failure(out):
@@ -102,13 +98,7 @@ def main():
                   f"{'completed' if again.returncode == 0 else 'FAILED'}")
     finally:
         subprocess.run(["umount", mnt])
-    for pr in problems:
-        print("PROBLEM: " + pr)
-    if problems:
-        print(f"disk_full_drill: kept {work}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return finish("disk_full_drill", problems, work)
 
 
 if __name__ == "__main__":

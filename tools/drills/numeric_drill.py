@@ -20,12 +20,12 @@ import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 
 import torch
+from drill_common import finish
 
 SPEC = """name: nan_drill
 model: {kind: torchscript, file: nan.pt, shape: [1, 4, 4]}
@@ -108,15 +108,11 @@ def main():
             problems.append(f"summary.json statuses {statuses}")
     else:
         problems.append("no summary.json")
-    for pr in problems:
-        print("PROBLEM: " + pr)
     if problems:
         print(out[-3000:])
-        print(f"numeric_drill: kept {work}")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    print("numeric_drill: failures named with their σ, nothing committed for them, the good stage committed")
-    return 0
+    else:
+        print("numeric_drill: failures named with their σ, nothing committed for them, the good stage committed")
+    return finish("numeric_drill", problems, work)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ def key_lines(lines):
     return [i for i, l in enumerate(lines) if re.match(r"^\s*-?\s*[\w.]+:", l)]
 
 
+def random_key_line(lines, rng):
+    idx = key_lines(lines)
+    return rng.choice(idx) if idx else None
+
+
 def replace_value(lines, rng, values):
     idx = scalar_lines(lines) or key_lines(lines)
     if not idx:
@@ -67,18 +72,17 @@ def replace_value(lines, rng, values):
 
 
 def op_delete_line(lines, rng):
-    idx = key_lines(lines)
-    if not idx:
+    i = random_key_line(lines, rng)
+    if i is None:
         return None
-    del lines[rng.choice(idx)]
+    del lines[i]
     return lines
 
 
 def op_delete_block(lines, rng):
-    idx = key_lines(lines)
-    if not idx:
+    i = random_key_line(lines, rng)
+    if i is None:
         return None
-    i = rng.choice(idx)
     indent = len(lines[i]) - len(lines[i].lstrip())
     j = i + 1
     while j < len(lines) and (not lines[j].strip() or len(lines[j]) - len(lines[j].lstrip()) > indent):
@@ -88,19 +92,17 @@ def op_delete_block(lines, rng):
 
 
 def op_duplicate_key(lines, rng):
-    idx = key_lines(lines)
-    if not idx:
+    i = random_key_line(lines, rng)
+    if i is None:
         return None
-    i = rng.choice(idx)
     lines.insert(i + 1, lines[i])
     return lines
 
 
 def op_rename_key(lines, rng):
-    idx = key_lines(lines)
-    if not idx:
+    i = random_key_line(lines, rng)
+    if i is None:
         return None
-    i = rng.choice(idx)
     key, rest = lines[i].split(":", 1)
     name = key.strip().lstrip("-").strip()
     new = rng.choice([name + "x", name[:-1], name.upper(), name + "σ", "", name.replace("_", "-"), "<<"])
@@ -119,10 +121,9 @@ def op_extreme_number(lines, rng):
 def op_unicode(lines, rng):
     if rng.random() < 0.5:
         return replace_value(lines, rng, [f'"{u}"' for u in UNICODE] + UNICODE[:3])
-    idx = key_lines(lines)
-    if not idx:
+    i = random_key_line(lines, rng)
+    if i is None:
         return None
-    i = rng.choice(idx)
     lines[i] = lines[i].replace(":", rng.choice(UNICODE[:3]) + ":", 1)
     return lines
 
