@@ -62,7 +62,7 @@ ModelPtr load_gaussian_mixture(MapReader& r, const YamlSource& src, const Schema
   if (r.has("file")) {
     for (const char* k : {"means", "stds", "weights"})
       if (r.has(k)) fail("{}: give either 'file' or inline '{}', not both", r.where(k), r.path(k));
-    std::string file = src.resolve_path(r.get_string("file"), r.path("file"));
+    std::string file = r.get_input_path("file");
     m = GaussianMixture::load_h5(file, smin, smax);
   } else {
     if (!r.has("means")) fail("{}: model needs 'file' (HDF5) or inline 'means', 'stds', 'weights'", r.where("means"));
@@ -146,7 +146,7 @@ ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema
   r.reject_unknown(keys);
   require_keys(r, schema);
   TorchScriptOptions o;
-  o.file = src.resolve_path(r.get_string("file"), r.path("file"));
+  o.file = r.get_input_path("file");
   o.output = parse_net_output(read_choice(r, schema, "output"));
   if (o.output != NetOutput::Denoised) {
     if (!r.has("process"))
@@ -166,7 +166,7 @@ ModelPtr load_torchscript_kind(MapReader& r, const YamlSource& src, const Schema
   if (r.has("sigma_min")) o.sigma_min = read_number(r, schema, "sigma_min");
   if (r.has("sigma_max")) o.sigma_max = read_number(r, schema, "sigma_max");
   o.features = r.get_string("features", std::string());
-  if (r.has("decoder")) o.decoder = src.resolve_path(r.get_string("decoder"), r.path("decoder"));
+  if (r.has("decoder")) o.decoder = r.get_input_path("decoder");
   o.max_batch = read_int(r, schema, "max_batch");
   if (r.has("condition")) {
     MapReader c(src, r.node("condition"), r.path("condition"));
@@ -186,7 +186,7 @@ ModelPtr load_unet_kind(MapReader& r, const YamlSource& src, const Schema& schem
   const std::vector<std::string> keys = key_names(schema);
   r.reject_unknown(keys);
   require_keys(r, schema);
-  const std::string file = src.resolve_path(r.get_string("file"), r.path("file"));
+  const std::string file = r.get_input_path("file");
   r.finish(keys);
   return in_precision(unet_denoiser(file), at::kDouble, at::kCPU);  // errors name the file
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/fs_util.h"
 
 namespace dsx {
 namespace fs = std::filesystem;
@@ -387,6 +388,12 @@ YAML::Node MapReader::node(const std::string& key) const {
 std::string MapReader::where(const std::string& key) const {
   const YAML::Node& n = node_;
   return n[key].IsDefined() ? src_.where(n[key], path(key)) : src_.where(node_, key_path_);
+}
+
+std::string MapReader::get_input_path(const std::string& key) {
+  const std::string value = get_string(key), file = src_.resolve_path(value, path(key));
+  if (!is_file(file)) fail("{}: {} '{}' does not exist ({})", where(key), path(key), value, file);
+  return file;
 }
 
 std::string MapReader::get_output_path(const std::string& key) {

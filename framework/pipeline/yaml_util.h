@@ -91,6 +91,8 @@ class MapReader {
   // A file dsx will write, relative to the spec (resolve_path), checked now so that an impossible name fails
   // before the work, not after it: not empty, not a folder, a file name and path the file system accepts.
   std::string get_output_path(const std::string& key);
+  // A file dsx will read, relative to the spec (resolve_path); fails here, at the key, when it is not there.
+  std::string get_input_path(const std::string& key);
   double get_double(const std::string& key, const std::optional<double>& fallback = std::nullopt);
   long get_int(const std::string& key, const std::optional<long>& fallback = std::nullopt);
   bool get_bool(const std::string& key, const std::optional<bool>& fallback = std::nullopt);

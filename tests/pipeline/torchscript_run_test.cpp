@@ -138,7 +138,7 @@ BOOST_AUTO_TEST_CASE(spec_errors_of_the_torchscript_kind_carry_locations) {
       for (const auto& p : parts) BOOST_TEST(r.out.find(p) != std::string::npos, "missing '" << p << "'");
     }
   };
-  expect("model: {kind: torchscript, file: nope.pt}", {"nope.pt: file does not exist"});
+  expect("model: {kind: torchscript, file: nope.pt}", {"bad.yaml:2:", "model.file 'nope.pt' does not exist"});
   expect("model: {kind: torchscript, file: net.pt, output: eps}",
          {"bad.yaml:2:", "model.output = eps needs model.process"});
   expect("model: {kind: torchscript, file: net.pt, process: {kind: vp_linear}}",
