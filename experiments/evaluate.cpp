@@ -59,7 +59,7 @@ const Schema& evaluate_schema() {
                    "floor} (dsx run --explain evaluate.fd)"),
       opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
       opt::number("reference_rtol", kNetworkReferenceRtol, 1e-13, 1e-2,
-                  "tolerance of the adaptive Dormand–Prince reference of models without an exact solution "
+                  "tolerance of the adaptive Fehlberg 7(8) reference of models without an exact solution "
                   "(networks); looser is faster (a light run), and it stays in the reference's cache key"),
       opt::integer("workers", 1, 1, 256, "parallel work items (LibTorch at one thread each; not part of the key)"),
   };
@@ -474,7 +474,10 @@ StageKind evaluate_stage() {
     std::string error;
     try {
       items = work_items(e, ctx, *model);
-      refs = references(e, exact_model, items, ctx);  // the ODE reference: chunks shared by the ranks
+      {
+        const IntraOpThreads cores(e.workers);          // the per-row reference solve uses them
+        refs = references(e, exact_model, items, ctx);  // the ODE reference: chunks shared by the ranks
+      }
       std::vector<int64_t> share;
       for (int64_t i = rank; i < int64_t(items.size()); i += ranks) share.push_back(i);
       ProgressLine progress(ctx.job.label, "items", int64_t(share.size()), ctx.log);

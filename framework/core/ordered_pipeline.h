@@ -19,6 +19,22 @@
 
 namespace dsx {
 
+// At least `threads` LibTorch intra-op threads for a scope: the serial part of a stage (the reference solve
+// before evaluate's items) gets the cores its `workers` would use, one level of parallelism as the workers are
+// not running yet.
+class IntraOpThreads {
+ public:
+  explicit IntraOpThreads(int threads) : saved_(at::get_num_threads()) {
+    if (threads > saved_) at::set_num_threads(threads);
+  }
+  ~IntraOpThreads() { at::set_num_threads(saved_); }
+  IntraOpThreads(const IntraOpThreads&) = delete;
+  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
+
+ private:
+  int saved_;
+};
+
 template <typename Item>
 void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>& work,
                  const std::function<void(int64_t, Item&)>& write) {

@@ -41,7 +41,7 @@ const std::vector<MetricEntry>& metric_entries() {
   static const std::vector<MetricEntry> entries = {
       {"rmse_to_reference",
        "RMSE between samples and the reference ODE solution of the same seeds (paired): exact, or a "
-       "Dormand–Prince solve at rtol 1e-10 for networks",
+       "Fehlberg 7(8) solve at rtol 1e-10 for networks",
        D::LowerIsBetter, MetricReference::OdeSolution, false,
        [](const at::Tensor& x, const at::Tensor& r, const Denoiser*) { return rmse_to_reference(x, r); }},
       {"frechet",

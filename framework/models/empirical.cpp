@@ -12,7 +12,7 @@
 namespace dsx {
 
 namespace {
-constexpr double kReferenceRtol = 1e-10;  // the DOPRI reference: far below any few-step solver's error
+constexpr double kReferenceRtol = 1e-10;  // the reference solve's tolerance: far below any few-step solver's error
 }
 
 EmpiricalMixture::EmpiricalMixture(const at::Tensor& images, double std, double sigma_min, double sigma_max,
@@ -96,8 +96,10 @@ at::Tensor EmpiricalMixture::sample_data(const std::vector<int64_t>& seeds) cons
 
 at::Tensor EmpiricalMixture::ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
                                           const OdeProgress& progress) const {
-  return solve_reference_ode(*this, x.to(at::kDouble), sigma_from, sigma_to, kReferenceRtol, kReferenceRtol, progress)
-      .x.to(x.options());
+  OdeSolveOptions o;
+  o.rtol = o.atol = kReferenceRtol;
+  o.progress = progress;
+  return solve_reference_ode(*this, x, sigma_from, sigma_to, o).x.to(x.options());
 }
 
 at::Tensor EmpiricalMixture::log_density(const at::Tensor& x) const {

@@ -38,7 +38,7 @@ class EmpiricalMixture : public AnalyticModel<EmpiricalMixture> {
 
   // Image index uniform from the seed, plus s·N(0, I).
   at::Tensor sample_data(const std::vector<int64_t>& seeds) const override;
-  // Dormand–Prince 5(4) on this denoiser in float64 at rtol = atol = 1e-10.
+  // Fehlberg 7(8) on this denoiser in float64 at rtol = atol = 1e-10 (models/reference_ode.h).
   at::Tensor ode_solution(const at::Tensor& x, double sigma_from, double sigma_to,
                           const OdeProgress& progress = {}) const override;
   // log (1/N) Σ_k N(x; μ_k, s² I); an error for s = 0 (no density).

@@ -1,11 +1,14 @@
 #include "models/gaussian_mixture.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "models/mixture_kernel.h"
 #include "models/reference_ode.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
@@ -42,8 +45,11 @@ GaussianMixture::GaussianMixture(at::Tensor means, at::Tensor stds, at::Tensor w
 
 void GaussianMixture::refresh_info() {
   log_weights_ = weights_.log();
+  var64_ = stds_.to(at::kDouble).square().contiguous();
+  log_weights64_ = weights_.to(at::kDouble).log().contiguous();
   Hasher h;
-  h.update(std::string("gaussian_mixture/v2"));  // v2: batch-invariant component blend (new low bits)
+  // v3: the fused kernel (float64 distances, new low bits in float32); v2: batch-invariant component blend
+  h.update(std::string("gaussian_mixture/v3"));
   for (auto s : info_.sample_shape) h.update(&s, sizeof s);
   for (const at::Tensor* t : {&means_, &stds_, &weights_}) {
     at::Tensor c = t->to(at::kDouble).cpu().contiguous();
@@ -78,8 +84,55 @@ at::Tensor responsibility_slots(const at::Tensor& w) {
 }  // namespace
 
 at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
-  const int64_t b = x.size(0), k = num_components(), d = dim();
+  const int64_t b = x.size(0), d = dim();
   if (x.numel() != b * d) fail("gaussian_mixture: input has {} values per sample, the model {}", x.numel() / b, d);
+  const bool needs_graph = at::GradMode::is_enabled() && (x.requires_grad() || sigma.requires_grad());
+  const bool kernel = x.device().is_cpu() && means_.device().is_cpu() && x.scalar_type() == means_.scalar_type() &&
+                      (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && !needs_graph;
+  return kernel ? denoise_fused(x, sigma, out) : denoise_formula(x, sigma, out);
+}
+
+at::Tensor GaussianMixture::denoise_fused(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
+  const int64_t b = x.size(0), k = num_components(), d = dim();
+  const at::Tensor xc = x.contiguous();
+  const at::Tensor sig = sigma.to(at::kDouble).reshape({b}).contiguous();
+  at::Tensor result = at::empty_like(xc);
+  at::Tensor resp = out ? at::empty({b, k}, x.options()) : at::Tensor();
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / (k * d));  // rows per task: ≥ 64k flops
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gaussian_mixture", [&] {
+    const kernels::IsotropicMixture<scalar_t> m{means_.data_ptr<scalar_t>(), var64_.data_ptr<double>(),
+                                                log_weights64_.data_ptr<double>(), k, d};
+    at::parallel_for(0, b, grain, [&](int64_t lo, int64_t hi) {
+      kernels::isotropic_mixture_denoise(m, xc.data_ptr<scalar_t>(), sig.data_ptr<double>(),
+                                         result.data_ptr<scalar_t>(), out ? resp.data_ptr<scalar_t>() : nullptr, lo,
+                                         hi);
+    });
+  });
+  if (out) out->map = responsibility_slots(resp);
+  return result;
+}
+
+void GaussianMixture::denoise_row(const double* x, double sigma, double* out) const {
+  if (means_.scalar_type() != at::kDouble || !means_.device().is_cpu())
+    fail("gaussian_mixture: denoise_row needs the float64 CPU model");
+  const kernels::IsotropicMixture<double> m{means_.data_ptr<double>(), var64_.data_ptr<double>(),
+                                            log_weights64_.data_ptr<double>(), num_components(), dim()};
+  kernels::isotropic_mixture_denoise(m, x, &sigma, out, static_cast<double*>(nullptr), 0, 1);
+}
+
+RowFlow GaussianMixture::row_flow() const {
+  return [this](const double* x, double* dxdu, double u, int64_t n) {
+    const double sigma = std::exp(u);
+    denoise_row(x, sigma, dxdu);
+    for (int64_t j = 0; j < n; ++j) {
+      if (!std::isfinite(dxdu[j])) fail("reference ODE: the model returned NaN/Inf at σ = {:.6g}", sigma);
+      dxdu[j] = x[j] - dxdu[j];
+    }
+  };
+}
+
+at::Tensor GaussianMixture::denoise_formula(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
+  const int64_t b = x.size(0), k = num_components(), d = dim();
   at::Tensor xf = x.reshape({b, d});
   // Squared distances by direct differences (not |x|²−2x·μ+|μ|², which cancels badly at small σ).
   at::Tensor d2 = at::empty({b, k}, x.options());
@@ -89,10 +142,8 @@ at::Tensor GaussianMixture::denoise(const at::Tensor& x, const at::Tensor& sigma
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
   if (out) out->map = responsibility_slots(w.detach());
-  // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
+  // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k, the blend in a fixed order like the kernel's
   at::Tensor a = (w * s2 / v).sum(1, true);
-  // Σ_k c_k μ_k as K fused passes in a fixed order, not a matmul: OpenBLAS's sgemm gives a row other low bits
-  // when the other rows of the batch change (measured here), and a seed must give the same sample in any batch.
   at::Tensor c = w * (1 - s2 / v);
   at::Tensor mix = c.select(1, 0).unsqueeze(1) * means_[0];
   for (int64_t j = 1; j < k; ++j) mix.addcmul_(c.select(1, j).unsqueeze(1), means_[j]);
@@ -180,8 +231,12 @@ at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from,
     return (mu + (xd - mu) * ratio).to(x.options());
   }
   GaussianMixture exact(means_, stds_, weights_, info_.sigma_min, info_.sigma_max);  // float64 CPU copy
-  return solve_reference_ode(exact, xd, sigma_from, sigma_to, reference_rtol_, reference_rtol_, progress)
-      .x.to(x.options());
+  OdeSolveOptions o;
+  o.rtol = o.atol = reference_rtol_;
+  o.per_row = true;
+  o.row_flow = exact.row_flow();
+  o.progress = progress;
+  return solve_reference_ode(exact, xd, sigma_from, sigma_to, o).x.to(x.options());
 }
 
 }  // namespace dsx

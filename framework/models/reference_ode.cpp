@@ -1,91 +1,166 @@
 #include "models/reference_ode.h"
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <boost/numeric/odeint/stepper/bulirsch_stoer.hpp>
+#include <boost/numeric/odeint/stepper/controlled_runge_kutta.hpp>
+#include <boost/numeric/odeint/stepper/generation.hpp>
+#include <boost/numeric/odeint/stepper/runge_kutta_dopri5.hpp>
+#include <boost/numeric/odeint/stepper/runge_kutta_fehlberg78.hpp>
 #include <cmath>
+#include <mutex>
 
 #include "core/error.h"
 
 namespace dsx {
 namespace {
 
-// Dormand–Prince 5(4) tableau (FSAL: the 7th stage is the derivative at the new point).
-constexpr double kC[7] = {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1};
-constexpr double kA[7][6] = {
-    {},
-    {1.0 / 5},
-    {3.0 / 40, 9.0 / 40},
-    {44.0 / 45, -56.0 / 15, 32.0 / 9},
-    {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
-    {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
-    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84},
+namespace odeint = boost::numeric::odeint;
+using State = std::vector<double>;  // the flattened batch: odeint's plain range algebra, no per-step allocation
+
+// dx/du = x − D(x, e^u). odeint copies the system, so it holds pointers.
+class LogSigmaFlow {
+ public:
+  LogSigmaFlow(const Denoiser& model, std::vector<int64_t> shape, int64_t* evaluations, const RowFlow* raw)
+      : model_(&model), shape_(std::move(shape)), evaluations_(evaluations), raw_(raw && *raw ? raw : nullptr) {}
+
+  void operator()(const State& x, State& dxdu, double u) const {
+    ++*evaluations_;
+    if (raw_) return (*raw_)(x.data(), dxdu.data(), u, int64_t(x.size()));
+    const at::Tensor xs = at::from_blob(const_cast<double*>(x.data()), shape_, at::kDouble);
+    const ModelInfo& info = model_->info();
+    const at::Tensor input = xs.to(info.device, info.dtype);  // no copy for a float64 CPU model
+    const at::Tensor d = model_->denoise(input, sigma_like(input, std::exp(u)));
+    if (!at::isfinite(d).all().item<bool>())
+      fail("reference ODE: the model returned NaN/Inf at σ = {:.6g}", std::exp(u));
+    at::Tensor out = at::from_blob(dxdu.data(), shape_, at::kDouble);
+    at::sub_out(out, xs, d.to(at::kCPU, at::kDouble));
+  }
+
+ private:
+  const Denoiser* model_;
+  std::vector<int64_t> shape_;
+  int64_t* evaluations_;
+  const RowFlow* raw_;
 };
-// b(5th order) − b*(4th order)
-constexpr double kE[7] = {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40};
+
+// Steps from u to u_end with `stepper`'s control, landing exactly on u_end.
+template <class Stepper>
+void integrate(Stepper& stepper, const LogSigmaFlow& flow, State& x, double u, double u_end,
+               const OdeProgress& progress, OdeSolution& out) {
+  const double u_start = u, dir = u_end < u ? -1.0 : 1.0;
+  double h = dir * std::min(0.01, std::abs(u_end - u));
+  while (dir * (u_end - u) > 0) {
+    const bool last = dir * (u + h - u_end) >= 0;
+    if (last) h = u_end - u;
+    if (stepper.try_step(flow, x, u, h) == odeint::success) {
+      ++out.accepted_steps;
+      if (last) u = u_end;  // u + (u_end − u) may round short of u_end
+      if (progress) progress((u - u_start) / (u_end - u_start));
+    } else {
+      ++out.rejected_steps;
+      if (std::abs(h) < 1e-14) fail("reference ODE: step size underflow at σ = {:.6g}", std::exp(u));
+    }
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& reference_integrators() {
+  static const std::vector<std::string> names{"rkf78", "bulirsch_stoer", "dopri5"};
+  return names;
+}
+
+namespace {
+
+OdeSolution solve_together(const Denoiser& model, const at::Tensor& start, double sigma_from, double sigma_to,
+                           const OdeSolveOptions& o, const OdeProgress& progress) {
+  OdeSolution out;
+  State x(start.data_ptr<double>(), start.data_ptr<double>() + start.numel());
+  if (sigma_from != sigma_to) {
+    const LogSigmaFlow flow(model, start.sizes().vec(), &out.evaluations, start.size(0) == 1 ? &o.row_flow : nullptr);
+    const double u = std::log(sigma_from), u_end = std::log(sigma_to);
+    if (o.integrator == "rkf78") {
+      auto stepper = odeint::make_controlled(o.atol, o.rtol, odeint::runge_kutta_fehlberg78<State>());
+      integrate(stepper, flow, x, u, u_end, progress, out);
+    } else if (o.integrator == "dopri5") {
+      auto stepper = odeint::make_controlled(o.atol, o.rtol, odeint::runge_kutta_dopri5<State>());
+      integrate(stepper, flow, x, u, u_end, progress, out);
+    } else {
+      odeint::bulirsch_stoer<State> stepper(o.atol, o.rtol);
+      integrate(stepper, flow, x, u, u_end, progress, out);
+    }
+  }
+  out.x = at::from_blob(x.data(), start.sizes(), at::kDouble).clone();
+  return out;
+}
+
+// Each row its own solve, rows in parallel: every thread takes the next unsolved row (rows differ in their
+// step counts, so a static split left one thread idle), and the model's own kernels run serially inside.
+OdeSolution solve_rows(const Denoiser& model, const at::Tensor& start, double sigma_from, double sigma_to,
+                       const OdeSolveOptions& o) {
+  const int64_t n = start.size(0);
+  std::vector<OdeSolution> rows(static_cast<size_t>(n));
+  std::mutex reporting;
+  std::atomic<int64_t> next{0};
+  int64_t done = 0;
+  at::parallel_for(0, std::min<int64_t>(n, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+    try {
+      for (int64_t i = next++; i < n; i = next++) {
+        rows[size_t(i)] = solve_together(model, start.narrow(0, i, 1), sigma_from, sigma_to, o, {});
+        const std::lock_guard<std::mutex> lock(reporting);
+        ++done;
+        if (o.progress) o.progress(double(done) / double(n));  // may throw to stop the solve (a probe)
+      }
+    } catch (...) {
+      next = n;  // the other threads take no further rows; parallel_for rethrows this
+      throw;
+    }
+  });
+  OdeSolution out;
+  std::vector<at::Tensor> xs;
+  for (const OdeSolution& r : rows) {
+    xs.push_back(r.x);
+    out.accepted_steps += r.accepted_steps;
+    out.rejected_steps += r.rejected_steps;
+    out.evaluations += r.evaluations;
+  }
+  out.x = at::cat(xs);
+  return out;
+}
 
 }  // namespace
 
 OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, double sigma_from, double sigma_to,
-                                double rtol, double atol, const OdeProgress& progress) {
+                                const OdeSolveOptions& o) {
   if (!(sigma_from > 0 && sigma_to > 0)) fail("reference ODE: sigmas must be positive");
-  OdeSolution out;
-  at::Tensor x = x0.clone();
-  if (sigma_from == sigma_to) return out.x = x, out;
-  const double u_end = std::log(sigma_to);
-  double u = std::log(sigma_from);
-  const double dir = u_end < u ? -1.0 : 1.0;
-  auto f = [&](const at::Tensor& xs, double us) { return xs - model.denoise(xs, sigma_like(xs, std::exp(us))); };
-
-  double h = dir * std::min(0.01, std::abs(u_end - u));
-  at::Tensor k[7];
-  k[0] = f(x, u);
-  while (dir * (u_end - u) > 0) {
-    if (dir * (u + h - u_end) > 0) h = u_end - u;
-    for (int s = 1; s < 7; ++s) {
-      at::Tensor xs = x.clone();
-      for (int j = 0; j < s; ++j)
-        if (kA[s][j] != 0) xs.add_(k[j], h * kA[s][j]);
-      k[s] = f(xs, s == 6 ? u + h : u + kC[s] * h);
-      if (s == 6) {
-        // xs of the last stage is the 5th-order solution (its row equals b).
-        at::Tensor err = at::zeros_like(x);
-        for (int j = 0; j < 7; ++j)
-          if (kE[j] != 0) err.add_(k[j], h * kE[j]);
-        at::Tensor scale = atol + rtol * at::maximum(x.abs(), xs.abs());
-        double e = (err.abs() / scale).max().item<double>();
-        if (!std::isfinite(e))
-          fail("reference ODE: the model returned NaN/Inf in the step from σ = {:.6g} to σ = {:.6g}", std::exp(u),
-               std::exp(u + h));
-        if (e <= 1.0) {
-          x = xs;
-          u += h;
-          k[0] = k[6];
-          ++out.accepted_steps;
-          if (progress) progress(1.0 - (u_end - u) / (u_end - std::log(sigma_from)));
-        } else {
-          ++out.rejected_steps;
-        }
-        double factor = e == 0 ? 5.0 : std::clamp(0.9 * std::pow(e, -0.2), 0.2, 5.0);
-        h *= factor;
-        if (std::abs(h) < 1e-14) fail("reference ODE: step size underflow at sigma = {}", std::exp(u));
-      }
-    }
-  }
-  out.x = x;
+  if (!(o.rtol > 0 && o.atol > 0)) fail("reference ODE: rtol = {:g} and atol = {:g} must be > 0", o.rtol, o.atol);
+  const auto& names = reference_integrators();
+  if (std::find(names.begin(), names.end(), o.integrator) == names.end())
+    fail("reference ODE: integrator '{}' is not one of {}", o.integrator, fmt::join(names, ", "));
+  at::NoGradGuard no_grad;
+  const at::Tensor start = x0.to(at::kCPU, at::kDouble).contiguous();
+  OdeSolution out = o.per_row && start.size(0) > 1 ? solve_rows(model, start, sigma_from, sigma_to, o)
+                                                   : solve_together(model, start, sigma_from, sigma_to, o, o.progress);
+  out.x = out.x.to(x0.options());
   return out;
 }
 
 at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                               double rtol, const OdeProgress& progress) {
   if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to, progress);
-  at::NoGradGuard no_grad;
-  return solve_reference_ode(model, x.to(model.info().dtype), sigma_from, sigma_to, rtol, rtol, progress)
-      .x.to(x.options());
+  OdeSolveOptions o;
+  o.rtol = o.atol = rtol;
+  o.progress = progress;
+  return solve_reference_ode(model, x, sigma_from, sigma_to, o).x;
 }
 
 std::string reference_method(const Denoiser& model, double rtol) {
-  return model.exact() ? "exact" : fmt::format("dopri5/{:g}", rtol);
+  return model.exact() ? "exact" : fmt::format("{}/{:g}", kDefaultReferenceIntegrator, rtol);
 }
 
 }  // namespace dsx

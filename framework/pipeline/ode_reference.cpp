@@ -66,16 +66,17 @@ cache::CacheKey ode_reference_key(const Denoiser& model, const OdeReferenceReque
                         {"sigma_from", fmt::format("{:.12g}", q.sigma_from)},
                         {"sigma_to", fmt::format("{:.12g}", q.sigma_to)}};
   if (!model.exact()) params["method"] = reference_method(model, q.rtol);  // exact models: earlier keys
-  // 2: solved in chunks of 64 rows, each with its own step size (1: the whole batch at once; low bits differ).
-  return cache::CacheKey::of("ode_reference", 2, params, {}, model.info().fingerprint, "float64/cpu");
+  // 3: Fehlberg 7(8) (Boost.Odeint); 2: Dormand–Prince 5(4) in chunks of 64 rows, each with its own step size;
+  // 1: the whole batch at once. The solutions differ in low bits.
+  return cache::CacheKey::of("ode_reference", 3, params, {}, model.info().fingerprint, "float64/cpu");
 }
 
 at::Tensor cached_ode_solution(const cache::Cache& cache, const Denoiser& model, const OdeReferenceRequest& q,
                                const std::string& label, const std::function<void(const std::string&)>& log,
                                bool* was_cached, dist::Group* group) {
   const cache::CacheKey key = ode_reference_key(model, q);
-  auto solve = [&] {  // hundreds of adaptive steps: progress in thousandths of the log σ range, with an ETA
-    ProgressLine line(label + " reference", "‰ of log σ", 1000, log);
+  auto solve = [&] {  // hundreds of adaptive steps: progress in thousandths, with an ETA
+    ProgressLine line(label + " reference", "‰ of the solve", 1000, log);
     at::Tensor x = solve_chunks(model, q, group, line);
     line.finish();
     return x;

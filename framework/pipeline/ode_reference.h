@@ -28,7 +28,7 @@ struct OdeReferenceRequest {
   double rtol = 0;  // the solve's tolerance for models without an exact solution (reference_method)
 };
 
-// The solution [N, *shape] float64 (CPU); `label` names the progress line ("<label> reference: ‰ of log σ
+// The solution [N, *shape] float64 (CPU); `label` names the progress line ("<label> reference: ‰ of the solve
 // ..., ETA"); *was_cached tells whether it was found in the cache.
 // With a group, every rank calls it (in the same order): rank 0 holds the entry's lock and the others join
 // its solve, or read what a concurrent run committed.

@@ -38,8 +38,9 @@ at::Tensor load_latents(const SampleConfig& c, const ModelInfo& info) {
 // `reference: auto` computes the exact ODE solution when it costs at most kCheapRatio × the sampling or
 // kCheapSeconds, estimated from a solve of kProbeRows rows (the reference is solved in chunks of that many,
 // pipeline/ode_reference.h, so the whole costs about one chunk per chunk) that
-// stops after a tenth of that allowance (at least 0.2 s) and extrapolates from the part of the log σ range it
-// covered: an estimate, so tests that need the number ask for `reference: exact`. A cached one is always used.
+// stops after a tenth of that allowance (at least 0.2 s) and extrapolates from the share of the solve it covered
+// (of the log σ range, or of the rows where each row is its own solve): an estimate, so tests that need the number ask
+// for `reference: exact`. A cached one is always used.
 constexpr double kCheapRatio = 10.0, kCheapSeconds = 5.0, kProbeShare = 0.1, kMinProbeSeconds = 0.2;
 constexpr int64_t kProbeRows = 64;
 
@@ -107,7 +108,7 @@ std::optional<at::Tensor> exact_reference(const SampleConfig& c, const at::Tenso
   if (request) {
     ref = cached_ode_solution(*cache, *c.model, *request, "sample", log, &cached);
   } else {
-    ProgressLine line("sample reference", "‰ of log σ", 1000, log);
+    ProgressLine line("sample reference", "‰ of the solve", 1000, log);
     ref = exact->ode_solution(from * z64, from, to, [&](double done) { line.update(int64_t(1000 * done), 1000); });
     line.finish();
   }

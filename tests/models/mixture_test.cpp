@@ -33,18 +33,6 @@ BOOST_AUTO_TEST_CASE(one_dimensional_reference_ode) {
                     "DOP853 reference of docs/solvers.md §6.2");
 }
 
-BOOST_AUTO_TEST_CASE(closed_form_gaussian_and_generic_reference_agree) {
-  // K = 1: ode_solution uses the closed form; the generic Dormand–Prince integrator must agree.
-  GaussianMixture g(at::tensor({0.3}, at::kDouble).reshape({1, 1}), at::tensor({0.5}, at::kDouble),
-                    at::tensor({1.0}, at::kDouble));
-  at::Tensor x_T = at::tensor({80.0, -20.0, 3.0}, at::kDouble).reshape({3, 1});
-  at::Tensor exact = g.ode_solution(x_T, 80.0, 0.002);
-  BOOST_TEST(exact[0].item<double>() == 0.798119256187345, boost::test_tools::tolerance(1e-13));  // §6.1 check value
-  OdeSolution ref = solve_reference_ode(g, x_T, 80.0, 0.002);
-  test::check_close(ref.x, exact, 0, 1e-11, "DP5 vs closed form");
-  BOOST_TEST_MESSAGE("DP5 steps " << ref.accepted_steps << " accepted, " << ref.rejected_steps << " rejected");
-}
-
 BOOST_AUTO_TEST_CASE(reference_matches_ten_thousand_step_heun) {
   auto gmm = GaussianMixture::random(4, {6}, 3, 1.0, 0.1, 0.4);
   at::Tensor x_T = 80.0 * seeded_noise({0, 1, 2}, {6}, at::TensorOptions().dtype(at::kDouble));

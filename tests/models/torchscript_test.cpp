@@ -88,7 +88,9 @@ BOOST_AUTO_TEST_CASE(every_solver_samples_the_same_as_on_the_native_mixture) {
     test::RunResult a = test::run_solver(e.name, {}, *mixture(), x_T, grid);
     test::RunResult b = test::run_solver(e.name, {}, *net, x_T, grid);
     BOOST_TEST(a.nfe == b.nfe, e.name);
-    BOOST_TEST(max_abs(a.x - b.x) <= 1e-12, e.name << ": " << max_abs(a.x - b.x));
+    // 1e-10: the native mixture runs the fused kernel (models/mixture_kernel.h), the script the ATen formula;
+    // the same math rounded differently (~1e-15), which the steps at small σ amplify.
+    BOOST_TEST(max_abs(a.x - b.x) <= 1e-10, e.name << ": " << max_abs(a.x - b.x));
     ++solvers;
   }
   BOOST_TEST(solvers >= 10);
@@ -201,7 +203,7 @@ BOOST_AUTO_TEST_CASE(class_conditional_networks_get_the_labels_of_their_seeds) {
     GaussianMixture shifted(means, mixture()->stds(), mixture()->weights());
     test::RunResult want = test::run_solver("ipndm", {}, shifted, x_T, grid);
     at::Tensor rows = labels.select(1, c).to(at::kBool);
-    BOOST_TEST(max_abs(got.x.index({rows}) - want.x.index({rows})) <= 1e-12, "class " << c);
+    BOOST_TEST(max_abs(got.x.index({rows}) - want.x.index({rows})) <= 1e-10, "class " << c);  // see above
   }
   TorchScriptOptions vp;
   vp.num_classes = 3;

@@ -1,6 +1,6 @@
 // A TorchScript network through the whole pipeline (teacher → train_amed → evaluate → report): the shipped
 // mixture scripted as a network with features (tests/support/script_models.h) gives, in float64, the metric
-// table of the native mixture. Its reference ODE solution is the network's own Dormand–Prince solve at
+// table of the native mixture. Its reference ODE solution is the network's own Fehlberg 7(8) solve at
 // rtol 1e-10 (the mixture's is at 1e-12), so values agree to ~1e-9, far inside the 1e-6 asked here.
 #include <cmath>
 #include <sstream>

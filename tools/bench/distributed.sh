@@ -1,40 +1,51 @@
 #!/usr/bin/env bash
-# 1 rank vs `--nproc 2` on tools/bench/distributed.yaml, each on a fresh cache, LibTorch at one thread per
-# rank (the machine's cores are the ranks). Prints each stage's wall time, the ratio, and the bytes the
-# ranks sent to the group. Usage: tools/bench/distributed.sh [path/to/dsx] [repeats]
+# Parallel efficiency on this machine's cores, one level of parallelism each: tools/bench/distributed.yaml run
+# as 1 process with 1 worker, as 1 process with `workers: 2` (TBB workers, LibTorch at one thread each; the
+# reference solve before evaluate's items uses 2 intra-op threads) and as `--nproc 2` (2 ranks, one thread
+# each), each on a fresh cache, rounds interleaved so the machine's drifts hit all three alike. Prints each
+# stage's median wall time, the speed-ups over 1 worker, and the bytes the ranks sent to the group.
+# Usage: tools/bench/distributed.sh [path/to/dsx] [repeats]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dsx="${1:-$here/../../build/bin/dsx}"
 repeats="${2:-1}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+workers2=(--set stages.teacher.workers=2 --set stages.eval.workers=2 --set stages.reference.workers=2)
 for rep in $(seq "$repeats"); do
-  for n in 1 2; do  # interleaved: the machine's noise hits both
-    "$dsx" run "$here/distributed.yaml" --threads 1 --nproc "$n" --cache-dir "$work/c$n-$rep" \
-      --runs-dir "$work/r$n-$rep" > "$work/log$n-$rep" 2>&1 || { cat "$work/log$n-$rep"; exit 1; }
+  for mode in w1 w2 r2; do
+    case $mode in
+      w1) extra=() ;;
+      w2) extra=("${workers2[@]}") ;;
+      r2) extra=(--nproc 2) ;;
+    esac
+    "$dsx" run "$here/distributed.yaml" --threads 1 "${extra[@]}" --cache-dir "$work/c$mode-$rep" \
+      --runs-dir "$work/r$mode-$rep" > "$work/log$mode-$rep" 2>&1 || { cat "$work/log$mode-$rep"; exit 1; }
   done
 done
 /usr/bin/python3 - "$work" "$repeats" <<'PY'
 import json, glob, re, statistics, sys
 work, repeats = sys.argv[1], int(sys.argv[2])
-def seconds(n):
+def seconds(mode):
     per = {}
     for rep in range(1, repeats + 1):
-        s = json.load(open(glob.glob(f"{work}/r{n}-{rep}/*/summary.json")[0]))
+        s = json.load(open(glob.glob(f"{work}/r{mode}-{rep}/*/summary.json")[0]))
         for st in s["stages"]:
             per.setdefault(st["label"], []).append(st["seconds"])
     return {k: statistics.median(v) for k, v in per.items()}
-def sent(n):
+def sent():
     out = {}
-    for line in open(f"{work}/log{n}-1"):
+    for line in open(f"{work}/logr2-1"):
         m = re.search(r"\[rank (\d+)\] (?:DONE|HIT) (\S+) .* ([0-9.]+) KiB sent", line)
         if m: out[(int(m.group(1)), m.group(2))] = float(m.group(3))
     return out
-one, two, kib = seconds(1), seconds(2), sent(2)
-print(f"{'stage':<12} {'1 rank s':>9} {'2 ranks s':>10} {'speed-up':>9}  KiB sent (rank 0 / rank 1)")
-for k in one:
-    print(f"{k:<12} {one[k]:9.2f} {two[k]:10.2f} {one[k] / max(two[k], 1e-9):8.2f}x  "
-          f"{kib.get((0, k), 0):.1f} / {kib.get((1, k), 0):.1f}")
-t1, t2 = sum(one.values()), sum(two.values())
-print(f"{'total':<12} {t1:9.2f} {t2:10.2f} {t1 / t2:8.2f}x   (medians of {repeats} interleaved runs)")
+w1, w2, r2, kib = seconds("w1"), seconds("w2"), seconds("r2"), sent()
+print(f"| stage | 1 worker s | 2 workers s | speed-up | 2 ranks s | speed-up | KiB sent (rank 0 / 1) |")
+print("|---|---|---|---|---|---|---|")
+for k in w1:
+    print(f"| {k} | {w1[k]:.2f} | {w2[k]:.2f} | {w1[k] / max(w2[k], 1e-9):.2f}× | {r2[k]:.2f} | "
+          f"{w1[k] / max(r2[k], 1e-9):.2f}× | {kib.get((0, k), 0):.1f} / {kib.get((1, k), 0):.1f} |")
+t1, t2, t3 = sum(w1.values()), sum(w2.values()), sum(r2.values())
+print(f"| total | {t1:.2f} | {t2:.2f} | {t1 / t2:.2f}× | {t3:.2f} | {t1 / t3:.2f}× | |")
+print(f"medians of {repeats} interleaved rounds")
 PY

@@ -1,12 +1,14 @@
-// dsx bench solvers: wall time per sample, model time and solver overhead for every solver at fixed NFE
-// on a large Gaussian mixture. Ratios come from one run; nothing here is a timed test.
+// dsx bench: solver overhead per solver and thread count, model throughput, the reference solve
+// (bench_reference.cpp) and dsx against a plain PyTorch-eager loop (bench_eager.cpp). Every figure is a ratio
+// or a median from one run; nothing here is a timed test.
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
-#include <chrono>
+#include <algorithm>
+#include <map>
 
 #include "amed/solver_catalog.h"
-#include "commands.h"
+#include "bench_common.h"
 #include "core/error.h"
 #include "core/noise.h"
 #include "diffusion/schedule.h"
@@ -16,37 +18,49 @@
 #include "solvers/solver.h"
 
 namespace dsx::cli {
-namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Accumulates the time spent inside the model.
-class TimedDenoiser : public DenoiserDecorator {
- public:
-  using DenoiserDecorator::DenoiserDecorator;
-  at::Tensor denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out = nullptr) const override {
-    auto t0 = Clock::now();
-    at::Tensor d = inner_.denoise(x, sigma, out);
-    seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    ++calls;
-    return d;
-  }
-  mutable double seconds = 0;  // one timer per run
-  mutable int64_t calls = 0;
-};
-
-std::shared_ptr<const Solver> solver_with_afs(const SolverEntry& e, bool afs) {
-  return make_solver(e.name, {{"afs", {afs ? "true" : "false", "bench"}}});
+at::Tensor TimedDenoiser::denoise(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
+  auto t0 = Clock::now();
+  at::Tensor d = inner_.denoise(x, sigma, out);
+  seconds += seconds_since(t0);
+  ++calls;
+  return d;
 }
 
-// The `model:` mapping of a YAML file (a sample config or an experiment spec), in dtype on the CPU.
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+SolverTiming time_solver(const Solver& solver, const Denoiser& model, const at::Tensor& z,
+                         const std::vector<double>& sigmas) {
+  at::NoGradGuard no_grad;
+  TimedDenoiser timed(model);
+  at::Tensor x_T = sigmas.front() * z;
+  const auto t0 = Clock::now();
+  SolverTiming t;
+  t.x = solver.sample(timed, std::move(x_T), sigmas);
+  t.seconds = seconds_since(t0);
+  t.model_seconds = timed.seconds;
+  t.calls = timed.calls;
+  return t;
+}
+
 ModelPtr model_of(const std::string& config, at::ScalarType dtype) {
   YamlSource src = YamlSource::load_file(config);
   return ModelPool::process().in_precision(load_model(src, src.root()["model"], "model"), dtype, at::kCPU);
 }
 
-std::string describe(const ModelPtr& m) {
-  return fmt::format("{} {}", m->info().kind, shape_text(m->info().sample_shape));
+std::string describe(const Denoiser& m) {
+  return fmt::format("{} {}", m.info().kind, shape_text(m.info().sample_shape));
+}
+
+namespace {
+
+std::shared_ptr<const Solver> solver_with_afs(const SolverEntry& e, bool afs) {
+  return make_solver(e.name, {{"afs", {afs ? "true" : "false", "bench"}}});
 }
 
 }  // namespace
@@ -55,10 +69,12 @@ Action add_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "benchmarks (prints ratios from one run)");
   auto* solvers = cmd->add_subcommand("solvers", "solver overhead vs model time on a Gaussian mixture or a model");
   auto* model = cmd->add_subcommand("model", "denoiser throughput of a config's model (calls/s, samples/s)");
+  Action reference = add_bench_reference(*cmd), eager = add_bench_eager(*cmd);
   cmd->require_subcommand(1);
   struct Args {
     int64_t dim = 3072, components = 16, batch = 256;
     int repeats = 3, calls = 10;
+    std::vector<int> threads{1, 2};
     std::vector<int> nfes{5, 10};
     std::string precision = "float32", config;
   };
@@ -72,7 +88,8 @@ Action add_bench(CLI::App& app) {
   solvers->add_option("--dim", a->dim, "data dimension D");
   solvers->add_option("--components", a->components, "mixture components K");
   solvers->add_option("--batch", a->batch, "samples per batch");
-  solvers->add_option("--repeats", a->repeats, "runs per cell (the fastest counts)");
+  solvers->add_option("--repeats", a->repeats, "interleaved rounds (medians count)");
+  solvers->add_option("--threads-list", a->threads, "intra-op thread counts, each measured in every round");
   solvers->add_option("--nfe", a->nfes, "NFE values");
   solvers->add_option("--precision", a->precision, "float32 or float64")->check(CLI::IsMember({"float32", "float64"}));
   auto bench_model = [a] {
@@ -81,7 +98,7 @@ Action add_bench(CLI::App& app) {
     std::vector<int64_t> seeds(a->batch);
     for (int64_t i = 0; i < a->batch; ++i) seeds[i] = i;
     at::Tensor z = seeded_noise(seeds, m->info().sample_shape, at::TensorOptions().dtype(dtype));
-    fmt::print("{}: batch {}, {}, {} intra-op thread(s), {} calls per σ after a warm-up\n\n", describe(m), a->batch,
+    fmt::print("{}: batch {}, {}, {} intra-op thread(s), {} calls per σ after a warm-up\n\n", describe(*m), a->batch,
                a->precision, at::get_num_threads(), a->calls);
     fmt::print("| σ | ms/call | samples/s |\n|---|---|---|\n");
     at::NoGradGuard no_grad;
@@ -94,11 +111,16 @@ Action add_bench(CLI::App& app) {
       fmt::print("| {:g} | {:.2f} | {:.0f} |\n", s, 1e3 * per, double(a->batch) / per);
     }
   };
-  return [a, model, bench_model] {
+  return [a, cmd, model, bench_model, reference, eager] {
     if (model->parsed()) {
       bench_model();
       return 0;
     }
+    for (CLI::App* sub : cmd->get_subcommands())
+      if (sub->get_name() == "reference")
+        return reference();
+      else if (sub->get_name() == "eager")
+        return eager();
     const at::ScalarType dtype = a->precision == "float64" ? at::kDouble : at::kFloat;
     ModelPtr gmm;
     if (a->config.empty()) {
@@ -112,41 +134,63 @@ Action add_bench(CLI::App& app) {
     for (int64_t i = 0; i < a->batch; ++i) seeds[i] = i;
     at::Tensor z = seeded_noise(seeds, gmm->info().sample_shape, at::TensorOptions().dtype(dtype));
     const std::string what =
-        a->config.empty() ? fmt::format("Gaussian mixture D={} K={}", a->dim, a->components) : describe(gmm);
-    fmt::print("{}, batch {}, {}, {} intra-op thread(s), polynomial grid, best of {}\n\n", what, a->batch, a->precision,
-               at::get_num_threads(), a->repeats);
-    at::NoGradGuard no_grad;
-    fmt::print(
-        "| solver | NFE | grid points | afs | ms/sample | model ms/sample | overhead "
-        "|\n|---|---|---|---|---|---|---|\n");
+        a->config.empty() ? fmt::format("Gaussian mixture D={} K={}", a->dim, a->components) : describe(*gmm);
+    // Every cell once per round, rounds interleaved, so the machine's drifts hit all cells alike; medians.
+    struct Cell {
+      std::string solver;
+      int nfe = 0, points = 0;
+      bool afs = false;
+      std::shared_ptr<const Solver> run;
+      std::vector<double> sigmas;
+      std::map<int, std::vector<double>> total, model;  // by thread count
+    };
+    std::vector<Cell> cells;
     for (const auto& e : solver_entries()) {
       if (e.needs_file) continue;  // needs a trained predictor (amed)
       for (int nfe : a->nfes) {
         const NfePlan plan = plan_for_nfe(solver_with_afs(e, false), solver_with_afs(e, true), nfe);
-        if (!plan.solver) {
-          fmt::print("| {} | {} | – | – | no grid gives this NFE | | |\n", e.name, nfe);
-          continue;
+        Cell c{e.name, nfe, plan.points, plan.afs, plan.solver, {}, {}, {}};
+        if (plan.solver) {
+          ScheduleSpec s;
+          s.num_steps = plan.points;
+          c.sigmas = make_schedule(s);
         }
-        const Solver* solver = plan.solver.get();
-        const int points = plan.points;
-        const bool afs = plan.afs;
-        ScheduleSpec s;
-        s.num_steps = points;
-        std::vector<double> sigmas = make_schedule(s);
-        double best_total = 1e300, best_model = 0;
-        for (int r = 0; r < a->repeats; ++r) {
-          TimedDenoiser timed(*gmm);
-          at::Tensor x_T = sigmas.front() * z;  // the caller's input, not solver work
-          auto t0 = Clock::now();
-          at::Tensor x = solver->sample(timed, std::move(x_T), sigmas);
-          double total = std::chrono::duration<double>(Clock::now() - t0).count();
-          if (timed.calls != nfe) fail("bench: {} made {} calls, planned {}", e.name, timed.calls, nfe);
-          if (total < best_total) best_total = total, best_model = timed.seconds;
-        }
-        double per = 1e3 / double(a->batch);
-        fmt::print("| {} | {} | {} | {} | {:.4f} | {:.4f} | {:.1f}% |\n", e.name, nfe, points, afs ? "yes" : "no",
-                   best_total * per, best_model * per, 100.0 * (best_total - best_model) / best_total);
+        cells.push_back(std::move(c));
       }
+    }
+    const int threads_before = at::get_num_threads();
+    for (int r = 0; r < a->repeats; ++r)
+      for (int t : a->threads) {
+        at::set_num_threads(t);
+        for (Cell& c : cells) {
+          if (!c.run) continue;
+          const SolverTiming run = time_solver(*c.run, *gmm, z, c.sigmas);
+          if (run.calls != c.nfe) fail("bench: {} made {} calls, planned {}", c.solver, run.calls, c.nfe);
+          c.total[t].push_back(run.seconds);
+          c.model[t].push_back(run.model_seconds);
+        }
+      }
+    at::set_num_threads(threads_before);
+    fmt::print("{}, batch {}, {}, polynomial grid, medians of {} interleaved rounds\n", what, a->batch, a->precision,
+               a->repeats);
+    fmt::print("overhead = (wall − model) / model: the solver's own arithmetic relative to the network\n\n");
+    fmt::print("| solver | NFE | points | afs |");
+    for (int t : a->threads) fmt::print(" ms/sample {0}T | model ms {0}T | overhead {0}T |", t);
+    fmt::print("\n|---|---|---|---|");
+    for (size_t i = 0; i < a->threads.size(); ++i) fmt::print("---|---|---|");
+    fmt::print("\n");
+    const double per = 1e3 / double(a->batch);
+    for (Cell& c : cells) {
+      if (!c.run) {
+        fmt::print("| {} | {} | – | – | no grid gives this NFE |\n", c.solver, c.nfe);
+        continue;
+      }
+      fmt::print("| {} | {} | {} | {} |", c.solver, c.nfe, c.points, c.afs ? "yes" : "no");
+      for (int t : a->threads) {
+        const double total = median(c.total[t]), model = median(c.model[t]);
+        fmt::print(" {:.4f} | {:.4f} | {:.1f}% |", total * per, model * per, 100.0 * (total - model) / model);
+      }
+      fmt::print("\n");
     }
     return 0;
   };

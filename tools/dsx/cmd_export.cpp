@@ -12,15 +12,12 @@
 #include "core/fs_util.h"
 
 namespace dsx::cli {
-namespace {
 
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
 }
-
-}  // namespace
 
 Action add_export_model(CLI::App& app) {
   auto* cmd =

@@ -1,6 +1,7 @@
 #pragma once
 // Each dsx subcommand adds itself to the CLI11 app and returns the action to run when selected.
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -21,5 +22,8 @@ Action add_fid(CLI::App& app);
 Action add_grid(CLI::App& app);
 Action add_export_model(CLI::App& app);
 Action add_gits(CLI::App& app);
+
+// 'text' for /bin/sh, for the commands that run the project's Python tools.
+std::string shell_quote(const std::string& s);
 
 }  // namespace dsx::cli
