@@ -59,7 +59,8 @@ const Schema& evaluate_schema() {
                    "floor} (dsx run --explain evaluate.fd)"),
       opt::flag("save_samples", false, "also write samples.h5 (every item's samples)"),
       opt::number("reference_rtol", kNetworkReferenceRtol, 1e-13, 1e-2,
-                  "tolerance of the adaptive Fehlberg 7(8) reference of models without an exact solution "
+                  "tolerance of the adaptive reference (Fehlberg 7(8); Dormand–Prince from 1e-7 up) of models without "
+                  "an exact solution "
                   "(networks); looser is faster (a light run), and it stays in the reference's cache key"),
       opt::integer("workers", 1, 1, 256, "parallel work items (LibTorch at one thread each; not part of the key)"),
   };

@@ -10,7 +10,8 @@ namespace {
 constexpr int kLanes = 8;  // independent partial sums: the compiler vectorises them, the order stays fixed
 
 // Written once for both element types, compiled for AVX2 and for the baseline x86-64 (GCC's function
-// multiversioning picks one at load time): 2.1× faster on AVX2 machines than the baseline build alone.
+// multiversioning picks one at load time): 1.4–1.5× faster than the baseline build alone on AVX2 machines
+// (dsx bench model, D = 3072, K = 16, B = 256, float32 and float64).
 template <typename T>
 __attribute__((always_inline)) inline double squared_distance_body(const T* a, const T* b, int64_t n) {
   double lane[kLanes] = {};

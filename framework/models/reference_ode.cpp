@@ -150,17 +150,20 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x0, dou
   return out;
 }
 
+std::string reference_integrator_for(double rtol) { return rtol >= 1e-7 ? "dopri5" : "rkf78"; }
+
 at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                               double rtol, const OdeProgress& progress) {
   if (const ExactOde* exact = model.exact()) return exact->ode_solution(x, sigma_from, sigma_to, progress);
   OdeSolveOptions o;
   o.rtol = o.atol = rtol;
+  o.integrator = reference_integrator_for(rtol);
   o.progress = progress;
   return solve_reference_ode(model, x, sigma_from, sigma_to, o).x;
 }
 
 std::string reference_method(const Denoiser& model, double rtol) {
-  return model.exact() ? "exact" : fmt::format("{}/{:g}", kDefaultReferenceIntegrator, rtol);
+  return model.exact() ? "exact" : fmt::format("{}/{:g}", reference_integrator_for(rtol), rtol);
 }
 
 }  // namespace dsx

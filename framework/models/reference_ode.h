@@ -57,8 +57,14 @@ OdeSolution solve_reference_ode(const Denoiser& model, const at::Tensor& x, doub
 // few-step solver's error (≥ 1e-4) at a few hundred network calls per batch.
 constexpr double kNetworkReferenceRtol = 1e-10;
 
+// The integrator for a solve at rtol: Fehlberg 7(8) below 1e-7, Dormand–Prince 5(4) above, where its fewer
+// stages per step win (model calls on 64 mixture rows, dsx bench reference: 103 vs 182 at 1e-3, 505 vs 455 at
+// 1e-7, 1753 vs 819 at 1e-10).
+std::string reference_integrator_for(double rtol);
+
 // The ODE solution that reference metrics compare samples with: the model's own (ExactOde) when it has one,
-// else this adaptive solve of the model itself at `rtol` (= atol). `model` should be the float64 one.
+// else this adaptive solve of the model itself at `rtol` (= atol, reference_integrator_for(rtol)). `model`
+// should be the float64 one.
 at::Tensor reference_solution(const Denoiser& model, const at::Tensor& x, double sigma_from, double sigma_to,
                               double rtol = kNetworkReferenceRtol, const OdeProgress& progress = {});
 // How reference_solution() solves for `model` ("exact", or the integrator and tolerance): part of cache keys.
