@@ -92,7 +92,9 @@ void check_keys(const YAML::Node& n, const std::string& name, std::set<size_t>& 
   }
   std::map<std::string, YAML::Mark> seen;
   for (auto it = n.begin(); it != n.end(); ++it) {
-    const YAML::Node& k = it->first;
+    // A copy, not a reference: yaml-cpp's it-> returns a temporary proxy, so `const Node& k = it->first`
+    // dangled at the end of the statement (AddressSanitizer: stack-use-after-scope on every spec read).
+    const YAML::Node k = it->first;
     if (!k.IsScalar() || k.Scalar().empty())
       fail("{}: a key must be a name, got {}", mark_text(name, k.Mark()), k.IsScalar() ? "an empty key" : type_name(k));
     if (auto [at, fresh] = seen.emplace(k.Scalar(), k.Mark()); !fresh)
