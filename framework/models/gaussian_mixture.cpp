@@ -142,8 +142,10 @@ at::Tensor GaussianMixture::denoise_formula(const at::Tensor& x, const at::Tenso
   at::Tensor logits = log_weights_.unsqueeze(0) - 0.5 * double(d) * at::log(2 * M_PI * v) - d2 / (2 * v);
   at::Tensor w = at::softmax(logits, 1);
   if (out) out->map = responsibility_slots(w.detach());
-  // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k, the blend in a fixed order like the kernel's
+  // D = x·Σ_k w_k s_k²/v_k + Σ_k w_k (σ²/v_k) μ_k
   at::Tensor a = (w * s2 / v).sum(1, true);
+  // Σ_k c_k μ_k as K fused passes in a fixed order, not a matmul: OpenBLAS's sgemm gives a row other low bits
+  // when the other rows of the batch change (measured here), and a seed must give the same sample in any batch.
   at::Tensor c = w * (1 - s2 / v);
   at::Tensor mix = c.select(1, 0).unsqueeze(1) * means_[0];
   for (int64_t j = 1; j < k; ++j) mix.addcmul_(c.select(1, j).unsqueeze(1), means_[j]);
