@@ -1,13 +1,13 @@
 #include "pipeline/report.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "core/subprocess.h"
 #include "metrics/registry.h"
 #include "pipeline/run_dir.h"
 
@@ -121,7 +121,7 @@ constexpr int kPointTypes[] = {7, 5, 9, 11, 13, 15, 1, 2, 3, 4, 6, 8, 10};
 std::string run_gnuplot(const std::string& dir, const std::string& stem, const std::string& title,
                         const std::string& xlabel, const std::string& ylabel, const std::vector<Series>& series,
                         bool log_x, std::string* warning) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+  if (run_shell("command -v gnuplot >/dev/null 2>&1") != 0) {
     *warning = "gnuplot not found: skipping the plot";
     return "";
   }
@@ -148,10 +148,10 @@ std::string run_gnuplot(const std::string& dir, const std::string& stem, const s
       log_x ? "set logscale x\n" : "", plot);
   write_text(dir + "/" + stem + ".gp", gp);
   std::string cmd = fmt::format("cd '{}' && gnuplot '{}.gp' > '{}.gnuplot.log' 2>&1", dir, stem, stem);
-  if (std::system(cmd.c_str()) != 0) {
+  if (run_shell(cmd) != 0) {
     cmd = fmt::format("cd '{}' && sed -i 's/pngcairo/png/' '{}.gp' && gnuplot '{}.gp' >> '{}.gnuplot.log' 2>&1", dir,
                       stem, stem, stem);
-    if (std::system(cmd.c_str()) != 0) {
+    if (run_shell(cmd) != 0) {
       *warning = fmt::format("gnuplot failed (see {}/{}.gnuplot.log): skipping the plot", dir, stem);
       return "";
     }

@@ -1,10 +1,15 @@
 // HDF5 layer: round trips, attributes, errors with context, atomic replacement.
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "core/error.h"
+#include "core/subprocess.h"
 #include "store/h5.h"
 #include "store/tensor_h5.h"
 #include "support/scratch.h"
@@ -85,6 +90,47 @@ BOOST_AUTO_TEST_CASE(atomic_path_never_exposes_partial_files) {
     target.commit();
   }
   BOOST_TEST(h5::read_tensor(h5::File::open(path), "x").sum().item<double>() == 3.0);
+}
+
+// A child process started while a writer holds an HDF5 file must not inherit the file: HDF5 keeps an flock on
+// each open file, and an inherited descriptor keeps it after the writer's close, for as long as the child
+// runs — a reader of the finished file then fails with "unable to lock the file" (seen in CI: one stage's
+// gnuplot vs another stage's read of a cached reference solution). std::system is the control.
+BOOST_AUTO_TEST_CASE(children_do_not_inherit_a_writers_lock) {
+  TempDir dir;
+  const std::string pid_file = dir.file("pid");
+  // Writes `path` and, while it is open, starts a background sleep that outlives its shell.
+  auto write_while_starting_a_child = [&](const std::string& path, const std::function<void(std::string)>& start) {
+    h5::File f = h5::File::create(path);
+    h5::write_tensor(f, "x", at::arange(3, at::kDouble));
+    start("sleep 60 & echo $! > " + pid_file);
+    f.close();
+  };
+  auto stop_child = [&] { ::kill(pid_t(std::stoll(test::slurp(pid_file))), SIGKILL); };
+
+  const char* locking = std::getenv("HDF5_USE_FILE_LOCKING");
+  if (!locking || std::string(locking) != "FALSE") {
+    write_while_starting_a_child(dir.file("system.h5"),
+                                 [](const std::string& c) { BOOST_TEST(std::system(c.c_str()) == 0); });
+    const std::string e = error_of([&] { h5::File::open(dir.file("system.h5")); });
+    stop_child();
+    BOOST_TEST(e.find("unable to lock") != std::string::npos, "the control did not reproduce the inherited lock: " + e);
+  }
+  write_while_starting_a_child(dir.file("spawn.h5"), [](const std::string& c) { BOOST_TEST(run_shell(c) == 0); });
+  const std::string e =
+      error_of([&] { BOOST_TEST(h5::read_tensor(h5::File::open(dir.file("spawn.h5")), "x").size(0) == 3); });
+  stop_child();
+  BOOST_TEST(e.empty(), e);
+}
+
+BOOST_AUTO_TEST_CASE(run_shell_reports_status_and_output) {
+  BOOST_TEST(run_shell("exit 3") == 3);
+  BOOST_TEST(run_shell("kill -9 $$") == 128 + 9);
+  int status = -1;
+  BOOST_TEST(run_shell_capture("printf 'a\\nb'; echo ' c' >&2", &status) == "a\nb");
+  BOOST_TEST(status == 0);
+  // Only stdin, stdout and stderr reach the child: ls lists those and the folder it reads, which got 3.
+  BOOST_TEST(run_shell_capture("exec ls /proc/self/fd", &status) == "0\n1\n2\n3\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

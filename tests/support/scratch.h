@@ -17,6 +17,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "core/error.h"
+#include "core/subprocess.h"
 
 namespace dsx::test {
 
@@ -41,16 +42,12 @@ struct Run {
   std::string out;  // stdout and stderr together
 };
 
-// Runs `dsx ARGS` (the binary built with the tests) through the shell.
+// Runs `dsx ARGS` (the binary built with the tests) through the shell; a signal N reads as exit code 128 + N.
 inline Run run_dsx(const std::string& args) {
   std::string cmd = std::string(DSX_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  BOOST_REQUIRE(pipe);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  int status = 0;
+  std::string out = run_shell_capture(cmd, &status);  // the child inherits none of our HDF5 files' locks
+  return {status, std::move(out)};
 }
 
 // fork + exec of `dsx ARGS` with stdout and stderr into `log`; wait_exit gives its exit code (-1: killed).

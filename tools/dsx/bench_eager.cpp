@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,6 +15,7 @@
 #include "core/error.h"
 #include "core/fs_util.h"
 #include "core/noise.h"
+#include "core/subprocess.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "solvers/solver.h"
@@ -25,12 +25,8 @@ namespace {
 
 // Runs `command` and returns the JSON of its last output line.
 nlohmann::json run_json(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) fail("bench eager: could not start {}", command);
-  std::string out, line;
-  char buf[4096];
-  while (fgets(buf, sizeof buf, pipe)) out += buf;
-  const int status = pclose(pipe);
+  int status = 0;
+  const std::string out = run_shell_capture(command, &status);
   if (status != 0) fail("bench eager: `{}` failed (status {}); its message is above", command, status);
   const size_t end = out.find_last_not_of('\n');
   const size_t start = out.rfind('\n', end);

@@ -4,12 +4,12 @@
 // script a module), and that twin of nets/unet.cpp is checked against it by the CTest `exporters`.
 #include <fmt/format.h>
 
-#include <cstdlib>
 #include <filesystem>
 
 #include "commands.h"
 #include "core/error.h"
 #include "core/fs_util.h"
+#include "core/subprocess.h"
 
 namespace dsx::cli {
 
@@ -38,7 +38,7 @@ Action add_export_model(CLI::App& app) {
     if (!is_file(a->model)) fail("{}: no such model file", a->model);
     const std::string command = fmt::format("{} {} {} {} --dtype {}", shell_quote(a->python), shell_quote(a->script),
                                             shell_quote(a->model), shell_quote(a->out), a->dtype);
-    const int status = std::system(command.c_str());
+    const int status = run_shell(command);
     if (status != 0) fail("export-model: the exporter failed (exit status {}); its message is above", status);
     return 0;
   };
