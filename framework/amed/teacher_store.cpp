@@ -194,7 +194,7 @@ TeacherShards::TeacherShards(const cache::Cache& cache, const cache::CacheKey& k
   for (const auto& s : (*meta)["shards"]) {
     int shard = int(paths_.size());
     paths_.push_back((fs::path(cache.dir(key)) / s["file"]["name"].get<std::string>()).string());
-    std::vector<int64_t> sd = s["seeds"].get<std::vector<int64_t>>();
+    const std::vector<int64_t> sd = cache::recorded_items(s, "seeds");
     for (size_t i = 0; i < sd.size(); ++i) where.emplace(sd[i], Row{shard, int64_t(i)});
   }
   for (int64_t seed : seeds_) {

@@ -8,8 +8,8 @@
 // The writer sees items in index order whatever order the workers finish in, so its output is identical
 // for any worker count; the limiter bounds the items alive (running or waiting to be written), so memory
 // does not grow with `count`. One level of parallelism: with several workers each keeps LibTorch to one
-// intra-op thread (TBB workers × OpenMP threads oversubscribe the cores and were measured slower).
-#include <ATen/Parallel.h>
+// intra-op thread and the BLAS to one (TBB workers × OpenMP or BLAS threads oversubscribe the cores and were
+// measured slower).
 #include <oneapi/tbb/flow_graph.h>
 
 #include <algorithm>
@@ -17,23 +17,9 @@
 #include <functional>
 #include <memory>
 
+#include "core/threads.h"
+
 namespace dsx {
-
-// At least `threads` LibTorch intra-op threads for a scope: the serial part of a stage (the reference solve
-// before evaluate's items) gets the cores its `workers` would use, one level of parallelism as the workers are
-// not running yet.
-class IntraOpThreads {
- public:
-  explicit IntraOpThreads(int threads) : saved_(at::get_num_threads()) {
-    if (threads > saved_) at::set_num_threads(threads);
-  }
-  ~IntraOpThreads() { at::set_num_threads(saved_); }
-  IntraOpThreads(const IntraOpThreads&) = delete;
-  IntraOpThreads& operator=(const IntraOpThreads&) = delete;
-
- private:
-  int saved_;
-};
 
 template <typename Item>
 void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>& work,
@@ -42,7 +28,7 @@ void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>&
   using Slot = std::pair<int64_t, std::shared_ptr<Item>>;
   workers = std::max(1, workers);
   const int saved_threads = at::get_num_threads();
-  if (workers > 1) at::set_num_threads(1);
+  if (workers > 1) set_compute_threads(1);
   flow::graph g;
   int64_t next = 0;
   flow::input_node<int64_t> source(g, [&](oneapi::tbb::flow_control& fc) -> int64_t {
@@ -71,10 +57,10 @@ void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>&
     source.activate();
     g.wait_for_all();  // rethrows the first exception of a node body
   } catch (...) {
-    at::set_num_threads(saved_threads);
+    set_compute_threads(saved_threads);
     throw;
   }
-  at::set_num_threads(saved_threads);
+  set_compute_threads(saved_threads);
 }
 
 }  // namespace dsx

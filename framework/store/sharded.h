@@ -82,6 +82,10 @@ class ShardedArtifact {
   std::function<json(const std::vector<Shard>&)> extra_;
 };
 
+// A shard's items, in row order, from its record in meta.json's "shards": `field`_runs ([first, last] runs of
+// consecutive items), or the plain `field` list that entries written before the runs hold.
+std::vector<int64_t> recorded_items(const json& shard, const std::string& field);
+
 // Items of `want` (first occurrence order, deduplicated) that no shard covers.
 std::vector<int64_t> missing_items(const std::vector<int64_t>& want, const std::vector<Shard>& shards);
 

@@ -76,6 +76,31 @@ BOOST_AUTO_TEST_CASE(added_shards_are_recorded_with_checksums_and_entry_facts) {
   BOOST_TEST(cache::missing_items({9, 1, 5, 9, 8, 7}, rec) == (std::vector<int64_t>{9, 8, 7}));  // order kept, deduped
 }
 
+// meta.json records each shard's items as runs, so its size does not grow with the seeds (it is re-read and
+// rewritten at every commit); any order round-trips, and entries written with plain lists still read.
+BOOST_AUTO_TEST_CASE(items_are_recorded_as_runs_and_old_lists_still_read) {
+  Store s;
+  const std::vector<int64_t> items = {7, 8, 9, 3, 4, 100, 5, -2, -1};
+  fs::create_directories(s.art.dir());
+  std::ofstream(s.art.path("odd.txt")) << "items: 7 8 9 3 4 100 5 -2 -1";
+  BOOST_REQUIRE(s.art.add({"odd.txt", items, {}}, [] {}));
+  BOOST_TEST(s.add(1000, 100000));  // 100 000 items, one run
+  const std::vector<cache::Shard> rec = s.art.recorded();
+  BOOST_REQUIRE_EQUAL(rec.size(), 2u);
+  BOOST_TEST(rec[0].items == items, boost::test_tools::per_element());
+  BOOST_TEST(rec[1].items == range(1000, 100999), boost::test_tools::per_element());
+  const json meta = json::parse(slurp(fs::path(s.art.dir()) / "meta.json"));
+  BOOST_TEST(meta["shards"][0]["seeds_runs"].dump() == "[[7,9],[3,4],[100,100],[5,5],[-2,-1]]");
+  BOOST_TEST(!meta["shards"][1].contains("seeds"));
+  BOOST_TEST(meta.dump().size() < 4000u);
+
+  BOOST_TEST(cache::recorded_items(json{{"seeds", {5, 1, 2}}}, "seeds") == (std::vector<int64_t>{5, 1, 2}),
+             boost::test_tools::per_element());
+  const std::string e =
+      error_message([] { cache::recorded_items(json::parse(R"({"seeds_runs": [[4, 2]]})"), "seeds"); });
+  BOOST_TEST(e.find("seeds run [4,2] is not a range") != std::string::npos, e);
+}
+
 BOOST_AUTO_TEST_CASE(a_claim_is_exclusive_until_released) {
   Store s;
   std::optional<cache::Lock> mine = s.art.try_claim("shard-0.txt");

@@ -16,6 +16,7 @@
 #include "core/fs_util.h"
 #include "core/noise.h"
 #include "core/subprocess.h"
+#include "core/threads.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "solvers/solver.h"
@@ -89,7 +90,7 @@ Action add_bench_eager(CLI::App& bench) {
           for (int nfe : a->nfes) {
             Sides& c = cells[{name, nfe, t}];
             const int points = points_for(name, nfe);
-            at::set_num_threads(t);
+            set_compute_threads(t);
             ScheduleSpec grid;
             grid.num_steps = points;
             const auto solver = make_solver(name, {});
@@ -99,15 +100,17 @@ Action add_bench_eager(CLI::App& bench) {
             c.dsx.push_back(run.seconds);
             c.dsx_model.push_back(run.model_seconds);
             const nlohmann::json e = run_json(
-                fmt::format("{} {} {} --solver {} --points {} --batch {} --threads {} --repeats 1 --precision {}",
-                            shell_quote(a->python), shell_quote(a->script), shell_quote(file), name, points, a->batch,
-                            t, a->precision));
+                // OpenBLAS sizes its own pool from the environment: the same threads as torch's, like dsx's
+                fmt::format("OPENBLAS_NUM_THREADS={} {} {} {} --solver {} --points {} --batch {} --threads {} "
+                            "--repeats 1 --precision {}",
+                            t, shell_quote(a->python), shell_quote(a->script), shell_quote(file), name, points,
+                            a->batch, t, a->precision));
             if (e.at("calls").get<int>() != nfe)
               fail("bench eager: the eager {} made {} calls", name, e.at("calls").dump());
             c.eager.push_back(e.at("wall_ms_per_sample").get<double>() * 1e-3 * double(a->batch));
             c.eager_model.push_back(e.at("model_ms_per_sample").get<double>() * 1e-3 * double(a->batch));
           }
-    at::set_num_threads(threads_before);
+    set_compute_threads(threads_before);
     fmt::print("Gaussian mixture D={} K={}, batch {}, {}, polynomial grid; medians of {} interleaved rounds\n\n",
                a->dim, a->components, a->batch, a->precision, a->repeats);
     fmt::print(

@@ -11,6 +11,7 @@
 #include "bench_common.h"
 #include "core/error.h"
 #include "core/noise.h"
+#include "core/threads.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "models/model_pool.h"
@@ -161,7 +162,7 @@ Action add_bench(CLI::App& app) {
     const int threads_before = at::get_num_threads();
     for (int r = 0; r < a->repeats; ++r)
       for (int t : a->threads) {
-        at::set_num_threads(t);
+        set_compute_threads(t);
         for (Cell& c : cells) {
           if (!c.run) continue;
           const SolverTiming run = time_solver(*c.run, *gmm, z, c.sigmas);
@@ -170,7 +171,7 @@ Action add_bench(CLI::App& app) {
           c.model[t].push_back(run.model_seconds);
         }
       }
-    at::set_num_threads(threads_before);
+    set_compute_threads(threads_before);
     fmt::print("{}, batch {}, {}, polynomial grid, medians of {} interleaved rounds\n", what, a->batch, a->precision,
                a->repeats);
     fmt::print("overhead = (wall − model) / model: the solver's own arithmetic relative to the network\n\n");

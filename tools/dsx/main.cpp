@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "store/h5.h"
 
 int main(int argc, char** argv) {
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
     std::_Exit(status);
   };
   try {
-    if (threads > 0) at::set_num_threads(threads);
+    dsx::set_compute_threads(threads > 0 ? threads : at::get_num_threads());  // the BLAS pool follows too
     for (auto& [sub, action] : actions)
       if (sub->parsed()) return finish(action());
   } catch (const dsx::Error& e) {
