@@ -2,12 +2,16 @@
 
 #include <ATen/Parallel.h>
 
+#include <atomic>
+
 #include "core/error.h"
 
 namespace dsx {
 namespace {
 
 constexpr int kMaxFused = 8;
+
+std::atomic<int64_t> fused_bytes{0};  // read + written by the fused passes (lincomb_bytes)
 
 // M outputs, K inputs: out[m][i] = Σ_k c[m·K + k]·in[k][i] for i in [lo, hi). Every element is read before
 // it is written, so an output may alias an input exactly (never partially), which is what `ivdep` asserts:
@@ -83,6 +87,8 @@ std::vector<at::Tensor> combine(const std::vector<double>& coefs, const std::vec
     outs[size_t(m)] = d && reusable(*d, first) ? *d : at::empty_like(first, at::MemoryFormat::Contiguous);
   }
   if (M == 2 && outs[0].data_ptr() == outs[1].data_ptr()) outs[1] = at::empty_like(first, at::MemoryFormat::Contiguous);
+  fused_bytes.fetch_add(int64_t(K + size_t(M)) * first.numel() * int64_t(first.element_size()),
+                        std::memory_order_relaxed);
   if (first.scalar_type() == at::kFloat) {
     std::vector<const float*> in;
     for (const at::Tensor* t : ts) in.push_back(t->data_ptr<float>());
@@ -104,6 +110,8 @@ std::vector<at::Tensor> combine(const std::vector<double>& coefs, const std::vec
 }
 
 }  // namespace
+
+int64_t lincomb_bytes() { return fused_bytes.load(std::memory_order_relaxed); }
 
 bool reusable(const at::Tensor& t, const at::Tensor& like) {
   return t.defined() && t.use_count() == 1 && t.storage().use_count() == 1 && t.storage().allocator() != nullptr &&

@@ -51,6 +51,10 @@ class LinComb {
 std::pair<at::Tensor, at::Tensor> eval2(const LinComb& a, const LinComb& b, at::Tensor* dst_a = nullptr,
                                         at::Tensor* dst_b = nullptr);
 
+// Bytes the fused passes have read and written in this process so far (every term read once, every output
+// written once): `dsx bench solvers` turns a run's share into the memory-bound floor of its updates.
+int64_t lincomb_bytes();
+
 // lincomb written into `dst` when reusable: `x = lincomb_into(x, {{a, x}, {b, D}})` updates x in place
 // unless someone else holds it.
 at::Tensor lincomb_into(at::Tensor& dst, std::initializer_list<Term> terms);

@@ -31,6 +31,7 @@ double median(std::vector<double> v);
 struct SolverTiming {
   double seconds = 0, model_seconds = 0;
   int64_t calls = 0;
+  int64_t update_bytes = 0;  // read and written by the solver's fused updates (solvers/lincomb.h)
   at::Tensor x;
 };
 // One sampling run from x_T = σ_0·z (the caller's input, not solver work).

@@ -16,6 +16,7 @@
 #include "models/gaussian_mixture.h"
 #include "models/model_pool.h"
 #include "pipeline/model_config.h"
+#include "solvers/lincomb.h"
 #include "solvers/solver.h"
 
 namespace dsx::cli {
@@ -40,10 +41,12 @@ SolverTiming time_solver(const Solver& solver, const Denoiser& model, const at::
   at::NoGradGuard no_grad;
   TimedDenoiser timed(model);
   at::Tensor x_T = sigmas.front() * z;
+  const int64_t bytes_before = lincomb_bytes();
   const auto t0 = Clock::now();
   SolverTiming t;
   t.x = solver.sample(timed, std::move(x_T), sigmas);
   t.seconds = seconds_since(t0);
+  t.update_bytes = lincomb_bytes() - bytes_before;
   t.model_seconds = timed.seconds;
   t.calls = timed.calls;
   return t;
@@ -64,6 +67,22 @@ std::shared_ptr<const Solver> solver_with_afs(const SolverEntry& e, bool afs) {
   return make_solver(e.name, {{"afs", {afs ? "true" : "false", "bench"}}});
 }
 
+// Bytes per second of a fused combination streaming over tensors like z (three read, one written), measured
+// now: the price of the solvers' updates, which are such passes over the batch (memory-bound, not arithmetic).
+double update_bandwidth(const at::Tensor& z) {
+  const at::Tensor a = z.clone(), b = z.clone(), c = z.clone();
+  at::Tensor out = at::empty_like(z);
+  constexpr int kPasses = 8;
+  std::vector<double> rates;
+  for (int r = 0; r < 3; ++r) {
+    const int64_t before = lincomb_bytes();
+    const auto t0 = Clock::now();
+    for (int i = 0; i < kPasses; ++i) out = lincomb_into(out, {{1.0, a}, {0.5, b}, {0.25, c}});
+    rates.push_back(double(lincomb_bytes() - before) / seconds_since(t0));
+  }
+  return median(rates);
+}
+
 }  // namespace
 
 Action add_bench(CLI::App& app) {
@@ -77,6 +96,7 @@ Action add_bench(CLI::App& app) {
     int repeats = 3, calls = 10;
     std::vector<int> threads{1, 2};
     std::vector<int> nfes{5, 10};
+    std::vector<std::string> solvers;  // empty: every solver that needs no trained file
     std::string precision = "float32", config;
   };
   auto a = std::make_shared<Args>();
@@ -92,6 +112,7 @@ Action add_bench(CLI::App& app) {
   solvers->add_option("--repeats", a->repeats, "interleaved rounds (medians count)");
   solvers->add_option("--threads-list", a->threads, "intra-op thread counts, each measured in every round");
   solvers->add_option("--nfe", a->nfes, "NFE values");
+  solvers->add_option("--solvers", a->solvers, "only these solvers (default: every one that needs no trained file)");
   solvers->add_option("--precision", a->precision, "float32 or float64")->check(CLI::IsMember({"float32", "float64"}));
   auto bench_model = [a] {
     const at::ScalarType dtype = a->precision == "float64" ? at::kDouble : at::kFloat;
@@ -143,11 +164,12 @@ Action add_bench(CLI::App& app) {
       bool afs = false;
       std::shared_ptr<const Solver> run;
       std::vector<double> sigmas;
-      std::map<int, std::vector<double>> total, model;  // by thread count
+      std::map<int, std::vector<double>> total, model, traffic;  // by thread count
     };
     std::vector<Cell> cells;
     for (const auto& e : solver_entries()) {
       if (e.needs_file) continue;  // needs a trained predictor (amed)
+      if (!a->solvers.empty() && std::find(a->solvers.begin(), a->solvers.end(), e.name) == a->solvers.end()) continue;
       for (int nfe : a->nfes) {
         const NfePlan plan = plan_for_nfe(solver_with_afs(e, false), solver_with_afs(e, true), nfe);
         Cell c{e.name, nfe, plan.points, plan.afs, plan.solver, {}, {}, {}};
@@ -163,22 +185,28 @@ Action add_bench(CLI::App& app) {
     for (int r = 0; r < a->repeats; ++r)
       for (int t : a->threads) {
         set_compute_threads(t);
+        const double bandwidth = update_bandwidth(z);
         for (Cell& c : cells) {
           if (!c.run) continue;
           const SolverTiming run = time_solver(*c.run, *gmm, z, c.sigmas);
           if (run.calls != c.nfe) fail("bench: {} made {} calls, planned {}", c.solver, run.calls, c.nfe);
           c.total[t].push_back(run.seconds);
           c.model[t].push_back(run.model_seconds);
+          c.traffic[t].push_back(double(run.update_bytes) / bandwidth);
         }
       }
     set_compute_threads(threads_before);
     fmt::print("{}, batch {}, {}, polynomial grid, medians of {} interleaved rounds\n", what, a->batch, a->precision,
                a->repeats);
-    fmt::print("overhead = (wall − model) / model: the solver's own arithmetic relative to the network\n\n");
+    fmt::print(
+        "overhead = (wall − model) / model: the solver's own work relative to the network\n"
+        "traffic = the bytes its fused updates read and write, at the speed of a streaming update pass measured in\n"
+        "the same round, over model time: updates are memory-bound, so overhead ≈ traffic means the solver costs\n"
+        "what its memory traffic costs, and only fewer bytes per step (fusing into the model's pass) would cut it\n\n");
     fmt::print("| solver | NFE | points | afs |");
-    for (int t : a->threads) fmt::print(" ms/sample {0}T | model ms {0}T | overhead {0}T |", t);
+    for (int t : a->threads) fmt::print(" ms/sample {0}T | model ms {0}T | overhead {0}T | traffic {0}T |", t);
     fmt::print("\n|---|---|---|---|");
-    for (size_t i = 0; i < a->threads.size(); ++i) fmt::print("---|---|---|");
+    for (size_t i = 0; i < a->threads.size(); ++i) fmt::print("---|---|---|---|");
     fmt::print("\n");
     const double per = 1e3 / double(a->batch);
     for (Cell& c : cells) {
@@ -188,8 +216,9 @@ Action add_bench(CLI::App& app) {
       }
       fmt::print("| {} | {} | {} | {} |", c.solver, c.nfe, c.points, c.afs ? "yes" : "no");
       for (int t : a->threads) {
-        const double total = median(c.total[t]), model = median(c.model[t]);
-        fmt::print(" {:.4f} | {:.4f} | {:.1f}% |", total * per, model * per, 100.0 * (total - model) / model);
+        const double total = median(c.total[t]), model = median(c.model[t]), traffic = median(c.traffic[t]);
+        fmt::print(" {:.4f} | {:.4f} | {:.1f}% | {:.1f}% |", total * per, model * per, 100.0 * (total - model) / model,
+                   100.0 * traffic / model);
       }
       fmt::print("\n");
     }
