@@ -120,15 +120,8 @@ void GaussianMixture::denoise_row(const double* x, double sigma, double* out) co
   kernels::isotropic_mixture_denoise(m, x, &sigma, out, static_cast<double*>(nullptr), 0, 1);
 }
 
-RowFlow GaussianMixture::row_flow() const {
-  return [this](const double* x, double* dxdu, double u, int64_t n) {
-    const double sigma = std::exp(u);
-    denoise_row(x, sigma, dxdu);
-    for (int64_t j = 0; j < n; ++j) {
-      if (!std::isfinite(dxdu[j])) fail("reference ODE: the model returned NaN/Inf at σ = {:.6g}", sigma);
-      dxdu[j] = x[j] - dxdu[j];
-    }
-  };
+RowDenoiser GaussianMixture::row_denoiser() const {
+  return [this](const double* x, double sigma, double* out) { denoise_row(x, sigma, out); };
 }
 
 at::Tensor GaussianMixture::denoise_formula(const at::Tensor& x, const at::Tensor& sigma, Features* out) const {
@@ -236,7 +229,7 @@ at::Tensor GaussianMixture::ode_solution(const at::Tensor& x, double sigma_from,
   OdeSolveOptions o;
   o.rtol = o.atol = reference_rtol_;
   o.per_row = true;
-  o.row_flow = exact.row_flow();
+  o.row_denoiser = exact.row_denoiser();
   o.progress = progress;
   return solve_reference_ode(exact, xd, sigma_from, sigma_to, o).x.to(x.options());
 }

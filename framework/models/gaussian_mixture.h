@@ -47,8 +47,8 @@ class GaussianMixture : public AnalyticModel<GaussianMixture> {
   void set_reference_rtol(double rtol) { reference_rtol_ = rtol; }
   // D(x, σ) of one flattened row straight through the kernel, for a float64 CPU model (the reference solve).
   void denoise_row(const double* x, double sigma, double* out) const;
-  // dx/du = x − D(x, e^u) through denoise_row, NaN/Inf an error naming σ: what its reference solve integrates.
-  RowFlow row_flow() const;
+  // denoise_row as the reference solve's per-row kernel.
+  RowDenoiser row_denoiser() const;
 
   // log Σ_k w_k N(x; μ_k, s_k² I) per sample with log-sum-exp, [N] float64. Components with s_k = 0 (the
   // "empirical" mixture) have no density: that is an error, not −inf.

@@ -17,35 +17,46 @@
 #include "core/error.h"
 
 namespace dsx {
+
+const std::vector<std::string>& reference_integrators() {
+  static const std::vector<std::string> names{"rkf78", "bulirsch_stoer", "dopri5"};
+  return names;
+}
+
 namespace {
 
 namespace odeint = boost::numeric::odeint;
 using State = std::vector<double>;  // the flattened batch: odeint's plain range algebra, no per-step allocation
 
-// dx/du = x − D(x, e^u). odeint copies the system, so it holds pointers.
+// dx/du = x − D(x, e^u), D from the model's raw row kernel or its denoise(). odeint copies the system, so it
+// holds pointers.
 class LogSigmaFlow {
  public:
-  LogSigmaFlow(const Denoiser& model, std::vector<int64_t> shape, int64_t* evaluations, const RowFlow* raw)
+  LogSigmaFlow(const Denoiser& model, std::vector<int64_t> shape, int64_t* evaluations, const RowDenoiser* raw)
       : model_(&model), shape_(std::move(shape)), evaluations_(evaluations), raw_(raw && *raw ? raw : nullptr) {}
 
   void operator()(const State& x, State& dxdu, double u) const {
     ++*evaluations_;
-    if (raw_) return (*raw_)(x.data(), dxdu.data(), u, int64_t(x.size()));
-    const at::Tensor xs = at::from_blob(const_cast<double*>(x.data()), shape_, at::kDouble);
-    const ModelInfo& info = model_->info();
-    const at::Tensor input = xs.to(info.device, info.dtype);  // no copy for a float64 CPU model
-    const at::Tensor d = model_->denoise(input, sigma_like(input, std::exp(u)));
-    if (!at::isfinite(d).all().item<bool>())
-      fail("reference ODE: the model returned NaN/Inf at σ = {:.6g}", std::exp(u));
-    at::Tensor out = at::from_blob(dxdu.data(), shape_, at::kDouble);
-    at::sub_out(out, xs, d.to(at::kCPU, at::kDouble));
+    const double sigma = std::exp(u);
+    if (raw_) {
+      (*raw_)(x.data(), sigma, dxdu.data());
+    } else {
+      const at::Tensor xs = at::from_blob(const_cast<double*>(x.data()), shape_, at::kDouble);
+      const ModelInfo& info = model_->info();
+      const at::Tensor input = xs.to(info.device, info.dtype);  // no copy for a float64 CPU model
+      at::from_blob(dxdu.data(), shape_, at::kDouble).copy_(model_->denoise(input, sigma_like(input, sigma)));
+    }
+    for (size_t j = 0; j < x.size(); ++j) {  // dxdu holds D here
+      if (!std::isfinite(dxdu[j])) fail("reference ODE: the model returned NaN/Inf at σ = {:.6g}", sigma);
+      dxdu[j] = x[j] - dxdu[j];
+    }
   }
 
  private:
   const Denoiser* model_;
   std::vector<int64_t> shape_;
   int64_t* evaluations_;
-  const RowFlow* raw_;
+  const RowDenoiser* raw_;
 };
 
 // Steps from u to u_end with `stepper`'s control, landing exactly on u_end.
@@ -68,21 +79,13 @@ void integrate(Stepper& stepper, const LogSigmaFlow& flow, State& x, double u, d
   }
 }
 
-}  // namespace
-
-const std::vector<std::string>& reference_integrators() {
-  static const std::vector<std::string> names{"rkf78", "bulirsch_stoer", "dopri5"};
-  return names;
-}
-
-namespace {
-
 OdeSolution solve_together(const Denoiser& model, const at::Tensor& start, double sigma_from, double sigma_to,
                            const OdeSolveOptions& o, const OdeProgress& progress) {
   OdeSolution out;
   State x(start.data_ptr<double>(), start.data_ptr<double>() + start.numel());
   if (sigma_from != sigma_to) {
-    const LogSigmaFlow flow(model, start.sizes().vec(), &out.evaluations, start.size(0) == 1 ? &o.row_flow : nullptr);
+    const LogSigmaFlow flow(model, start.sizes().vec(), &out.evaluations,
+                            start.size(0) == 1 ? &o.row_denoiser : nullptr);
     const double u = std::log(sigma_from), u_end = std::log(sigma_to);
     if (o.integrator == "rkf78") {
       auto stepper = odeint::make_controlled(o.atol, o.rtol, odeint::runge_kutta_fehlberg78<State>());

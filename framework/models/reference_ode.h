@@ -29,10 +29,10 @@ struct OdeSolution {
 const std::vector<std::string>& reference_integrators();
 inline const std::string kDefaultReferenceIntegrator = "rkf78";
 
-// dx/du at u = log σ of one row given as raw arrays (n values): a model's own float64 kernel, which per_row
+// D(x, σ) of one row given as raw arrays (out has x's length): a model's own float64 kernel, which per_row
 // solves call instead of denoise() — no tensors per call, whose overhead is twice the mixture kernel's work
 // on one row of 3072 values.
-using RowFlow = std::function<void(const double* x, double* dxdu, double u, int64_t n)>;
+using RowDenoiser = std::function<void(const double* x, double sigma, double* out)>;
 
 struct OdeSolveOptions {
   // Per element: |error| ≤ atol + rtol·(|x| + h·|dx/du|) (odeint's error checker, max over the batch).
@@ -44,8 +44,8 @@ struct OdeSolveOptions {
   // K = 16, `dsx bench reference --rows`), and a row's solution does not depend on the other rows. Models
   // whose calls gain from batching (networks, the empirical mixture's GEMMs) solve the rows together.
   bool per_row = false;
-  RowFlow row_flow;      // per_row only; empty: the model's denoise()
-  OdeProgress progress;  // after each accepted step (per_row: each finished row), with the fraction done
+  RowDenoiser row_denoiser;  // per_row only; empty: the model's denoise()
+  OdeProgress progress;      // after each accepted step (per_row: each finished row), with the fraction done
 };
 
 // Runs in float64 on the CPU (x is converted; the model is called in its own dtype and device). Error

@@ -162,14 +162,14 @@ BOOST_AUTO_TEST_CASE(per_row_solves_are_each_rows_own_at_any_thread_count) {
   OdeSolveOptions o;
   o.rtol = o.atol = 1e-14;  // the mixture's own reference tolerance
   o.per_row = true;
-  o.row_flow = gmm->row_flow();
+  o.row_denoiser = gmm->row_denoiser();
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
   const OdeSolution both = solve_reference_ode(*gmm, x_T, 80.0, 0.002, o);
   at::set_num_threads(1);
   const OdeSolution one = solve_reference_ode(*gmm, x_T, 80.0, 0.002, o);
   OdeSolveOptions tensors = o;  // the same solve through denoise() instead of the raw kernel
-  tensors.row_flow = {};
+  tensors.row_denoiser = {};
   const OdeSolution through_denoise = solve_reference_ode(*gmm, x_T, 80.0, 0.002, tensors);
   at::set_num_threads(threads);
   BOOST_TEST(at::equal(both.x, one.x));

@@ -48,14 +48,14 @@ Action add_bench_reference(CLI::App& bench) {
   cmd->add_option("--repeats", a->repeats, "interleaved rounds (medians count)");
   return [a] {
     ModelPtr model;
-    RowFlow raw;  // the mixture's own per-row kernel, as its ode_solution() uses it
+    RowDenoiser raw;  // the mixture's own per-row kernel, as its ode_solution() uses it
     if (a->config.empty()) {
       std::shared_ptr<const GaussianMixture> mixture = GaussianMixture::random(a->components, {a->dim}, 0);
-      raw = mixture->row_flow();
+      raw = mixture->row_denoiser();
       model = mixture;
     } else {
       model = model_of(a->config, at::kDouble);
-      if (const auto* mixture = dynamic_cast<const GaussianMixture*>(model.get())) raw = mixture->row_flow();
+      if (const auto* mixture = dynamic_cast<const GaussianMixture*>(model.get())) raw = mixture->row_denoiser();
     }
     const double from = model->info().sigma_max, to = model->info().sigma_min;
     std::vector<int64_t> seeds(static_cast<size_t>(a->rows));
@@ -69,7 +69,7 @@ Action add_bench_reference(CLI::App& bench) {
     OdeSolveOptions tight;
     tight.rtol = tight.atol = a->truth_tol;
     tight.per_row = true;
-    tight.row_flow = raw;
+    tight.row_denoiser = raw;
     tight.integrator = a->truth_integrator;
     const auto t_truth = Clock::now();
     const OdeSolution truth = solve_reference_ode(*model, from * z, from, to, tight);
@@ -100,7 +100,7 @@ Action add_bench_reference(CLI::App& bench) {
         o.rtol = o.atol = c.tol;
         o.integrator = c.integrator;
         o.per_row = c.mode == "per_row";
-        if (o.per_row) o.row_flow = raw;
+        if (o.per_row) o.row_denoiser = raw;
         const auto t0 = Clock::now();
         c.last = solve_reference_ode(*model, from * z, from, to, o);
         c.seconds.push_back(seconds_since(t0));
