@@ -4,7 +4,10 @@
 # reference solve before evaluate's items uses 2 intra-op threads) and as `--nproc 2` (2 ranks, one thread
 # each), each on a fresh cache, rounds interleaved so the machine's drifts hit all three alike. Prints each
 # stage's median wall time, the speed-ups over 1 worker, the bytes the ranks sent to the group, teacher
-# trajectories/s and the wall time of a warm rerun (every stage a cache hit).
+# trajectories/s and the wall time of a warm rerun (every stage a cache hit). Stages of the whole spec overlap
+# (the teacher and the evaluations run side by side), so the script then runs each parallel stage alone — a
+# one-stage spec cut from distributed.yaml, fresh cache — in the same three ways: those are the per-stage
+# parallel efficiencies.
 # Usage: tools/bench/distributed.sh [path/to/dsx] [repeats]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,12 +25,41 @@ for rep in $(seq "$repeats"); do
     esac
     "$dsx" run "$here/distributed.yaml" --threads 1 "${extra[@]}" --cache-dir "$work/c$mode-$rep" \
       --runs-dir "$work/r$mode-$rep" > "$work/log$mode-$rep" 2>&1 || { cat "$work/log$mode-$rep"; exit 1; }
+    # a cache no later run reads goes at once: its dirty pages' writeback would steal the next runs' cores
+    [ "$mode" = w1 ] || rm -rf "$work/c$mode-$rep"
   done
   # warm: the same spec again on the 1-worker cache, every stage a hit (process start, plan, reads, report)
   start=$(date +%s.%N)
   "$dsx" run "$here/distributed.yaml" --threads 1 --cache-dir "$work/cw1-$rep" --runs-dir "$work/warm-$rep" \
     > "$work/logwarm-$rep" 2>&1 || { cat "$work/logwarm-$rep"; exit 1; }
   echo "$start $(date +%s.%N)" > "$work/warm-$rep.s"
+  rm -rf "$work/cw1-$rep"
+done
+# Each of the parallel stages alone: its block of distributed.yaml under the spec's head (include, name).
+for stage in teacher eval reference; do
+  /usr/bin/python3 - "$here/distributed.yaml" "$stage" > "$work/alone-$stage.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+head, body = text.split("\nstages:\n")
+head = head.replace("include: ../../", "include: " + sys.argv[1].rsplit("/tools/", 1)[0] + "/")
+blocks = re.split(r"(?m)^(?=  \w+:)", body)
+print(head + "\nstages:\n" + "".join(b for b in blocks if b.startswith("  " + sys.argv[2] + ":")), end="")
+PY
+done
+for rep in $(seq "$repeats"); do
+  for stage in teacher eval reference; do
+    for mode in w1 w2 r2; do
+      case $mode in
+        w1) extra=() ;;
+        w2) extra=(--set "stages.$stage.workers=2") ;;
+        r2) extra=(--nproc 2) ;;
+      esac
+      "$dsx" run "$work/alone-$stage.yaml" --threads 1 "${extra[@]}" --cache-dir "$work/a$stage$mode-$rep" \
+        --runs-dir "$work/a$stage$mode-$rep-runs" > "$work/alog$stage$mode-$rep" 2>&1 ||
+        { cat "$work/alog$stage$mode-$rep"; exit 1; }
+      rm -rf "$work/a$stage$mode-$rep"
+    done
+  done
 done
 /usr/bin/python3 - "$work" "$repeats" <<'PY'
 import json, glob, re, statistics, sys
@@ -60,6 +92,17 @@ warm = statistics.median(span(r) for r in range(1, repeats + 1))
 seeds = 40000  # the teacher's seed range in distributed.yaml
 print(f"teacher: {seeds / w1['teacher']:.0f} trajectories/s with 1 worker, {seeds / w2['teacher']:.0f} with 2 workers")
 print(f"warm rerun (every stage a cache hit): {warm:.2f} s wall, against {t1:.2f} s of stages cold")
-print(f"medians of {repeats} interleaved rounds; stages of one run overlap where the graph allows, so the")
-print("per-stage speed-ups of workers show best with one stage alone (--set stages.X.workers=2 on a one-stage spec)")
+print(f"medians of {repeats} interleaved rounds; stages of one run overlap where the graph allows (4 workers on")
+print("the cores while the teacher and an evaluation run side by side), so the per-stage efficiencies are these:")
+print()
+print("| stage alone | 1 worker s | 2 workers s | speed-up | 2 ranks s | speed-up |")
+print("|---|---|---|---|---|---|")
+for stage in ["teacher", "eval", "reference"]:
+    t = {}
+    for mode in ["w1", "w2", "r2"]:
+        v = [json.load(open(glob.glob(f"{work}/a{stage}{mode}-{rep}-runs/*/summary.json")[0]))["stages"][0]["seconds"]
+             for rep in range(1, repeats + 1)]
+        t[mode] = statistics.median(v)
+    print(f"| {stage} | {t['w1']:.2f} | {t['w2']:.2f} | {t['w1'] / t['w2']:.2f}× | {t['r2']:.2f} | "
+          f"{t['w1'] / t['r2']:.2f}× |")
 PY
