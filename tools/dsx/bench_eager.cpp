@@ -16,7 +16,6 @@
 #include "core/fs_util.h"
 #include "core/noise.h"
 #include "core/subprocess.h"
-#include "core/threads.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "solvers/solver.h"
@@ -90,7 +89,7 @@ Action add_bench_eager(CLI::App& bench) {
           for (int nfe : a->nfes) {
             Sides& c = cells[{name, nfe, t}];
             const int points = points_for(name, nfe);
-            set_compute_threads(t);
+            at::set_num_threads(t);  // the mixture uses no BLAS: its pool stays as --threads set it
             ScheduleSpec grid;
             grid.num_steps = points;
             const auto solver = make_solver(name, {});
@@ -110,7 +109,7 @@ Action add_bench_eager(CLI::App& bench) {
             c.eager.push_back(e.at("wall_ms_per_sample").get<double>() * 1e-3 * double(a->batch));
             c.eager_model.push_back(e.at("model_ms_per_sample").get<double>() * 1e-3 * double(a->batch));
           }
-    set_compute_threads(threads_before);
+    at::set_num_threads(threads_before);
     fmt::print("Gaussian mixture D={} K={}, batch {}, {}, polynomial grid; medians of {} interleaved rounds\n\n",
                a->dim, a->components, a->batch, a->precision, a->repeats);
     fmt::print(

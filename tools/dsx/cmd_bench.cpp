@@ -11,7 +11,6 @@
 #include "bench_common.h"
 #include "core/error.h"
 #include "core/noise.h"
-#include "core/threads.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "models/model_pool.h"
@@ -68,19 +67,27 @@ std::shared_ptr<const Solver> solver_with_afs(const SolverEntry& e, bool afs) {
 }
 
 // Bytes per second of a fused combination streaming over tensors like z (three read, one written), measured
-// now: the price of the solvers' updates, which are such passes over the batch (memory-bound, not arithmetic).
-double update_bandwidth(const at::Tensor& z) {
+// now: the price of the solvers' updates, which are such passes over the batch (memory-bound, not arithmetic);
+// and of ATen's own copy_ on the same tensors, the machine's streaming speed the pass is compared with.
+struct StreamSpeed {
+  double update = 0, copy = 0;  // bytes/s
+};
+StreamSpeed stream_speed(const at::Tensor& z) {
   const at::Tensor a = z.clone(), b = z.clone(), c = z.clone();
   at::Tensor out = at::empty_like(z);
   constexpr int kPasses = 8;
-  std::vector<double> rates;
+  std::vector<double> update, copy;
+  for (int i = 0; i < kPasses; ++i) out = lincomb_into(out, {{1.0, a}, {0.5, b}, {0.25, c}});  // wake the threads
   for (int r = 0; r < 3; ++r) {
     const int64_t before = lincomb_bytes();
-    const auto t0 = Clock::now();
+    auto t0 = Clock::now();
     for (int i = 0; i < kPasses; ++i) out = lincomb_into(out, {{1.0, a}, {0.5, b}, {0.25, c}});
-    rates.push_back(double(lincomb_bytes() - before) / seconds_since(t0));
+    update.push_back(double(lincomb_bytes() - before) / seconds_since(t0));
+    t0 = Clock::now();
+    for (int i = 0; i < kPasses; ++i) out.copy_(a);
+    copy.push_back(double(2 * kPasses * a.nbytes()) / seconds_since(t0));
   }
-  return median(rates);
+  return {median(update), median(copy)};
 }
 
 }  // namespace
@@ -166,6 +173,7 @@ Action add_bench(CLI::App& app) {
       std::vector<double> sigmas;
       std::map<int, std::vector<double>> total, model, traffic;  // by thread count
     };
+    std::map<int, std::vector<double>> update_speed, copy_speed;  // by thread count
     std::vector<Cell> cells;
     for (const auto& e : solver_entries()) {
       if (e.needs_file) continue;  // needs a trained predictor (amed)
@@ -184,25 +192,32 @@ Action add_bench(CLI::App& app) {
     const int threads_before = at::get_num_threads();
     for (int r = 0; r < a->repeats; ++r)
       for (int t : a->threads) {
-        set_compute_threads(t);
-        const double bandwidth = update_bandwidth(z);
+        at::set_num_threads(t);  // the mixture uses no BLAS: its pool stays as --threads set it
+        const StreamSpeed speed = stream_speed(z);
+        update_speed[t].push_back(speed.update);
+        copy_speed[t].push_back(speed.copy);
         for (Cell& c : cells) {
           if (!c.run) continue;
           const SolverTiming run = time_solver(*c.run, *gmm, z, c.sigmas);
           if (run.calls != c.nfe) fail("bench: {} made {} calls, planned {}", c.solver, run.calls, c.nfe);
           c.total[t].push_back(run.seconds);
           c.model[t].push_back(run.model_seconds);
-          c.traffic[t].push_back(double(run.update_bytes) / bandwidth);
+          c.traffic[t].push_back(double(run.update_bytes) / speed.copy);
         }
       }
-    set_compute_threads(threads_before);
+    at::set_num_threads(threads_before);
     fmt::print("{}, batch {}, {}, polynomial grid, medians of {} interleaved rounds\n", what, a->batch, a->precision,
                a->repeats);
     fmt::print(
         "overhead = (wall − model) / model: the solver's own work relative to the network\n"
-        "traffic = the bytes its fused updates read and write, at the speed of a streaming update pass measured in\n"
-        "the same round, over model time: updates are memory-bound, so overhead ≈ traffic means the solver costs\n"
-        "what its memory traffic costs, and only fewer bytes per step (fusing into the model's pass) would cut it\n\n");
+        "traffic = the bytes its fused updates read and write, at the machine's streaming speed (ATen's copy_ on\n"
+        "batch-sized tensors, measured in the same round), over model time: updates are memory-bound, so overhead ≈\n"
+        "traffic means the solver runs at that speed, and only fewer bytes per step (fusing into the model's pass)\n"
+        "would cut it\n");
+    for (int t : a->threads)
+      fmt::print("streaming speed at {} thread(s): update pass {:.1f} GB/s, ATen copy_ {:.1f} GB/s\n", t,
+                 median(update_speed[t]) * 1e-9, median(copy_speed[t]) * 1e-9);
+    fmt::print("\n");
     fmt::print("| solver | NFE | points | afs |");
     for (int t : a->threads) fmt::print(" ms/sample {0}T | model ms {0}T | overhead {0}T | traffic {0}T |", t);
     fmt::print("\n|---|---|---|---|");
