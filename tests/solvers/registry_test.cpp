@@ -52,6 +52,34 @@ BOOST_AUTO_TEST_CASE(afs_saves_exactly_one_call) {
   }
 }
 
+// Solvers write updates in place into buffers only they hold: states a hook keeps (without copying) and the
+// caller's x_T are never overwritten, and the result is the same as when nobody holds anything.
+BOOST_AUTO_TEST_CASE(states_others_hold_are_never_overwritten) {
+  auto g = gauss3();
+  const std::vector<double> sigmas = poly(7);
+  for (const auto& e : solver_entries()) {
+    if (e.needs_file) continue;  // built with a file in its own suite (tests/amed)
+    for (const char* afs : {"false", "true"}) {
+      BOOST_TEST_CONTEXT(e.name << " afs=" << afs) {
+        auto solver = make_solver(e.name, {{"afs", {afs, "test"}}});
+        const at::Tensor x_T = g.x_T.clone(), x_T_copy = g.x_T.clone();
+        std::vector<at::Tensor> kept, copies;
+        SampleHooks hooks;
+        hooks.on_step = [&](const StepEvent& ev) {
+          kept.push_back(ev.x);
+          copies.push_back(ev.x.clone());
+        };
+        const at::Tensor held = solver->sample(*g.model, x_T, sigmas, hooks);
+        BOOST_TEST(at::equal(x_T, x_T_copy));
+        BOOST_REQUIRE_EQUAL(kept.size(), copies.size());
+        for (size_t i = 0; i < kept.size(); ++i) BOOST_TEST(at::equal(kept[i], copies[i]), "step " << i);
+        const at::Tensor alone = solver->sample(*g.model, g.x_T.clone(), sigmas, {});
+        BOOST_TEST(at::equal(held, alone));
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(float32_agrees_with_float64) {
   auto t = toy192();
   std::vector<double> sigmas = poly(8);
