@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "core/threads.h"
 
@@ -28,7 +29,9 @@ void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>&
   using Slot = std::pair<int64_t, std::shared_ptr<Item>>;
   workers = std::max(1, workers);
   const int saved_threads = at::get_num_threads();
-  if (workers > 1) set_compute_threads(1);
+  if (workers > 1) at::set_num_threads(1);
+  std::optional<BlasThreads> one_blas_thread;  // while several workers run
+  if (workers > 1) one_blas_thread.emplace(1);
   flow::graph g;
   int64_t next = 0;
   flow::input_node<int64_t> source(g, [&](oneapi::tbb::flow_control& fc) -> int64_t {
@@ -57,10 +60,10 @@ void run_ordered(int64_t count, int workers, const std::function<Item(int64_t)>&
     source.activate();
     g.wait_for_all();  // rethrows the first exception of a node body
   } catch (...) {
-    set_compute_threads(saved_threads);
+    at::set_num_threads(saved_threads);
     throw;
   }
-  set_compute_threads(saved_threads);
+  at::set_num_threads(saved_threads);
 }
 
 }  // namespace dsx

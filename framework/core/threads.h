@@ -1,13 +1,15 @@
 #pragma once
 // How many threads compute: LibTorch's intra-op pool (OpenMP; per calling thread) and the BLAS's (process-wide),
-// set together so that one level of parallelism holds (core/blas_threads.h says why the BLAS needs it).
+// kept together so that one level of parallelism holds (core/blas_threads.h says why the BLAS needs it).
 #include <ATen/Parallel.h>
+
+#include <optional>
 
 #include "core/blas_threads.h"
 
 namespace dsx {
 
-// LibTorch's intra-op threads (for the calling thread, under OpenMP) and the BLAS's (process-wide).
+// LibTorch's intra-op threads (for the calling thread, under OpenMP) and the BLAS's base size (process-wide).
 inline void set_compute_threads(int threads) {
   at::set_num_threads(threads);
   set_blas_threads(threads);
@@ -19,14 +21,17 @@ inline void set_compute_threads(int threads) {
 class IntraOpThreads {
  public:
   explicit IntraOpThreads(int threads) : saved_(at::get_num_threads()) {
-    if (threads > saved_) set_compute_threads(threads);
+    if (threads <= saved_) return;
+    at::set_num_threads(threads);
+    blas_.emplace(threads);
   }
-  ~IntraOpThreads() { set_compute_threads(saved_); }
+  ~IntraOpThreads() { at::set_num_threads(saved_); }
   IntraOpThreads(const IntraOpThreads&) = delete;
   IntraOpThreads& operator=(const IntraOpThreads&) = delete;
 
  private:
   int saved_;
+  std::optional<BlasThreads> blas_;
 };
 
 }  // namespace dsx

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -99,6 +100,28 @@ BOOST_AUTO_TEST_CASE(intra_op_threads_raise_for_a_scope_and_never_lower) {
     BOOST_TEST(at::get_num_threads() == 2);
   }
   set_compute_threads(1);
+}
+
+// Stages side by side: the process-wide BLAS pool follows every scope alive, so the first scope to end does not
+// undo what another still needs (set-and-restore did: the other's workers got the wide pool back).
+BOOST_AUTO_TEST_CASE(the_blas_pool_follows_every_scope_alive) {
+  if (blas_threads() == 0) return;  // not OpenBLAS: nothing to size
+  set_compute_threads(2);
+  {
+    std::optional<BlasThreads> workers_a(1), workers_b(1);
+    BOOST_TEST(blas_threads() == 1);
+    workers_a.reset();  // stage A done, stage B's workers still run
+    BOOST_TEST(blas_threads() == 1);
+    {
+      const BlasThreads serial_part(3);  // a raise while workers run elsewhere waits for them
+      BOOST_TEST(blas_threads() == 1);
+      workers_b.reset();
+      BOOST_TEST(blas_threads() == 3);
+    }
+    BOOST_TEST(blas_threads() == 2);
+  }
+  set_compute_threads(1);
+  BOOST_TEST(blas_threads() == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
