@@ -28,6 +28,9 @@ class TimedDenoiser : public DenoiserDecorator {
 
 double median(std::vector<double> v);
 
+// The benchmarks' input: unit noise of seeds 0..count−1 in the sample shape (core/noise.h's seeded_noise).
+at::Tensor bench_latents(int64_t count, const std::vector<int64_t>& shape, at::ScalarType dtype);
+
 struct SolverTiming {
   double seconds = 0, model_seconds = 0;
   int64_t calls = 0;

@@ -14,7 +14,6 @@
 #include "bench_common.h"
 #include "core/error.h"
 #include "core/fs_util.h"
-#include "core/noise.h"
 #include "core/subprocess.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
@@ -75,9 +74,7 @@ Action add_bench_eager(CLI::App& bench) {
     auto mixture = GaussianMixture::random(a->components, {a->dim}, 0);
     mixture->save_h5(file);
     mixture->to(dtype, at::kCPU);
-    std::vector<int64_t> seeds(static_cast<size_t>(a->batch));
-    for (int64_t i = 0; i < a->batch; ++i) seeds[size_t(i)] = i;
-    const at::Tensor z = seeded_noise(seeds, {a->dim}, at::TensorOptions().dtype(dtype));
+    const at::Tensor z = bench_latents(a->batch, {a->dim}, dtype);
     struct Sides {
       std::vector<double> dsx, dsx_model, eager, eager_model;
     };

@@ -9,7 +9,6 @@
 
 #include "amed/solver_catalog.h"
 #include "bench_common.h"
-#include "core/noise.h"
 #include "diffusion/schedule.h"
 #include "models/gaussian_mixture.h"
 #include "models/reference_ode.h"
@@ -58,9 +57,7 @@ Action add_bench_reference(CLI::App& bench) {
       if (const auto* mixture = dynamic_cast<const GaussianMixture*>(model.get())) raw = mixture->row_denoiser();
     }
     const double from = model->info().sigma_max, to = model->info().sigma_min;
-    std::vector<int64_t> seeds(static_cast<size_t>(a->rows));
-    for (int64_t i = 0; i < a->rows; ++i) seeds[size_t(i)] = i;
-    const at::Tensor z = seeded_noise(seeds, model->info().sample_shape, at::TensorOptions().dtype(at::kDouble));
+    const at::Tensor z = bench_latents(a->rows, model->info().sample_shape, at::kDouble);
     const std::string what =
         a->config.empty() ? fmt::format("Gaussian mixture D={} K={}", a->dim, a->components) : describe(*model);
     fmt::print("{}, {} rows, σ {:g} → {:g}, float64, {} intra-op thread(s), medians of {} round(s)\n", what, a->rows,

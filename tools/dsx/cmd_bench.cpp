@@ -35,6 +35,12 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+at::Tensor bench_latents(int64_t count, const std::vector<int64_t>& shape, at::ScalarType dtype) {
+  std::vector<int64_t> seeds(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) seeds[size_t(i)] = i;
+  return seeded_noise(seeds, shape, at::TensorOptions().dtype(dtype));
+}
+
 SolverTiming time_solver(const Solver& solver, const Denoiser& model, const at::Tensor& z,
                          const std::vector<double>& sigmas) {
   at::NoGradGuard no_grad;
@@ -116,9 +122,7 @@ Action add_bench(CLI::App& app) {
   auto bench_model = [a] {
     const at::ScalarType dtype = a->precision == "float64" ? at::kDouble : at::kFloat;
     ModelPtr m = model_of(a->config, dtype);
-    std::vector<int64_t> seeds(a->batch);
-    for (int64_t i = 0; i < a->batch; ++i) seeds[i] = i;
-    at::Tensor z = seeded_noise(seeds, m->info().sample_shape, at::TensorOptions().dtype(dtype));
+    const at::Tensor z = bench_latents(a->batch, m->info().sample_shape, dtype);
     fmt::print("{}: batch {}, {}, {} intra-op thread(s), {} calls per σ after a warm-up\n\n", describe(*m), a->batch,
                a->precision, at::get_num_threads(), a->calls);
     fmt::print("| σ | ms/call | samples/s |\n|---|---|---|\n");
@@ -151,9 +155,7 @@ Action add_bench(CLI::App& app) {
     } else {
       gmm = model_of(a->config, dtype);
     }
-    std::vector<int64_t> seeds(a->batch);
-    for (int64_t i = 0; i < a->batch; ++i) seeds[i] = i;
-    at::Tensor z = seeded_noise(seeds, gmm->info().sample_shape, at::TensorOptions().dtype(dtype));
+    const at::Tensor z = bench_latents(a->batch, gmm->info().sample_shape, dtype);
     const std::string what =
         a->config.empty() ? fmt::format("Gaussian mixture D={} K={}", a->dim, a->components) : describe(*gmm);
     // Every cell once per round, rounds interleaved, so the machine's drifts hit all cells alike; medians.
@@ -172,7 +174,7 @@ Action add_bench(CLI::App& app) {
       if (!a->solvers.empty() && std::find(a->solvers.begin(), a->solvers.end(), e.name) == a->solvers.end()) continue;
       for (int nfe : a->nfes) {
         const NfePlan plan = plan_for_nfe(solver_with_afs(e, false), solver_with_afs(e, true), nfe);
-        Cell c{e.name, nfe, plan.points, plan.afs, plan.solver, {}, {}, {}};
+        Cell c{e.name, nfe, plan.points, plan.afs, plan.solver, {}, {}, {}, {}};
         if (plan.solver) {
           ScheduleSpec s;
           s.num_steps = plan.points;
